@@ -1,0 +1,39 @@
+"""xspecseg: spectrogram cubes, segmentation and catalogues for geophysical field records.
+
+Submodules and the public names are imported on first use, so ``import xspecseg`` stays
+cheap (the command line starts fast, and torch is loaded only by the stages needing it).
+
+Examples
+--------
+>>> import xspecseg as xs
+>>> cfg = xs.CubeConfig.preset("iar")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {"dsp", "io", "synth", "testing", "config", "cube"}
+_NAMES = {
+    "CubeConfig": "config",
+    "build_cube": "cube",
+    "write_cube": "cube",
+    "open_cube": "cube",
+}
+
+__all__ = sorted({"__version__", *_SUBMODULES, *_NAMES})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'xspecseg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,395 @@
+"""Reader for CSES-01 EFD level-2 VLF power-spectrum files (HDF5).
+
+Layout, as public readers of the real product use it: file names
+``CSES_01_EFD_3_L02_A1_<orbit:5><0 desc|1 asc>_<YYYYMMDD_hhmmss>_<YYYYMMDD_hhmmss>_000.h5``;
+datasets ``A131_P``, ``A132_P``, ``A133_P`` (N, 1024) power spectra of Ex, Ey, Ez over
+0–25.6 kHz in 25 Hz bins, one row per ~2.048 s; ``FREQ`` (1, 1024); ``UTC_TIME`` (N, 1)
+int64 ``YYYYMMDDhhmmssmmm``; ``VERSE_TIME``, ``GEO_LAT``, ``GEO_LON``, ``MAG_LAT``,
+``MAG_LON``, ``ALTITUDE``, ``WORKMODE`` (N, 1); dataset attributes ``FillValue``,
+``Units``, ``ValidRange``; global attributes ``ORBITNUM``, ``ORBITTYPE``, ``SAMPLERATE``.
+
+Only the small along-track datasets are read when the files are opened; each file's
+spectra become one lazy Dask task that opens the file itself (so the graph pickles and
+runs on a distributed cluster).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+__all__ = ["read_cses"]
+
+_SPECTRA = {"X": "A131_P", "Y": "A132_P", "Z": "A133_P"}
+_TRUTH_BITS = {"X": 1, "Y": 2, "Z": 4}
+_N_FREQ = 1024
+_NAME_RE = re.compile(
+    r"^CSES_01_EFD_\d_L02_A\d_(?P<orbit>\d{5})(?P<dir>[01])_"
+    r"\d{8}_\d{6}_\d{8}_\d{6}_\d{3}\.h5$"
+)
+_TRACK = ("UTC_TIME", "GEO_LAT", "GEO_LON", "ALTITUDE", "MAG_LAT")
+
+
+@dataclass(frozen=True)
+class _FileMeta:
+    path: str
+    n: int
+    orbit: int
+    direction: str
+    time: np.ndarray  # datetime64[ns]
+    lat: np.ndarray
+    lon: np.ndarray
+    alt: np.ndarray
+    mlat: np.ndarray
+    freq: np.ndarray
+    fill: float | None
+    units: str
+    has_truth: bool
+    synth_params: str | None
+    sample_rate: float | None
+
+
+def decode_utc_time(values: np.ndarray) -> np.ndarray:
+    """CSES ``UTC_TIME`` integers ``YYYYMMDDhhmmssmmm`` -> ``datetime64[ns]``.
+
+    Parameters
+    ----------
+    values : array of int
+        Encoded times; any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``datetime64[ns]`` of the same shape.
+
+    Raises
+    ------
+    ValueError
+        If a field is out of range (month 13, minute 61, ...).
+
+    Examples
+    --------
+    >>> decode_utc_time(np.array([20211101004412123]))
+    array(['2021-11-01T00:44:12.123000000'], dtype='datetime64[ns]')
+    """
+    v = np.asarray(values, dtype=np.int64)
+    rest, ms = np.divmod(v, 1000)
+    rest, ss = np.divmod(rest, 100)
+    rest, mi = np.divmod(rest, 100)
+    rest, hh = np.divmod(rest, 100)
+    rest, dd = np.divmod(rest, 100)
+    yy, mo = np.divmod(rest, 100)
+    bad = (
+        (mo < 1)
+        | (mo > 12)
+        | (dd < 1)
+        | (dd > 31)
+        | (hh > 23)
+        | (mi > 59)
+        | (ss > 60)
+        | (yy < 1970)
+        | (yy > 2200)
+    )
+    if bad.any():
+        raise ValueError(f"UTC_TIME value {v[bad].flat[0]} is not YYYYMMDDhhmmssmmm")
+    month = ((yy - 1970) * 12 + (mo - 1)).astype("datetime64[M]")
+    day = month.astype("datetime64[D]") + (dd - 1).astype("timedelta64[D]")
+    if (day.astype("datetime64[M]") != month).any():
+        raise ValueError("UTC_TIME holds a day past the end of its month")
+    ms_of_day = ((hh * 60 + mi) * 60 + ss) * 1000 + ms
+    return (day.astype("datetime64[ms]") + ms_of_day.astype("timedelta64[ms]")).astype(
+        "datetime64[ns]"
+    )
+
+
+def _column(f, name: str, path: str, n: int | None = None) -> np.ndarray:
+    ds = f[name]
+    if ds.ndim == 2 and ds.shape[1] == 1:
+        x = ds[:, 0]
+    elif ds.ndim == 1:
+        x = ds[:]
+    else:
+        raise ValueError(f"{path}: dataset {name} has shape {ds.shape}; expected (N, 1)")
+    if n is not None and x.shape[0] != n:
+        raise ValueError(f"{path}: dataset {name} has {x.shape[0]} rows but UTC_TIME has {n}")
+    return x
+
+
+def _fill_to_nan(x: np.ndarray, ds) -> np.ndarray:
+    x = x.astype(np.float64)
+    fv = ds.attrs.get("FillValue")
+    if fv is not None:
+        x[x == np.asarray(fv).ravel()[0]] = np.nan
+    return x
+
+
+def _attr_str(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.ndarray) and v.size == 1:
+        return _attr_str(v.ravel()[0])
+    return str(v)
+
+
+def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
+    import h5py
+
+    name = os.path.basename(path)
+    m = _NAME_RE.match(name)
+    if check_name and m is None:
+        raise ValueError(
+            f"{path}: not a CSES EFD level-2 file name "
+            "(CSES_01_EFD_3_L02_A1_<orbit><0|1>_<start>_<end>_000.h5); "
+            "pass check_name=False to read renamed files"
+        )
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable HDF5 file ({e})") from e
+    with f:
+        if "ORBITNUM" not in f.attrs:
+            raise ValueError(f"{path}: not a CSES file (no global attribute ORBITNUM)")
+        spec = _SPECTRA[component]
+        missing = [k for k in (spec, "FREQ", *_TRACK) if k not in f]
+        if missing:
+            raise ValueError(f"{path}: missing required dataset(s) {', '.join(missing)}")
+        time = decode_utc_time(_column(f, "UTC_TIME", path))
+        n = time.shape[0]
+        ds = f[spec]
+        if ds.ndim != 2 or ds.shape[1] != _N_FREQ:
+            raise ValueError(f"{path}: {spec} has shape {ds.shape}; expected (N, {_N_FREQ})")
+        if ds.shape[0] != n:
+            raise ValueError(f"{path}: {spec} has {ds.shape[0]} rows but UTC_TIME has {n}")
+        freq = np.asarray(f["FREQ"][()], dtype=np.float64).ravel()
+        if freq.size != _N_FREQ:
+            raise ValueError(f"{path}: FREQ has {freq.size} values; expected {_N_FREQ}")
+        lat = _fill_to_nan(_column(f, "GEO_LAT", path, n), f["GEO_LAT"])
+        lon = _fill_to_nan(_column(f, "GEO_LON", path, n), f["GEO_LON"])
+        alt = _fill_to_nan(_column(f, "ALTITUDE", path, n), f["ALTITUDE"])
+        mlat = _fill_to_nan(_column(f, "MAG_LAT", path, n), f["MAG_LAT"])
+        orbit = int(np.asarray(f.attrs["ORBITNUM"]).ravel()[0])
+        # Direction from the motion itself (robust to renamed files); the name's last
+        # digit and ORBITTYPE only decide files too short to show it.
+        good = np.isfinite(lat)
+        if good.sum() >= 2:
+            descending = lat[good][-1] < lat[good][0]
+        elif m is not None:
+            descending = m["dir"] == "0"
+        else:
+            descending = int(np.asarray(f.attrs.get("ORBITTYPE", 0)).ravel()[0]) == 0
+        fv = ds.attrs.get("FillValue")
+        truth = f.get("SYNTH_TRUTH")
+        has_truth = truth is not None and truth.shape == (n, _N_FREQ)
+        sp = f.attrs.get("SYNTH_PARAMS")
+        sr = f.attrs.get("SAMPLERATE")
+        return _FileMeta(
+            path=path,
+            n=n,
+            orbit=orbit,
+            direction="descending" if descending else "ascending",
+            time=time,
+            lat=lat,
+            lon=lon,
+            alt=alt,
+            mlat=mlat,
+            freq=freq,
+            fill=None if fv is None else float(np.asarray(fv).ravel()[0]),
+            units=_attr_str(ds.attrs.get("Units", "")),
+            has_truth=has_truth,
+            synth_params=None if sp is None else _attr_str(sp),
+            sample_rate=None if sr is None else float(np.asarray(sr).ravel()[0]),
+        )
+
+
+def _read_spectra(path: str, name: str, cols: slice, fill: float | None, log10: bool) -> np.ndarray:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        x = np.asarray(f[name][:, cols], dtype=np.float32)
+    if fill is not None:
+        x[x == np.float32(fill)] = np.nan
+    if log10:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(x > 0, np.log10(x), np.nan).astype(np.float32)
+    return x
+
+
+def _read_truth(path: str, cols: slice, bit: int) -> np.ndarray:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return (np.asarray(f["SYNTH_TRUTH"][:, cols]) & bit) != 0
+
+
+def _expand(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[str] = []
+    for p in paths:
+        s = os.fspath(p)
+        if any(ch in s for ch in "*?["):
+            hits = sorted(glob.glob(s))
+            if not hits:
+                raise FileNotFoundError(f"no files match {s}")
+            out.extend(hits)
+        elif os.path.isdir(s):
+            out.extend(sorted(str(q) for q in Path(s).glob("CSES_01_EFD_*.h5")))
+        else:
+            if not os.path.exists(s):
+                raise FileNotFoundError(s)
+            out.append(s)
+    if not out:
+        raise ValueError("read_cses: no files given")
+    return out
+
+
+def read_cses(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    component: str = "Z",
+    log10: bool = False,
+    frequency_range: tuple[float, float] | None = None,
+    *,
+    check_name: bool = True,
+) -> xr.Dataset:
+    """Read CSES EFD level-2 VLF files into a lazy satellite cube.
+
+    Parameters
+    ----------
+    paths : path, glob pattern, folder or iterable of them
+        The half-orbit files. They are concatenated in time order whatever order they
+        come in.
+    component : {"X", "Y", "Z"}
+        Electric-field component: ``A131_P`` (X), ``A132_P`` (Y) or ``A133_P`` (Z, the
+        one that shows nucleus-shaped anomalies best).
+    log10 : bool
+        Return ``log10`` of the power (non-positive values become NaN).
+    frequency_range : (low, high), optional
+        Keep bins with ``low <= frequency <= high`` (Hz).
+    check_name : bool
+        Require the product's file-name pattern (a guard against other HDF5 files).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``psd`` (time, frequency) float32, a Dask array with one chunk per file; coords
+        ``time`` (datetime64[ns], from ``UTC_TIME``), ``frequency`` (Hz), and along
+        ``time``: ``latitude``, ``longitude``, ``altitude_km``, ``magnetic_latitude``,
+        ``orbit``, ``orbit_direction``. Fill values are NaN. For synthetic files also
+        ``truth`` (time, frequency) bool, lazy. Attrs: ``component``, ``units``,
+        ``source_files``, ``platform``, ``instrument``, ``sampling_rate`` and, for
+        synthetic files, ``synth_params`` (JSON).
+
+    Raises
+    ------
+    ValueError
+        Naming the file: not HDF5, not a CSES file (no ``ORBITNUM``, wrong name), a
+        missing dataset, or mismatched shapes.
+
+    Examples
+    --------
+    >>> sat = read_cses("orbits/*.h5", component="Z", log10=True)   # doctest: +SKIP
+    >>> sat.psd.sel(frequency=slice(0, 12_500)).mean("frequency").compute()  # doctest: +SKIP
+    """
+    component = component.upper()
+    if component not in _SPECTRA:
+        raise ValueError(f"component must be one of X, Y, Z; got {component!r}")
+    files = _expand(paths)
+    metas = [_open_meta(p, component, check_name) for p in files]
+    metas = [m for m in metas if m.n > 0]
+    if not metas:
+        raise ValueError(f"read_cses: the files hold no rows: {files}")
+    metas.sort(key=lambda m: (m.time[0], m.path))
+
+    freq = metas[0].freq
+    for m in metas[1:]:
+        if not np.allclose(m.freq, freq):
+            raise ValueError(f"{m.path}: FREQ differs from {metas[0].path}")
+    if frequency_range is not None:
+        lo, hi = frequency_range
+        idx = np.flatnonzero((freq >= lo) & (freq <= hi))
+        if idx.size == 0:
+            raise ValueError(f"frequency_range {frequency_range} selects no bin")
+        cols = slice(int(idx[0]), int(idx[-1]) + 1)
+    else:
+        cols = slice(0, freq.size)
+    fsel = freq[cols]
+    nf = fsel.size
+
+    name = _SPECTRA[component]
+    blocks = []
+    for m in metas:
+        task = dask.delayed(_read_spectra, pure=True)(m.path, name, cols, m.fill, log10)
+        blocks.append(da.from_delayed(task, shape=(m.n, nf), dtype=np.float32))
+    psd = da.concatenate(blocks, axis=0)
+
+    def cat(attr):
+        return np.concatenate([getattr(m, attr) for m in metas])
+
+    coords = {
+        "time": ("time", cat("time")),
+        "frequency": ("frequency", fsel, {"units": "Hz", "long_name": "frequency"}),
+        "latitude": ("time", cat("lat"), {"units": "degrees_north"}),
+        "longitude": ("time", cat("lon"), {"units": "degrees_east"}),
+        "altitude_km": ("time", cat("alt"), {"units": "km"}),
+        "magnetic_latitude": (
+            "time",
+            cat("mlat"),
+            {"units": "degrees", "long_name": "magnetic latitude (MAG_LAT of the files)"},
+        ),
+        "orbit": ("time", np.concatenate([np.full(m.n, m.orbit, np.int64) for m in metas])),
+        "orbit_direction": (
+            "time",
+            np.concatenate([np.full(m.n, m.direction, dtype="<U10") for m in metas]),
+        ),
+    }
+    units = metas[0].units
+    attrs: dict[str, Any] = {
+        "component": component,
+        "units": f"log10({units})" if log10 else units,
+        "log10": int(log10),
+        "source_files": [os.path.basename(m.path) for m in metas],
+        "platform": "CSES-01",
+        "instrument": "EFD VLF",
+    }
+    if metas[0].sample_rate is not None:
+        attrs["sampling_rate"] = metas[0].sample_rate
+    params = [m.synth_params for m in metas if m.synth_params]
+    if params:
+        # Per-file JSON differs only in the half-orbit counter; keep the shared part.
+        shared = json.loads(params[0])
+        shared.pop("halforbit", None)
+        attrs["synth_params"] = json.dumps(shared, sort_keys=True)
+    data_vars = {
+        "psd": (
+            ("time", "frequency"),
+            psd,
+            {"units": attrs["units"], "long_name": f"power spectral density E{component.lower()}"},
+        )
+    }
+    if all(m.has_truth for m in metas):
+        bit = _TRUTH_BITS[component]
+        tb = [
+            da.from_delayed(
+                dask.delayed(_read_truth, pure=True)(m.path, cols, bit),
+                shape=(m.n, nf),
+                dtype=bool,
+            )
+            for m in metas
+        ]
+        data_vars["truth"] = (
+            ("time", "frequency"),
+            da.concatenate(tb, axis=0),
+            {"long_name": "injected nucleus-shaped anomaly (synthetic truth)"},
+        )
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)

@@ -1,0 +1,25 @@
+"""Synthetic test beds with exact truth.
+
+A day of a synthetic record is the same whichever window asks for it, so truth masks and
+cubes can be rebuilt piecewise.
+
+Examples
+--------
+>>> from xspecseg import synth
+>>> wave = synth.ground_station("2013-02-14", days=1, seed=0)
+>>> wave.dims
+('component', 'time')
+"""
+
+from __future__ import annotations
+
+from .ground import GroundParams, disturbances, ground_station, iar_truth, iar_truth_nights
+
+__all__ = ["GroundParams", "disturbances", "ground_station", "iar_truth", "iar_truth_nights"]
+
+try:  # written separately; the ground generator must not depend on it
+    from .cses import cses_orbits, cses_truth
+
+    __all__ += ["cses_orbits", "cses_truth"]
+except ImportError:
+    pass

@@ -1,0 +1,948 @@
+"""Synthetic CSES-01 EFD level-2 VLF half-orbit files with nucleus-shaped anomalies.
+
+The generator writes HDF5 files in the layout of the real CSES EFD level-2 VLF product
+(``CSES_01_EFD_3_L02_A1_<orbit><0|1>_<start>_<end>_000.h5``: ``A131_P``/``A132_P``/
+``A133_P`` power spectra of Ex/Ey/Ez, 1024 bins of 25 Hz over 0–25.6 kHz, one row every
+2.048 s, plus ``UTC_TIME``, ``VERSE_TIME``, ``GEO_LAT``, ``GEO_LON``, ``MAG_LAT``,
+``MAG_LON``, ``ALTITUDE``, ``WORKMODE`` and ``FREQ``), so :func:`xspecseg.io.read_cses`
+reads synthetic and real files through one code path.
+
+Model
+-----
+Orbit
+    Circular, sun-synchronous, inclination 97.4 deg, 15.2 orbits a day, ~507 km. The
+    ascending node is held at 02:00 local mean solar time, so descending half-orbits
+    cross the equator at 14:00 LT (day side) and ascending ones at 02:00 LT (night
+    side). Because the node is fixed in local time, the sub-satellite longitude follows
+    from UT alone (``lon = 15 (LTAN - UT) + along-track term``) without a solar
+    ephemeris. Half-orbits are split at the poles (descending: north pole to south
+    pole) and trimmed to ``|lat| <= 65 deg``, where the real VLF instrument records.
+Magnetic coordinates
+    AACGM-v2 (``aacgmv2.convert_latlon_arr``) with one datetime per UTC day. The AACGM
+    coefficients change only with the secular variation of the main field, so using the
+    day's midnight instead of each row's time moves ``MAG_LAT`` by at most ~3e-4 deg
+    (measured); the tests compare against ``aacgmv2`` called at the row's own time with
+    a tolerance of 1e-3 deg. AACGM is undefined near the magnetic equator at 507 km
+    (|mlat| below ~16 deg): ``MAG_LAT``/``MAG_LON`` hold the fill value there.
+Spectra
+    A background falling with frequency and rising toward the auroral zones, plasmaspheric
+    hiss below a few kHz at mid/low magnetic latitudes (stronger on the day side),
+    dispersed lightning whistlers (short vertical streaks, mostly at night), narrow lines
+    of ground VLF transmitters (NWC, NAA, NPM, DHO38, ...; strongest near the
+    transmitter, weaker on the day side), multiplicative log-normal estimation noise.
+Nucleus-shaped anomalies
+    A bright centre fading outward: a Gaussian bump in time x frequency with an
+    irregular (wobbly) edge and a small frequency drift, centred at ~6.2 kHz (0–12.5
+    kHz), tens of seconds to a few minutes long, entirely inside the
+    ``|magnetic latitude|`` band 58–80 deg. Occurrence is a per-day compound Poisson
+    process: the expected count per season follows the ODM_Unet paper (142 MAM, 124 JJA,
+    129 SON, 58 DJF a year, 59 % north, 453 regions on 402 half-orbits), scaled by
+    ``rate_scale``. Each anomaly is placed on a half-orbit of its day that reaches the
+    band in its hemisphere, so the configured seasonal and hemispheric rates are kept
+    exactly rather than thinned by the geometry.
+Truth
+    Pixel ``(t, f)`` of component ``c`` is anomalous when the injected anomaly power is at
+    least ``truth_fraction`` times the expected (noise-free) power of everything else
+    there (default 1.0: the anomaly at least doubles the power, +3 dB). The mask is
+    stored in each file as ``SYNTH_TRUTH`` (uint8, bit 0 = X, 1 = Y, 2 = Z), which real
+    files lack; :func:`xspecseg.io.read_cses` carries it as the variable ``truth``.
+    Storing the mask rather than re-deriving it from the seed keeps the truth valid
+    whatever later versions of this generator do.
+
+Determinism: everything about a half-orbit depends only on ``(seed, params, orbit)``, and
+anomalies are drawn per UTC day, so a day is the same whichever window asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = [
+    "CsesParams",
+    "cses_anomaly_table",
+    "cses_orbits",
+    "cses_truth",
+    "halforbit_geometry",
+]
+
+# --- constants of the real product -------------------------------------------------------
+
+N_FREQ = 1024
+DF_HZ = 25.0
+ROW_MS = 2048  # 2.048 s between spectra
+SAMPLE_RATE_HZ = 51200  # VLF waveform rate; 1024 bins of 25 Hz up to its Nyquist
+FREQ_HZ = (np.arange(N_FREQ) * DF_HZ).astype(np.float32)
+FILL_VALUE = -9999.0
+COMPONENTS = ("X", "Y", "Z")
+SPECTRUM_NAMES = {"X": "A131_P", "Y": "A132_P", "Z": "A133_P"}
+TRUTH_BITS = {"X": 1, "Y": 2, "Z": 4}
+PSD_UNITS = "(mV/m)^2/Hz"
+
+_UNIX_MS_2009 = 1_230_768_000_000  # 2009-01-01T00:00Z, the VERSE_TIME origin
+_MS_PER_DAY = 86_400_000
+# Orbit 0 starts at the north pole at this instant. Chosen so that orbit numbers in
+# 2021-2022 are close to the real ones (~20,800 on 2021-11-01; CSES-01 launched 2018-02-02).
+_ORBIT_EPOCH_MS = int(np.datetime64("2018-02-02T00:00:00", "ms").astype(np.int64))
+_COARSE = 8  # anomaly placement grid: every 8th row (16.384 s)
+
+# Ground VLF transmitters: (name, frequency Hz, lat, lon, relative strength in decades).
+_TRANSMITTERS = (
+    ("NWC", 19_800.0, -21.82, 114.17, 0.0),
+    ("NPM", 21_400.0, 21.42, -158.15, -0.3),
+    ("NAA", 24_000.0, 44.64, -67.28, -0.1),
+    ("NLK", 24_800.0, 48.20, -121.92, -0.3),
+    ("DHO38", 23_400.0, 53.08, 7.62, -0.2),
+    ("GQD", 22_100.0, 54.73, -2.88, -0.4),
+    ("JJI", 22_200.0, 32.04, 130.83, -0.3),
+    ("ICV", 20_270.0, 40.92, 9.73, -0.5),
+    ("HWU", 18_300.0, 46.71, 1.25, -0.3),
+    ("VTX", 18_200.0, 8.39, 77.75, -0.5),
+    ("JXN", 16_400.0, 66.98, 13.87, -0.6),
+    ("NDT", 17_400.0, 32.09, 130.83, -0.6),
+    # Russian Alpha navigation (RSDN-20): pulsed, but lines at 2 s resolution.
+    ("ALPHA-1", 11_905.0, 50.6, 137.0, -0.5),
+    ("ALPHA-2", 12_649.0, 45.4, 38.2, -0.5),
+    ("ALPHA-3", 14_881.0, 55.8, 84.4, -0.5),
+)
+
+_SEASON_OF_MONTH = np.array(
+    ["DJF", "DJF", "MAM", "MAM", "MAM", "JJA", "JJA", "JJA", "SON", "SON", "SON", "DJF"]
+)
+SEASONS = ("DJF", "MAM", "JJA", "SON")
+_SEASON_DAYS = {"DJF": 90.25, "MAM": 92.0, "JJA": 92.0, "SON": 91.0}
+
+
+@dataclass(frozen=True)
+class CsesParams:
+    """Parameters of the synthetic CSES EFD VLF test bed.
+
+    Defaults follow the ODM_Unet paper (Li et al. 2024) for the anomalies and the
+    CSES-01 orbit for the geometry. All fields are stored as JSON in each file's
+    ``SYNTH_PARAMS`` attribute.
+
+    Parameters
+    ----------
+    season_counts : dict
+        Expected anomalies per year by meteorological season (paper: 142 MAM, 124 JJA,
+        129 SON, 58 DJF, i.e. 453 a year).
+    north_fraction : float
+        Probability that an anomaly is in the northern (geographic) hemisphere (0.59).
+    rate_scale : float
+        Multiplies every seasonal rate; raise it for training data.
+    regions_per_orbit : float
+        Mean number of anomalies on a half-orbit that has any (453 / 402 in the paper).
+    mlat_band : tuple of float
+        ``|magnetic latitude|`` range (deg) that holds every anomaly pixel.
+    mlat_mean, mlat_sd : float
+        Preferred ``|mlat|`` of anomaly centres (a Gaussian weight inside the band).
+    freq_mean_hz, freq_sd_hz, freq_limits_hz :
+        Anomaly centre frequency distribution (truncated normal).
+    freq_sigma_hz : tuple
+        Range of the Gaussian frequency width (uniform).
+    duration_s : tuple
+        Range of the nominal truth duration (log-uniform), seconds.
+    contrast_decades : tuple
+        Range of the centre power over the background, log10 units (Z component).
+    component_gain : dict
+        Anomaly contrast multiplier per component (Z shows them best, as in the paper).
+    truth_fraction : float
+        Truth = anomaly power >= ``truth_fraction`` x expected power of the rest.
+    noise_decades : float
+        Standard deviation of the per-pixel log10 estimation noise.
+    whistler_rate_night, whistler_rate_day : float
+        Mean whistlers per 2.048 s row at low/mid latitude at night / by day.
+    orbits_per_day, inclination_deg, altitude_km, ltan_hours, max_lat_deg :
+        Orbit: revolutions a day, inclination, mean altitude, local time of the
+        ascending node, and the ``|lat|`` limit of the recorded half-orbit.
+    keep_bits : int
+        Float32 mantissa bits kept when writing (bit-grooming so gzip can compress the
+        noise); 23 keeps every bit. The default 8 bits is a relative error below 2e-3
+        (under 1e-3 decades, a hundredth of the estimation noise).
+    compression_level : int
+        gzip level of the spectra.
+    components : tuple of str
+        Spectra written (``A131_P``/``A132_P``/``A133_P`` for X/Y/Z).
+
+    Examples
+    --------
+    >>> p = CsesParams(rate_scale=20.0)
+    >>> round(sum(p.season_counts.values()) * p.rate_scale)
+    9060
+    """
+
+    season_counts: dict[str, float] = field(
+        default_factory=lambda: {"DJF": 58.0, "MAM": 142.0, "JJA": 124.0, "SON": 129.0}
+    )
+    north_fraction: float = 0.59
+    rate_scale: float = 1.0
+    regions_per_orbit: float = 453.0 / 402.0
+    mlat_band: tuple[float, float] = (58.0, 80.0)
+    mlat_mean: float = 67.0
+    mlat_sd: float = 6.0
+    freq_mean_hz: float = 6200.0
+    freq_sd_hz: float = 1800.0
+    freq_limits_hz: tuple[float, float] = (1500.0, 11000.0)
+    freq_sigma_hz: tuple[float, float] = (450.0, 1100.0)
+    duration_s: tuple[float, float] = (20.0, 180.0)
+    contrast_decades: tuple[float, float] = (1.0, 2.0)
+    component_gain: dict[str, float] = field(
+        default_factory=lambda: {"X": 0.55, "Y": 0.7, "Z": 1.0}
+    )
+    truth_fraction: float = 1.0
+    noise_decades: float = 0.11
+    whistler_rate_night: float = 0.35
+    whistler_rate_day: float = 0.04
+    orbits_per_day: float = 15.2
+    inclination_deg: float = 97.4
+    altitude_km: float = 507.0
+    ltan_hours: float = 2.0
+    max_lat_deg: float = 65.0
+    keep_bits: int = 8
+    compression_level: int = 4
+    components: tuple[str, ...] = COMPONENTS
+
+    def __hash__(self) -> int:  # dict fields are not hashable; the JSON form is canonical
+        return hash(self.to_json())
+
+    def to_json(self) -> str:
+        """Canonical JSON of the parameters (sorted keys)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | dict) -> CsesParams:
+        """Inverse of :meth:`to_json`; unknown keys (e.g. ``seed``) are ignored."""
+        d = json.loads(text) if isinstance(text, str) else dict(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for k in ("mlat_band", "freq_limits_hz", "freq_sigma_hz", "duration_s"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        if "contrast_decades" in kw:
+            kw["contrast_decades"] = tuple(kw["contrast_decades"])
+        if "components" in kw:
+            kw["components"] = tuple(kw["components"])
+        return cls(**kw)
+
+    @property
+    def period_ms(self) -> float:
+        """Orbital period in milliseconds."""
+        return _MS_PER_DAY / self.orbits_per_day
+
+
+def _params(params: CsesParams | None, overrides: dict[str, Any]) -> CsesParams:
+    p = params if params is not None else CsesParams()
+    if overrides:
+        p = dataclasses.replace(p, **overrides)
+    bad = set(p.components) - set(COMPONENTS)
+    if bad:
+        raise ValueError(f"unknown components {sorted(bad)}; use a subset of X, Y, Z")
+    return p
+
+
+# --- time helpers ----------------------------------------------------------------------
+
+
+def _to_ms(t: Any) -> int:
+    return int(np.datetime64(pd.Timestamp(t).tz_localize(None), "ms").astype(np.int64))
+
+
+def _utc_time_int(t_ms: np.ndarray) -> np.ndarray:
+    """Unix ms -> CSES ``UTC_TIME`` integers ``YYYYMMDDhhmmssmmm``."""
+    t = np.asarray(t_ms, dtype=np.int64).astype("datetime64[ms]")
+    years = t.astype("datetime64[Y]").astype(np.int64) + 1970
+    months = t.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    days = (t.astype("datetime64[D]") - t.astype("datetime64[M]")).astype(np.int64) + 1
+    msod = (t - t.astype("datetime64[D]")).astype(np.int64)
+    hh, rem = np.divmod(msod, 3_600_000)
+    mm, rem = np.divmod(rem, 60_000)
+    ss, ms = np.divmod(rem, 1000)
+    return (((((years * 100 + months) * 100 + days) * 100 + hh) * 100 + mm) * 100 + ss) * 1000 + ms
+
+
+def _stamp(t_ms: int) -> str:
+    return pd.Timestamp(int(t_ms), unit="ms").strftime("%Y%m%d_%H%M%S")
+
+
+def _season(t_ms: np.ndarray) -> np.ndarray:
+    months = (
+        np.asarray(t_ms, dtype=np.int64)
+        .astype("datetime64[ms]")
+        .astype("datetime64[M]")
+        .astype(np.int64)
+        % 12
+    )
+    return _SEASON_OF_MONTH[months]
+
+
+# --- geometry --------------------------------------------------------------------------
+
+
+def _halforbit_start_ms(h: int | np.ndarray, p: CsesParams) -> np.ndarray:
+    """Pole-crossing time (float ms) that starts half-orbit ``h``."""
+    return _ORBIT_EPOCH_MS + np.asarray(h, dtype=np.float64) * (p.period_ms / 2.0)
+
+
+def _halforbits_starting(t0_ms: int, t1_ms: int, p: CsesParams) -> np.ndarray:
+    """Half-orbits whose start (pole crossing) lies in ``[t0_ms, t1_ms)``."""
+    half = p.period_ms / 2.0
+    h0 = math.floor((t0_ms - _ORBIT_EPOCH_MS) / half) - 1
+    h1 = math.ceil((t1_ms - _ORBIT_EPOCH_MS) / half) + 1
+    h = np.arange(h0, h1 + 1, dtype=np.int64)
+    # the same float expression as _day_of_halforbit, so both agree at day boundaries
+    s = _halforbit_start_ms(h, p)
+    return h[(s >= t0_ms) & (s < t1_ms)]
+
+
+def _track(t_ms: np.ndarray, p: CsesParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geographic latitude, longitude (deg) and altitude (km) at Unix-ms times."""
+    t_ms = np.asarray(t_ms, dtype=np.int64)
+    # argument of latitude from the ascending node; the epoch is at the north pole
+    u = np.pi / 2 + 2 * np.pi * ((t_ms - _ORBIT_EPOCH_MS) / p.period_ms)
+    inc = np.deg2rad(p.inclination_deg)
+    lat = np.rad2deg(np.arcsin(np.sin(inc) * np.sin(u)))
+    along = np.rad2deg(np.arctan2(np.cos(inc) * np.sin(u), np.cos(u)))
+    ut_h = (t_ms % _MS_PER_DAY) / 3_600_000.0
+    lon = (15.0 * (p.ltan_hours - ut_h) + along + 180.0) % 360.0 - 180.0
+    # the orbit is circular; the ellipsoid is ~21 km lower at the poles than at the equator
+    alt = p.altitude_km - 7.0 + 21.4 * np.sin(np.deg2rad(lat)) ** 2
+    return lat, lon, alt
+
+
+def _rows(h: int, p: CsesParams) -> np.ndarray:
+    """Unix-ms times of the recorded rows (|lat| <= max_lat) of half-orbit ``h``."""
+    t0 = round(float(_halforbit_start_ms(h, p)))
+    n_full = int((p.period_ms / 2.0) // ROW_MS)
+    t = t0 + ROW_MS * np.arange(n_full, dtype=np.int64)
+    lat, _, _ = _track(t, p)
+    return t[np.abs(lat) <= p.max_lat_deg]
+
+
+def _aacgm(
+    lat: np.ndarray, lon: np.ndarray, alt: np.ndarray, t_ms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """AACGM-v2 latitude/longitude, one aacgmv2 call per UTC day (see module notes)."""
+    import aacgmv2
+
+    mlat = np.full(np.shape(lat), np.nan)
+    mlon = np.full(np.shape(lat), np.nan)
+    day = np.asarray(t_ms, dtype=np.int64) // _MS_PER_DAY
+    for d in np.unique(day):
+        sel = day == d
+        when = _dt.datetime(1970, 1, 1) + _dt.timedelta(days=int(d))
+        a, b, _ = aacgmv2.convert_latlon_arr(lat[sel], lon[sel], alt[sel], when, method_code="G2A")
+        mlat[sel] = a
+        mlon[sel] = b
+    return mlat, mlon
+
+
+def halforbit_geometry(h: int, params: CsesParams | None = None) -> pd.DataFrame:
+    """Along-track geometry of global half-orbit ``h`` (even = descending).
+
+    Parameters
+    ----------
+    h : int
+        Half-orbit counter since the generator's epoch (2018-02-02); orbit ``h // 2``.
+    params : CsesParams, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``t_ms``, ``lat``, ``lon``, ``alt``, ``mlat``, ``mlon`` per recorded row.
+
+    Examples
+    --------
+    >>> g = halforbit_geometry(2 * 20800)
+    >>> bool(g.lat.abs().max() <= 65)
+    True
+    """
+    p = params or CsesParams()
+    t = _rows(h, p)
+    lat, lon, alt = _track(t, p)
+    mlat, mlon = _aacgm(lat, lon, alt, t)
+    return pd.DataFrame(dict(t_ms=t, lat=lat, lon=lon, alt=alt, mlat=mlat, mlon=mlon))
+
+
+# --- anomaly occurrence ----------------------------------------------------------------
+
+
+def _coarse_track(h: int, p: CsesParams) -> dict[str, np.ndarray]:
+    t = _rows(h, p)[::_COARSE]
+    lat, lon, alt = _track(t, p)
+    mlat, _ = _aacgm(lat, lon, alt, t)
+    return dict(t=t, lat=lat, lon=lon, mlat=mlat)
+
+
+def _eligible(track: dict[str, np.ndarray], sign: int, half_window_s: float, p: CsesParams):
+    """Coarse indices whose +-half_window stays inside the band wherever there is data.
+
+    Rows beyond the ends of the half-orbit count as allowed: the instrument is off there,
+    and an anomaly cut by the end of the recording is what real files show too.
+    """
+    m = sign * track["mlat"]
+    # a little inside the band: full-resolution rows between coarse samples must stay in
+    lo, hi = p.mlat_band[0] + 0.05, p.mlat_band[1] - 0.3
+    m = np.nan_to_num(m, nan=-999.0)
+    ok = (m >= lo) & (m <= hi)
+    step_s = _COARSE * ROW_MS / 1000.0
+    k = math.ceil(half_window_s / step_s) + 1
+    padded = np.concatenate([np.ones(k, bool), ok, np.ones(k, bool)])
+    c = np.concatenate([[0], np.cumsum(padded)])
+    j = np.arange(ok.size)
+    full = (c[j + 2 * k + 1] - c[j]) == 2 * k + 1
+    return j[full & ok]
+
+
+def _draw_anomaly(rng: np.random.Generator, p: CsesParams) -> dict[str, float]:
+    lo, hi = p.freq_limits_hz
+    while True:  # truncated normal by rejection (acceptance is high)
+        f0 = rng.normal(p.freq_mean_hz, p.freq_sd_hz)
+        if lo <= f0 <= hi:
+            break
+    contrast = rng.uniform(*p.contrast_decades)
+    duration = math.exp(rng.uniform(math.log(p.duration_s[0]), math.log(p.duration_s[1])))
+    sigma_f = rng.uniform(*p.freq_sigma_hz)
+    # keep the nucleus inside 0-12.5 kHz as in the paper: shrink its width near the edges
+    sigma_f = min(sigma_f, f0 / 3.0, (12_500.0 - f0) / 3.0)
+    return dict(
+        f0=f0,
+        sigma_f=sigma_f,
+        contrast=contrast,
+        duration=duration,
+        wobble2=rng.uniform(0.0, 0.15),
+        wobble3=rng.uniform(0.0, 0.1),
+        phase2=rng.uniform(0.0, 2 * np.pi),
+        phase3=rng.uniform(0.0, 2 * np.pi),
+        drift=rng.uniform(-0.3, 0.3),
+        u_place=rng.uniform(),
+    )
+
+
+def _sigma_t(a: dict[str, float], p: CsesParams) -> float:
+    """Gaussian time width giving the nominal truth duration at the nominal contrast."""
+    ratio = 10.0 ** a["contrast"] / p.truth_fraction
+    return a["duration"] / (2.0 * math.sqrt(2.0 * math.log(max(ratio, 1.5))))
+
+
+# The bump is cut at 4 (wobbled) sigma. Placement keeps the nominal truth extent inside the
+# |mlat| band; rendering additionally zeroes the anomaly on rows outside the band, so no
+# truth pixel can leave it even where the nominal extent underestimates the true one.
+_SUPPORT = 4.0
+
+
+def _half_window_s(a: dict[str, float], p: CsesParams) -> float:
+    return 0.5 * a["duration"] * 1.15
+
+
+_DROPPED = [0]  # anomalies no half-orbit of their day could hold (diagnostics)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_anomalies(seed: int, day: int, p: CsesParams) -> tuple[dict[str, Any], ...]:
+    """All anomalies of UTC day ``day`` (days since 1970) as dicts, deterministic."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, day, 0xA40])
+    t_day = day * _MS_PER_DAY
+    season = str(_season(np.array([t_day]))[0])
+    lam = p.rate_scale * p.season_counts[season] / _SEASON_DAYS[season]
+    m = max(p.regions_per_orbit, 1.0)
+    n_groups = rng.poisson(lam / m)
+    if n_groups == 0:
+        return ()
+    hs = _halforbits_starting(t_day, t_day + _MS_PER_DAY, p)
+    tracks: dict[int, dict[str, np.ndarray]] = {}
+    out: list[dict[str, Any]] = []
+    taken_by_h: dict[int, list[tuple[float, float]]] = {}
+    for _ in range(n_groups):
+        size = 1 + rng.poisson(m - 1.0)
+        north = bool(rng.uniform() < p.north_fraction)
+        sign = 1 if north else -1
+        anomalies = [_draw_anomaly(rng, p) for _ in range(size)]
+        order = rng.permutation(hs)
+        placed = False
+        for _shrink in range(5):
+            for h in order:
+                h = int(h)
+                if h not in tracks:
+                    tracks[h] = _coarse_track(h, p)
+                tr = tracks[h]
+                # (centre s, half window s) of anomalies already on this half-orbit, so
+                # that groups of the same day do not stack on one spot
+                taken = list(taken_by_h.get(h, []))
+                picks = []
+                for a in anomalies:
+                    w = _half_window_s(a, p)
+                    cand = _eligible(tr, sign, w, p)
+                    t_s = tr["t"][cand] / 1000.0
+                    free = np.ones(cand.size, dtype=bool)
+                    for c, wc in taken:  # keep the group's anomalies apart
+                        free &= np.abs(t_s - c) > (w + wc)
+                    cand = cand[free]
+                    if cand.size == 0:
+                        break
+                    weight = np.exp(
+                        -0.5 * ((np.abs(tr["mlat"][cand]) - p.mlat_mean) / p.mlat_sd) ** 2
+                    )
+                    cdf = np.cumsum(weight) / weight.sum()
+                    j = int(cand[min(np.searchsorted(cdf, a["u_place"]), cand.size - 1)])
+                    picks.append(j)
+                    taken.append((tr["t"][j] / 1000.0, w))
+                if len(picks) == len(anomalies):
+                    taken_by_h[h] = taken
+                    for a, j in zip(anomalies, picks):
+                        out.append(
+                            dict(
+                                a,
+                                halforbit=h,
+                                row=j * _COARSE,
+                                t_ms=int(tr["t"][j]),
+                                lat=float(tr["lat"][j]),
+                                lon=float(tr["lon"][j]),
+                                mlat=float(tr["mlat"][j]),
+                                north=north,
+                            )
+                        )
+                    placed = True
+                    break
+            if placed:
+                break
+            for a in anomalies:  # nowhere fits: shorter anomalies fit more half-orbits
+                a["duration"] = max(p.duration_s[0], a["duration"] * 0.6)
+        if not placed:
+            _DROPPED[0] += len(anomalies)
+    return tuple(out)
+
+
+def _day_of_halforbit(h: int, p: CsesParams) -> int:
+    """UTC day (since 1970) in which half-orbit ``h`` starts."""
+    return int(float(_halforbit_start_ms(h, p)) // _MS_PER_DAY)
+
+
+def _anomalies_for_halforbit(seed: int, h: int, p: CsesParams) -> list[dict[str, Any]]:
+    day = _day_of_halforbit(h, p)
+    return [a for a in _day_anomalies(seed, day, p) if a["halforbit"] == h]
+
+
+def cses_anomaly_table(
+    start: str | np.datetime64 | pd.Timestamp = "2021-11-01",
+    days: int = 365,
+    seed: int = 0,
+    params: CsesParams | None = None,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """Injected nucleus-shaped anomalies of a window, without writing any file.
+
+    Uses the same draws as :func:`cses_orbits`, so the table lists exactly the
+    anomalies the files of that window hold. A year takes a few seconds.
+
+    Parameters
+    ----------
+    start : str or datetime-like
+        First UTC day (half-orbits are assigned to the day in which they start).
+    days : int
+        Number of days.
+    seed : int
+        Random seed.
+    params : CsesParams, optional
+        Parameters; ``**overrides`` replace single fields (e.g. ``rate_scale=10``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per anomaly: ``time`` (centre), ``start_time``, ``end_time`` (nominal
+        truth extent), ``orbit``, ``orbit_direction``, ``latitude``, ``longitude``,
+        ``magnetic_latitude`` (AACGM-v2 at the centre), ``f_center`` and ``sigma_f``
+        (Hz), ``contrast`` (log10 over the background, Z), ``duration_s``, ``season``
+        (DJF/MAM/JJA/SON of the centre time), ``hemisphere`` (N/S).
+
+    Examples
+    --------
+    >>> tab = cses_anomaly_table("2021-11-01", days=30, seed=1)
+    >>> set(tab.hemisphere) <= {"N", "S"}
+    True
+    """
+    p = _params(params, overrides)
+    t0 = _to_ms(pd.Timestamp(start).normalize())
+    day0 = t0 // _MS_PER_DAY
+    rows = []
+    for d in range(day0, day0 + int(days)):
+        rows.extend(_day_anomalies(int(seed), int(d), p))
+    cols = [
+        "time",
+        "start_time",
+        "end_time",
+        "orbit",
+        "orbit_direction",
+        "latitude",
+        "longitude",
+        "magnetic_latitude",
+        "f_center",
+        "sigma_f",
+        "contrast",
+        "duration_s",
+        "season",
+        "hemisphere",
+    ]
+    if not rows:
+        return pd.DataFrame({c: [] for c in cols})
+    t = np.array([r["t_ms"] for r in rows], dtype=np.int64)
+    dur_ms = np.array([r["duration"] * 1000.0 for r in rows])
+    h = np.array([r["halforbit"] for r in rows], dtype=np.int64)
+    df = pd.DataFrame(
+        dict(
+            time=t.astype("datetime64[ms]").astype("datetime64[ns]"),
+            start_time=(t - dur_ms / 2).astype(np.int64).astype("datetime64[ms]"),
+            end_time=(t + dur_ms / 2).astype(np.int64).astype("datetime64[ms]"),
+            orbit=h // 2,
+            orbit_direction=np.where(h % 2 == 0, "descending", "ascending"),
+            latitude=[r["lat"] for r in rows],
+            longitude=[r["lon"] for r in rows],
+            magnetic_latitude=[r["mlat"] for r in rows],
+            f_center=[r["f0"] for r in rows],
+            sigma_f=[r["sigma_f"] for r in rows],
+            contrast=[r["contrast"] for r in rows],
+            duration_s=dur_ms / 1000.0,
+            season=_season(t),
+            hemisphere=np.where([r["north"] for r in rows], "N", "S"),
+        )
+    )
+    df["start_time"] = df["start_time"].astype("datetime64[ns]")
+    df["end_time"] = df["end_time"].astype("datetime64[ns]")
+    return df.sort_values("time", ignore_index=True)[cols]
+
+
+# --- spectra ---------------------------------------------------------------------------
+
+
+def _smooth_noise(rng: np.random.Generator, t_s: np.ndarray, scale_s: float) -> np.ndarray:
+    """Unit-variance random process, piecewise linear between knots ``scale_s`` apart."""
+    n = int((t_s[-1] - t_s[0]) // scale_s) + 2
+    knots = t_s[0] + scale_s * np.arange(n)
+    return np.interp(t_s, knots, rng.standard_normal(n))
+
+
+def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    s = np.clip((x - a) / (b - a), 0.0, 1.0)
+    return s * s * (3 - 2 * s)
+
+
+def _dipole_mlat(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Centred-dipole latitude: smooth everywhere, used only to shape the background
+    (AACGM is undefined near the equator)."""
+    plat, plon = np.deg2rad(80.7), np.deg2rad(-72.7)
+    la, lo = np.deg2rad(lat), np.deg2rad(lon)
+    s = np.sin(la) * np.sin(plat) + np.cos(la) * np.cos(plat) * np.cos(lo - plon)
+    return np.rad2deg(np.arcsin(np.clip(s, -1, 1)))
+
+
+def _great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    la1, lo1, la2, lo2 = map(np.deg2rad, (lat1, lon1, lat2, lon2))
+    c = np.sin(la1) * np.sin(la2) + np.cos(la1) * np.cos(la2) * np.cos(lo1 - lo2)
+    return 6371.0 * np.arccos(np.clip(c, -1, 1))
+
+
+def _render(
+    seed: int, h: int, p: CsesParams, geom: pd.DataFrame
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict[str, Any]]]:
+    """Spectra (linear power) and truth per component for half-orbit ``h``."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(h), 0xB6])
+    t_ms = geom.t_ms.to_numpy()
+    n = t_ms.size
+    t_s = (t_ms - t_ms[0]) / 1000.0
+    lat, lon = geom.lat.to_numpy(), geom.lon.to_numpy()
+    dml = _dipole_mlat(lat, lon)
+    adml = np.abs(dml)
+    f = FREQ_HZ.astype(np.float64)
+    f_khz = f / 1000.0
+    lt_h = ((t_ms % _MS_PER_DAY) / 3_600_000.0 + lon / 15.0) % 24.0
+    day = _smoothstep(np.cos(np.deg2rad(15.0 * (lt_h - 12.0))), -0.25, 0.25)  # 1 by day
+
+    # Background (log10): falls with frequency, rises toward the auroral zone, and
+    # wanders slowly ("space weather" of the pass).
+    wander = 0.08 * _smooth_noise(rng, t_s, 90.0)
+    aurora = 0.45 * _smoothstep(adml, 50.0, 68.0) * (1.0 + 0.3 * _smooth_noise(rng, t_s, 40.0))
+    lowf = np.exp(-f_khz / 4.0)
+    log_bg = (
+        -5.2
+        - 1.55 * np.log10(1.0 + f / 700.0)[None, :]
+        + (wander + 0.1 * day)[:, None]
+        + aurora[:, None] * (0.3 + 0.7 * lowf)[None, :]
+    )
+    bg = 10.0**log_bg
+
+    # Plasmaspheric hiss: broadband below ~2-4 kHz inside the plasmasphere.
+    env = (0.35 + 0.65 * _smoothstep(adml, 8.0, 25.0)) * (1.0 - _smoothstep(adml, 48.0, 58.0))
+    env = env * (0.45 + 0.55 * day) * np.exp(0.35 * _smooth_noise(rng, t_s, 60.0))
+    f_top = 2500.0 + 900.0 * _smooth_noise(rng, t_s, 120.0)
+    shape = np.exp(-0.5 * (np.log(np.maximum(f, 1.0)[None, :] / 700.0) / 0.75) ** 2)
+    shape = shape * (1.0 - _smoothstep(f[None, :], f_top[:, None], 1.6 * f_top[:, None]))
+    hiss = 10.0 ** (-4.8) * env[:, None] * shape
+
+    # Ground VLF transmitters: narrow lines, strongest near the station, weaker by day.
+    tx = np.zeros((n, N_FREQ))
+    for _name, ftx, tlat, tlon, strength in _TRANSMITTERS:
+        k = round(ftx / DF_HZ)
+        d = _great_circle_km(lat, lon, tlat, tlon)
+        lvl = 10.0 ** (strength + 0.5 - d / 2500.0 - 0.8 * day) + 10.0 ** (strength - 0.6)
+        base = 10.0 ** (-5.2 - 1.55 * math.log10(1.0 + ftx / 700.0))
+        amp = 40.0 * base * lvl
+        tx[:, k] += amp
+        for kk, frac in ((k - 1, 0.15), (k + 1, 0.15)):
+            if 0 <= kk < N_FREQ:
+                tx[:, kk] += frac * amp
+
+    # Lightning whistlers: a few-row streak each, the low frequencies arriving later.
+    storm = np.exp(0.9 * _smooth_noise(rng, t_s, 120.0) - 0.4)
+    rate = (p.whistler_rate_day * day + p.whistler_rate_night * (1 - day)) * storm
+    rate = rate * (1.0 - _smoothstep(np.abs(lat), 45.0, 62.0) * 0.85)
+    counts = rng.poisson(rate)
+    whis = np.zeros((n, N_FREQ))
+    rows_w = np.repeat(np.arange(n), counts)
+    if rows_w.size:
+        m = rows_w.size
+        t_in = rng.uniform(0.0, ROW_MS / 1000.0, m)
+        disp = rng.uniform(8.0, 45.0, m)  # s^0.5
+        amp = 10.0 ** rng.uniform(0.3, 1.6, m)
+        f_hi = rng.uniform(3000.0, 14_000.0, m)
+        fpos = np.maximum(f, 150.0)
+        arrive = t_in[:, None] + disp[:, None] / np.sqrt(fpos)[None, :]
+        drow = (arrive // (ROW_MS / 1000.0)).astype(np.int64)
+        spec = amp[:, None] * np.exp(-((f[None, :] / f_hi[:, None]) ** 2))
+        spec = spec * _smoothstep(f[None, :], 150.0, 600.0)
+        r = rows_w[:, None] + drow
+        keep = r < n
+        cols = np.broadcast_to(np.arange(N_FREQ), r.shape)
+        bgw = bg[np.minimum(r, n - 1), cols]
+        np.add.at(whis, (r[keep], cols[keep]), (spec * bgw)[keep])
+
+    anomalies = _anomalies_for_halforbit(seed, h, p)
+    mlat_rows = np.nan_to_num(geom.mlat.to_numpy(), nan=0.0)
+    comp_offset = {"X": 0.12, "Y": 0.08, "Z": 0.0}
+    comp_hiss = {"X": 1.5, "Y": 1.3, "Z": 1.0}
+    spectra: dict[str, np.ndarray] = {}
+    truth: dict[str, np.ndarray] = {}
+    shape_cache: list[tuple[slice, np.ndarray, float]] = []
+    rest_z = bg + hiss + tx + whis
+    for a in anomalies:
+        i0 = a["row"]
+        st = _sigma_t(a, p)
+        half = _SUPPORT * 1.25 * st  # the wobble stretches the bump by at most 1.25
+        lo = max(0, i0 - math.ceil(half / (ROW_MS / 1000.0)))
+        hi = min(n, i0 + math.ceil(half / (ROW_MS / 1000.0)) + 1)
+        m = (1 if a["north"] else -1) * mlat_rows[lo:hi]
+        inband = (m >= p.mlat_band[0]) & (m <= p.mlat_band[1])
+        dt = (t_ms[lo:hi] - t_ms[i0])[:, None] / 1000.0 / st
+        dfn = (f[None, :] - a["f0"]) / a["sigma_f"] - a["drift"] * dt
+        r = np.hypot(dt, dfn)
+        theta = np.arctan2(dfn, dt)
+        wob = (
+            1.0
+            + a["wobble2"] * np.sin(2 * theta + a["phase2"])
+            + a["wobble3"] * np.sin(3 * theta + a["phase3"])
+        )
+        rr = r / wob
+        g = np.where((rr <= _SUPPORT) & inband[:, None], np.exp(-0.5 * rr**2), 0.0)
+        k0 = round(a["f0"] / DF_HZ)
+        ref = bg[i0, k0] + hiss[i0, k0]  # the smooth background the contrast refers to
+        shape_cache.append((slice(lo, hi), g, ref))
+    for c in p.components:
+        rest = rest_z * 10.0 ** comp_offset[c] + hiss * (comp_hiss[c] - 1.0)
+        anom = np.zeros_like(rest)
+        for a, (sl, g, ref) in zip(anomalies, shape_cache):
+            gain = 10.0 ** (a["contrast"] * p.component_gain[c]) * 10.0 ** comp_offset[c]
+            anom[sl] += gain * ref * g
+        truth[c] = anom >= p.truth_fraction * rest
+        noise = rng.standard_normal((n, N_FREQ), dtype=np.float32) * p.noise_decades
+        noise += (0.03 * rng.standard_normal(n, dtype=np.float32))[:, None]
+        spectra[c] = ((rest + anom) * 10.0**noise).astype(np.float32)
+    return spectra, truth, anomalies
+
+
+def _groom(x: np.ndarray, keep_bits: int) -> np.ndarray:
+    """Round float32 mantissas to ``keep_bits`` bits so shuffle+gzip compress the noise."""
+    if keep_bits >= 23:
+        return x
+    drop = 23 - keep_bits
+    u = x.astype(np.float32).view(np.uint32)
+    u = (u + np.uint32(1 << (drop - 1))) & np.uint32(~((1 << drop) - 1) & 0xFFFFFFFF)
+    return u.view(np.float32)
+
+
+def _write_halforbit(seed: int, h: int, p: CsesParams, out_dir: Path) -> Path:
+    import h5py
+
+    geom = halforbit_geometry(h, p)
+    spectra, truth, _ = _render(seed, h, p, geom)
+    t_ms = geom.t_ms.to_numpy()
+    orbit, asc = h // 2, h % 2
+    name = f"CSES_01_EFD_3_L02_A1_{orbit:05d}{asc}_{_stamp(t_ms[0])}_{_stamp(t_ms[-1])}_000.h5"
+    path = out_dir / name
+    tmp = path.with_suffix(".h5.part")
+    n = t_ms.size
+
+    def col(x, dtype):
+        return np.asarray(x, dtype=dtype).reshape(n, 1)
+
+    def fill(x):
+        return np.where(np.isfinite(x), x, FILL_VALUE)
+
+    with h5py.File(tmp, "w") as fh:
+        fh.attrs["ORBITNUM"] = np.int32(orbit)
+        fh.attrs["ORBITTYPE"] = np.int32(asc)  # 0 descending, 1 ascending, as in the name
+        fh.attrs["SAMPLERATE"] = np.int32(SAMPLE_RATE_HZ)
+        fh.attrs["SATELLITE"] = "CSES-01"
+        fh.attrs["INSTRUMENT"] = "EFD"
+        fh.attrs["SYNTHETIC"] = "xspecseg.synth.cses"
+        fh.attrs["SYNTH_PARAMS"] = json.dumps(
+            dict(json.loads(p.to_json()), seed=int(seed), halforbit=int(h))
+        )
+
+        def put(name, data, units, valid, fillvalue=FILL_VALUE, **kw):
+            ds = fh.create_dataset(name, data=data, **kw)
+            ds.attrs["FillValue"] = np.asarray(fillvalue, dtype=data.dtype)
+            ds.attrs["Units"] = units
+            ds.attrs["ValidRange"] = np.asarray(valid, dtype=data.dtype)
+
+        put(
+            "UTC_TIME",
+            col(_utc_time_int(t_ms), np.int64),
+            "ms",
+            [20_180_101_000_000_000, 20_991_231_235_959_999],
+            fillvalue=-1,
+        )
+        put("VERSE_TIME", col(t_ms - _UNIX_MS_2009, np.int64), "ms", [0, 2**62], fillvalue=-1)
+        put("GEO_LAT", col(geom.lat, np.float32), "degree", [-90, 90])
+        put("GEO_LON", col(geom.lon, np.float32), "degree", [-180, 180])
+        put("MAG_LAT", col(fill(geom.mlat.to_numpy()), np.float32), "degree", [-90, 90])
+        put("MAG_LON", col(fill(geom.mlon.to_numpy()), np.float32), "degree", [-180, 180])
+        put("ALTITUDE", col(geom.alt, np.float32), "km", [0, 2000])
+        # 1 = survey; 2 = burst, which the real EFD runs over China
+        burst = (geom.lat.between(15, 55) & geom.lon.between(70, 140)).to_numpy()
+        put("WORKMODE", col(np.where(burst, 2, 1), np.int32), "", [1, 2], fillvalue=-1)
+        put("FREQ", FREQ_HZ.reshape(1, N_FREQ), "Hz", [0, 25_600])
+        kw = dict(
+            chunks=(min(n, 256), N_FREQ),
+            compression="gzip",
+            compression_opts=p.compression_level,
+            shuffle=True,
+        )
+        for c in p.components:
+            put(SPECTRUM_NAMES[c], _groom(spectra[c], p.keep_bits), PSD_UNITS, [0, 1e3], **kw)
+        bits = np.zeros((n, N_FREQ), dtype=np.uint8)
+        for c in p.components:
+            bits |= np.where(truth[c], TRUTH_BITS[c], 0).astype(np.uint8)
+        put("SYNTH_TRUTH", bits, "bitmask X=1 Y=2 Z=4", [0, 7], fillvalue=np.uint8(0), **kw)
+    os.replace(tmp, path)
+    return path
+
+
+def cses_orbits(
+    start: str | np.datetime64 | pd.Timestamp = "2021-11-01",
+    days: float = 7,
+    seed: int = 0,
+    out_dir: str | os.PathLike = "orbits/",
+    params: CsesParams | None = None,
+    *,
+    orbits: Iterable[int] | None = None,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> list[Path]:
+    """Write synthetic CSES EFD level-2 VLF files, one per half-orbit.
+
+    Parameters
+    ----------
+    start : str or datetime-like
+        Start of the window; half-orbits starting (at the pole) inside it are written.
+    days : float
+        Length of the window in days (fractions allowed: ``days=0.1`` is ~3 files).
+    seed : int
+        Random seed; each half-orbit depends only on ``(seed, params, orbit)``.
+    out_dir : path
+        Output folder (created).
+    params : CsesParams, optional
+        Generator parameters; ``**overrides`` replace single fields, e.g.
+        ``rate_scale=20`` for training data or ``components=("Z",)`` for smaller files.
+    orbits : iterable of int, optional
+        Write only these orbit numbers of the window.
+    overwrite : bool
+        Rewrite files that exist; by default an existing file is kept (the output is
+        deterministic, so a re-run resumes an interrupted one).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files of the window in time order.
+
+    Examples
+    --------
+    >>> paths = cses_orbits("2021-11-01", days=0.05, seed=0, out_dir="orbits/")
+    >>> paths[0].name[:21]
+    'CSES_01_EFD_3_L02_A1_'
+    """
+    p = _params(params, overrides)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = _to_ms(start)
+    hs = _halforbits_starting(t0, t0 + round(float(days) * _MS_PER_DAY), p)
+    if orbits is not None:
+        wanted = {int(o) for o in orbits}
+        hs = np.array([h for h in hs if h // 2 in wanted], dtype=np.int64)
+    paths = []
+    for h in hs:
+        h = int(h)
+        prefix = f"CSES_01_EFD_3_L02_A1_{h // 2:05d}{h % 2}_"
+        existing = sorted(out.glob(prefix + "*_000.h5"))
+        if existing and not overwrite:
+            paths.append(existing[0])
+            continue
+        for e in existing:
+            e.unlink()
+        paths.append(_write_halforbit(int(seed), h, p, out))
+    return paths
+
+
+def cses_truth(sat: xr.Dataset) -> xr.DataArray:
+    """Truth mask of the injected anomalies on a satellite cube's grid.
+
+    Parameters
+    ----------
+    sat : xarray.Dataset
+        A cube from :func:`xspecseg.io.read_cses` over synthetic files; it carries the
+        files' ``SYNTH_TRUTH`` as the variable ``truth`` for its component, already cut
+        to the same time and frequency selection as ``psd``.
+
+    Returns
+    -------
+    xarray.DataArray
+        bool ``(time, frequency)``, lazy when ``sat`` is. True where the anomaly power is
+        at least ``truth_fraction`` (default 1) times the expected power of everything
+        else.
+
+    Examples
+    --------
+    >>> from xspecseg.io import read_cses
+    >>> sat = read_cses(cses_orbits("2021-11-01", days=0.05, out_dir="orbits/"))
+    >>> cses_truth(sat).dtype
+    dtype('bool')
+    """
+    if isinstance(sat, xr.DataArray):
+        if "truth" in sat.coords:
+            return sat.coords["truth"].astype(bool).rename("truth")
+        raise TypeError("cses_truth needs the Dataset from read_cses (with its `truth`)")
+    if "truth" not in sat:
+        raise ValueError(
+            "this cube has no `truth` variable: it was not read from files written by "
+            "xspecseg.synth.cses_orbits (real CSES files carry no SYNTH_TRUTH)"
+        )
+    return sat["truth"].astype(bool).rename("truth")

@@ -1,0 +1,379 @@
+"""build_cube / write_cube / open_cube against an independent scipy computation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import scipy.signal as ss
+import xarray as xr
+import zarr
+
+import xspecseg as xs
+from xspecseg.testing import assert_cube_valid, random_waveform
+
+# A small configuration keeps the suite fast: 10 Hz, 10-minute blocks, 144 a day.
+SMALL = dict(
+    sampling_rate=10.0,
+    block_seconds=600.0,
+    nperseg=1024,
+    noverlap=512,
+    band=(0.1, 2.0),
+    fmax=4.0,
+)
+
+
+def small_cfg(**kw) -> xs.CubeConfig:
+    return xs.CubeConfig(**{**SMALL, **kw})
+
+
+def wave_from_numpy(x: np.ndarray, start: str, fs: float, chunks: int, **attrs) -> xr.DataArray:
+    from xspecseg._timeaxis import regular_time_coords
+
+    data = da.from_array(x, chunks=(x.shape[0], chunks))
+    coords = regular_time_coords(
+        np.datetime64(start, "ns"), x.shape[1], fs, data.chunks[1], ["H", "D"][: x.shape[0]]
+    )
+    return xr.DataArray(
+        data,
+        dims=("component", "time"),
+        coords=coords,
+        attrs={"sampling_rate": fs, "units": "pT", "station": "T", "start_time": start, **attrs},
+    )
+
+
+def reference_cube(x: np.ndarray, start: str, cfg: xs.CubeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """scipy recipe: each gap-free run filtered with sosfiltfilt, Welch per block."""
+    fs = cfg.sampling_rate
+    day0 = np.datetime64(start, "D").astype("datetime64[ns]")
+    lead = int((np.datetime64(start, "ns") - day0) / np.timedelta64(round(1e9 / fs), "ns"))
+    n = x.shape[1]
+    ndays = -(-(lead + n) // cfg.day_samples)
+    full = np.full((x.shape[0], ndays * cfg.day_samples), np.nan)
+    full[:, lead : lead + n] = x
+    sos = ss.butter(cfg.order, cfg.band, "band", fs=fs, output="sos")
+    y = np.full_like(full, np.nan)
+    bad = ~np.isfinite(full)
+    if cfg.saturation is not None:
+        bad |= np.abs(np.nan_to_num(full)) >= cfg.saturation
+    padlen = 3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
+    for c in range(full.shape[0]):
+        edges = np.flatnonzero(np.diff(np.r_[0, (~bad[c]).astype(int), 0]))
+        for s, e in zip(edges[::2], edges[1::2], strict=True):
+            if e - s > padlen:
+                y[c, s:e] = ss.sosfiltfilt(sos, full[c, s:e])
+    nb = ndays * cfg.blocks_per_day
+    blocks = y.reshape(x.shape[0], nb, cfg.block_samples)
+    step = cfg.nperseg - cfg.noverlap
+    fsl = cfg.frequency_slice()
+    psd = np.full((x.shape[0], nb, fsl.stop - fsl.start), np.nan)
+    vf = np.zeros((x.shape[0], nb))
+    for c in range(x.shape[0]):
+        for b in range(nb):
+            segs = [
+                blocks[c, b, k * step : k * step + cfg.nperseg]
+                for k in range(cfg.segments_per_block)
+            ]
+            good = [s for s in segs if np.isfinite(s).all()]
+            vf[c, b] = len(good) / len(segs)
+            if good:
+                _, p = ss.welch(
+                    np.array(good),
+                    fs=fs,
+                    window=cfg.window,
+                    nperseg=cfg.nperseg,
+                    noverlap=0,
+                    nfft=cfg.nfft,
+                    detrend=cfg.detrend,
+                    axis=-1,
+                )
+                psd[c, b] = p.mean(axis=0)[fsl]
+    return psd, vf
+
+
+def assert_close(a, b, rtol):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    scale = np.nanmax(np.abs(b))
+    err = np.nanmax(np.abs(a - b)) if np.isfinite(a).any() else 0.0
+    assert err <= rtol * scale, f"max abs error {err:.3g} > {rtol} * {scale:.3g}"
+
+
+@pytest.fixture(scope="module")
+def record():
+    rng = np.random.default_rng(1)
+    n = int(1.6 * 86400 * 10)  # 1.6 days at 10 Hz, starting mid-morning
+    x = rng.standard_normal((2, n))
+    t = np.arange(n) / 10
+    x += np.sin(2 * np.pi * 0.7 * t)
+    return x
+
+
+START = "2021-03-04T09:30:00"
+
+
+def test_cube_equals_scipy_reference(record):
+    cfg = small_cfg()
+    cube = xs.build_cube(wave_from_numpy(record, START, 10.0, 100_000), cfg)
+    assert_cube_valid(cube)
+    psd, vf = reference_cube(record, START, cfg)
+    assert_close(cube.psd.values, psd, 1e-5)
+    np.testing.assert_allclose(cube.valid_fraction.values, vf)
+    assert cube.sizes["time"] == 2 * 144
+    assert cube.time.values[0] == np.datetime64("2021-03-04")
+
+
+def test_cube_is_identical_for_different_chunkings(record):
+    cfg = small_cfg()
+    cubes = [
+        xs.build_cube(wave_from_numpy(record, START, 10.0, c), cfg).psd.values
+        for c in (record.shape[1], 86_400 * 10, 77_777, 1_000)
+    ]
+    for other in cubes[1:]:
+        assert_close(other, cubes[0], 1e-5)
+
+
+def test_build_is_lazy():
+    """Building the graph must compute no input chunk at all."""
+    calls = []
+
+    def chunk(i):
+        calls.append(i)
+        return np.zeros((2, 36_000))
+
+    pieces = [da.from_delayed(dask.delayed(chunk)(i), (2, 36_000), float) for i in range(48)]
+    wave = xr.DataArray(
+        da.concatenate(pieces, axis=1),
+        dims=("component", "time"),
+        coords={"component": ["H", "D"]},
+        attrs={"sampling_rate": 10.0, "start_time": "2020-01-01T00:00:00"},
+    )
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("something was computed while building the graph")
+
+    with dask.config.set(scheduler=refuse):
+        cube = xs.build_cube(wave, small_cfg())
+        _ = cube.psd.data[:, :5].sum()
+    assert calls == []
+    assert isinstance(cube.psd.data, da.Array)
+    assert cube.psd.data.chunks[0] == (1, 1)
+    assert set(cube.psd.data.chunks[1]) == {144}
+
+
+def test_filter_waveform_independent_of_chunking_and_equal_to_scipy():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 50_001))
+    sos = xs.dsp.bandpass_sos(0.1, 2.0, 10.0)
+    ref = ss.sosfiltfilt(sos, x[0])
+    halo = xs.dsp.impulse_halo(sos)
+    for chunks in (50_001, 20_000, halo // 3, 9_999):  # shorter than the halo, short last
+        w = wave_from_numpy(x, START, 10.0, chunks)
+        y = xs.cube.filter_waveform(w, sos)
+        assert y.data.chunks == w.data.chunks
+        assert_close(y.values[0], ref, 1e-9)
+
+
+def test_gap_leaves_distant_blocks_untouched(record):
+    cfg = small_cfg()
+    gappy = record.copy()
+    g0 = 40_000 * 10 // 10 + 36_000  # an hour-long gap in the first day
+    gappy[:, g0 : g0 + 36_000] = np.nan
+    full = xs.build_cube(wave_from_numpy(record, START, 10.0, 200_000), cfg).compute()
+    cut = xs.build_cube(wave_from_numpy(gappy, START, 10.0, 200_000), cfg).compute()
+    psd, vf = reference_cube(gappy, START, cfg)
+    assert_close(cut.psd.values, psd, 1e-5)
+    np.testing.assert_allclose(cut.valid_fraction.values, vf)
+    t = cut.time.values
+    gap_start = np.datetime64(START, "ns") + np.timedelta64(g0 * 100, "ms")
+    gap_end = gap_start + np.timedelta64(1, "h")
+    inside = (t >= gap_start) & (t + np.timedelta64(600, "s") <= gap_end)
+    assert (cut.valid_fraction.values[:, inside] == 0).all()
+    assert np.isnan(cut.psd.values[:, inside]).all()
+    far = (t + np.timedelta64(600, "s") < gap_start - np.timedelta64(1, "h")) | (
+        t > gap_end + np.timedelta64(1, "h")
+    )
+    ok = far & (full.valid_fraction.values[0] == 1)
+    assert ok.sum() > 100
+    assert_close(cut.psd.values[:, ok], full.psd.values[:, ok], 1e-6)
+
+
+def test_saturation_masks_like_gaps_and_calibration_scales(record):
+    x = record.copy()
+    x[0, 500_000] = 50.0
+    cfg = small_cfg(saturation=10.0)
+    cube = xs.build_cube(wave_from_numpy(x, START, 10.0, 300_000), cfg)
+    psd, vf = reference_cube(x, START, cfg)
+    np.testing.assert_allclose(cube.valid_fraction.values, vf)
+    assert (vf[0] < 1).sum() >= 1 and (vf[0] > 0).sum() > 100
+    assert_close(cube.psd.values, psd, 1e-5)
+
+    def gain(f):
+        return 2.0 + f
+
+    gain.units = "nT"
+    cal = xs.build_cube(wave_from_numpy(record, START, 10.0, 300_000), small_cfg(calibration=gain))
+    raw = xs.build_cube(wave_from_numpy(record, START, 10.0, 300_000), small_cfg())
+    f = cal.frequency.values
+    assert_close(cal.psd.values, raw.psd.values * (2.0 + f) ** 2, 1e-6)
+    assert cal.psd.attrs["units"] == "nT2 Hz-1"
+    assert cal.attrs["calibration"].endswith("gain")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(attrs={"sampling_rate": 20.0}), "sampling_rate=20.0"),
+        (dict(attrs={}), "no 'sampling_rate'"),
+        (dict(dtype=np.int16), "float32/float64"),
+    ],
+)
+def test_bad_waveforms_get_clear_errors(record, change, message):
+    w = wave_from_numpy(record[:, :10_000], START, 10.0, 5_000)
+    if "attrs" in change:
+        w.attrs = {**change["attrs"], "start_time": START}
+    if "dtype" in change:
+        w = w.astype(change["dtype"])
+    with pytest.raises((ValueError, TypeError), match=message):
+        xs.build_cube(w, small_cfg())
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="tile a UTC day"):
+        xs.CubeConfig(block_seconds=7.0)
+    with pytest.raises(ValueError, match="nperseg"):
+        xs.CubeConfig(nperseg=20_000)
+    with pytest.raises(ValueError, match="unknown preset"):
+        xs.CubeConfig.preset("nope")
+    cfg = xs.CubeConfig.preset("iar")
+    assert (cfg.blocks_per_day, cfg.block_samples, cfg.segments_per_block) == (864, 10_000, 3)
+    assert cfg.frequencies()[-1] <= 10.0 and cfg.frequencies().size == 410
+
+
+def test_config_from_toml(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[cube]\npreset = "iar"\nnoverlap = 1024\nband = [1.0, 8.0]\n')
+    cfg = xs.CubeConfig.from_toml(p)
+    assert cfg.noverlap == 1024 and cfg.band == (1.0, 8.0) and cfg.nperseg == 4096
+    p.write_text("colour = 3\n")
+    with pytest.raises(ValueError, match="unknown cube config keys"):
+        xs.CubeConfig.from_toml(p)
+
+
+# ----------------------------------------------------------------------------------------
+# the store
+# ----------------------------------------------------------------------------------------
+def test_write_open_round_trip_and_append(tmp_path, record):
+    cfg = small_cfg()
+    n_day = cfg.day_samples
+    x = np.concatenate([record, record[:, :n_day]], axis=1)[:, : 3 * n_day]
+    whole = xs.build_cube(wave_from_numpy(x, "2021-03-04", 10.0, n_day), cfg)
+    first = xs.build_cube(wave_from_numpy(x[:, :n_day], "2021-03-04", 10.0, n_day), cfg)
+    store = tmp_path / "c.zarr"
+    written = xs.write_cube(first, store, progress=False)
+    assert written == [np.datetime64("2021-03-04")]
+    # append the next two days (the record continues, so the filter halo sees no edge)
+    later = whole.isel(time=slice(144, None))
+    written = xs.write_cube(later, store, progress=False)
+    assert written == [np.datetime64("2021-03-05"), np.datetime64("2021-03-06")]
+    back = xs.open_cube(store)
+    assert back.sizes["time"] == 3 * 144
+    assert_close(back.psd.values[:, 144:], whole.psd.values[:, 144:], 0)
+    assert_close(back.psd.values[:, :144], first.psd.values, 0)
+    np.testing.assert_array_equal(back.time.values, whole.time.values)
+    assert back.attrs["nperseg"] == 1024 and back.attrs["band"] == [0.1, 2.0]
+    assert "write_cube" in back.attrs["history"]
+    # re-running writes nothing
+    assert xs.write_cube(whole, store, progress=False) == []
+
+
+def test_incompatible_store_is_refused(tmp_path, record):
+    store = tmp_path / "c.zarr"
+    w = wave_from_numpy(record[:, :864_000], "2021-03-04", 10.0, 864_000)
+    xs.write_cube(xs.build_cube(w, small_cfg()), store, progress=False)
+    with pytest.raises(ValueError, match="nperseg"):
+        xs.write_cube(xs.build_cube(w, small_cfg(nperseg=512)), store, progress=False)
+    early = wave_from_numpy(record[:, :864_000], "2021-03-01", 10.0, 864_000)
+    with pytest.raises(ValueError, match="forward in time"):
+        xs.write_cube(xs.build_cube(early, small_cfg()), store, progress=False)
+    with pytest.raises(ValueError, match="not an xspecseg cube"):
+        xs.open_cube(tmp_path)
+
+
+KILL_SCRIPT = """
+import sys, time
+import dask
+import xspecseg as xs
+import xspecseg.cube as cube_mod
+from xspecseg.testing import random_waveform
+
+slow = cube_mod._write_day
+def write_slowly(*args, **kwargs):
+    out = slow(*args, **kwargs)
+    print("day", out, flush=True)
+    time.sleep(2.0)  # give the parent time to kill us between days
+    return out
+cube_mod._write_day = write_slowly
+cfg = xs.CubeConfig(**{cfg!r})
+wave = random_waveform("2020-06-01", hours=24 * 4, sampling_rate=10.0, chunk_seconds=86400)
+with dask.config.set(scheduler="synchronous"):
+    xs.write_cube(xs.build_cube(wave, cfg), sys.argv[1], progress=False)
+"""
+
+
+def test_killed_writer_resumes_without_recomputing(tmp_path):
+    store = tmp_path / "k.zarr"
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(KILL_SCRIPT.format(cfg=SMALL)))
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(store)], stdout=subprocess.PIPE, text=True
+    )
+    # wait until two days are committed, then kill without warning
+    seen = 0
+    deadline = time.time() + 240
+    while seen < 2 and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        if line.startswith("day"):
+            seen += 1
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert seen == 2, "writer did not get far enough before the deadline"
+
+    flags = zarr.open_group(store, mode="r")["day_complete"][:]
+    assert flags.sum() == 2
+    done = np.flatnonzero(flags)
+    # a torn chunk in a day that is not complete must not break reading or resuming
+    todo = np.flatnonzero(flags == 0)
+    torn = store / "psd" / "c" / "0" / str(todo[0]) / "0"
+    torn.parent.mkdir(parents=True, exist_ok=True)
+    torn.write_bytes(b"\x00garbage")
+    with pytest.warns(UserWarning, match="not completely written"):
+        partial = xs.open_cube(store)
+    assert np.isnan(partial.psd.values[:, todo[0] * 144 : (todo[0] + 1) * 144]).all()
+    assert (partial.valid_fraction.values[:, todo[0] * 144 : (todo[0] + 1) * 144] == 0).all()
+    with pytest.raises(ValueError, match="not completely written"):
+        xs.open_cube(store, incomplete="raise")
+
+    mtimes = {p: p.stat().st_mtime_ns for p in (store / "psd" / "c").rglob("*") if p.is_file()}
+    cfg = xs.CubeConfig(**SMALL)
+    wave = random_waveform("2020-06-01", hours=24 * 4, sampling_rate=10.0, chunk_seconds=86400)
+    cube = xs.build_cube(wave, cfg)
+    written = xs.write_cube(cube, store, progress=False)
+    assert [int((d - np.datetime64("2020-06-01")).astype(int)) for d in written] == list(todo)
+    for p, m in mtimes.items():
+        day = int(p.parent.name)
+        if day in done:
+            assert p.stat().st_mtime_ns == m, f"finished day {day} was rewritten"
+    back = xs.open_cube(store, incomplete="raise")
+    assert_close(back.psd.values, cube.psd.values, 0)
+    assert_close(back.valid_fraction.values, cube.valid_fraction.values, 0)

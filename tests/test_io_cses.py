@@ -1,0 +1,195 @@
+"""read_cses: lazy streaming of CSES EFD level-2 VLF files into the satellite cube."""
+
+from __future__ import annotations
+
+import shutil
+
+import dask.array as da
+import h5py
+import numpy as np
+import pytest
+
+from xspecseg.io.cses import decode_utc_time, read_cses
+from xspecseg.synth.cses import cses_orbits
+
+NAME = "CSES_01_EFD_3_L02_A1_{}_20220101_000000_20220101_003000_000.h5"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cses_io")
+    return cses_orbits("2021-11-01", days=0.07, seed=1, out_dir=out)
+
+
+def _copy(src, tmp_path, stem="123450"):
+    dst = tmp_path / NAME.format(stem)
+    shutil.copy(src, dst)
+    return dst
+
+
+def test_lazy_one_chunk_per_file(files):
+    sat = read_cses(files)
+    assert isinstance(sat.psd.data, da.Array)
+    assert sat.psd.dtype == np.float32 and sat.psd.dims == ("time", "frequency")
+    assert len(sat.psd.data.chunks[0]) == len(files)
+    assert sat.psd.shape[1] == 1024 and float(sat.frequency[-1]) == 25_575.0
+    for c in ("latitude", "longitude", "altitude_km", "magnetic_latitude", "orbit"):
+        assert sat[c].dims == ("time",)
+    assert sat.orbit.dtype == np.int64
+    assert set(np.unique(sat.orbit_direction.values)) <= {"ascending", "descending"}
+    assert sat.attrs["component"] == "Z" and sat.attrs["units"] == "(mV/m)^2/Hz"
+    assert sat.attrs["source_files"] == [p.name for p in files]
+    assert "synth_params" in sat.attrs and "truth" in sat
+
+
+@pytest.mark.parametrize("component,name", [("X", "A131_P"), ("Y", "A132_P"), ("Z", "A133_P")])
+def test_values_round_trip(files, component, name):
+    sat = read_cses(files, component=component)
+    with h5py.File(files[0]) as f:
+        raw = f[name][()]
+        lat = f["GEO_LAT"][:, 0]
+        alt = f["ALTITUDE"][:, 0]
+    n = raw.shape[0]
+    np.testing.assert_array_equal(sat.psd.values[:n], raw)
+    np.testing.assert_array_equal(sat.latitude.values[:n], lat.astype(float))
+    np.testing.assert_array_equal(sat.altitude_km.values[:n], alt.astype(float))
+    lg = read_cses(files, component=component, log10=True)
+    np.testing.assert_allclose(lg.psd.values[:n], np.log10(raw), rtol=1e-6)
+    assert lg.attrs["units"] == "log10((mV/m)^2/Hz)"
+
+
+def test_fill_values_become_nan(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r+") as f:
+        fv = f["A133_P"].attrs["FillValue"]
+        f["A133_P"][5, :] = fv
+        f["A133_P"][7, 100] = fv
+        f["GEO_LAT"][3, 0] = f["GEO_LAT"].attrs["FillValue"]
+    sat = read_cses(p, log10=True)
+    v = sat.psd.values
+    assert np.isnan(v[5]).all() and np.isnan(v[7, 100])
+    assert np.isfinite(v[6]).all() and np.isfinite(v[7, 99])
+    assert np.isnan(sat.latitude.values[3])
+
+
+def test_order_frequency_range_and_inputs(files):
+    fwd = read_cses(files)
+    rev = read_cses(list(reversed(files)))
+    np.testing.assert_array_equal(fwd.time.values, rev.time.values)
+    assert np.all(np.diff(fwd.time.values) > np.timedelta64(0))
+    sub = read_cses(files, frequency_range=(1000, 12_500))
+    assert float(sub.frequency[0]) == 1000 and float(sub.frequency[-1]) == 12_500
+    np.testing.assert_array_equal(
+        sub.psd.values[:50], fwd.psd.sel(frequency=slice(1000, 12_500)).values[:50]
+    )
+    assert sub.truth.shape == sub.psd.shape
+    by_dir = read_cses(files[0].parent)
+    by_glob = read_cses(str(files[0].parent / "CSES_*.h5"))
+    assert by_dir.sizes == fwd.sizes == by_glob.sizes
+
+
+def test_decode_utc_time():
+    t = decode_utc_time(np.array([[20211231235959999], [20220101000000000]]))
+    assert t.dtype == np.dtype("datetime64[ns]") and t.shape == (2, 1)
+    assert t[0, 0] == np.datetime64("2021-12-31T23:59:59.999")
+    assert t[1, 0] == np.datetime64("2022-01-01T00:00:00")
+    with pytest.raises(ValueError, match="YYYYMMDD"):
+        decode_utc_time(np.array([20211331000000000]))
+    with pytest.raises(ValueError, match="end of its month"):
+        decode_utc_time(np.array([20210231000000000]))
+
+
+# --- errors, each naming the file ----------------------------------------------------
+
+
+def test_not_hdf5(tmp_path):
+    p = tmp_path / NAME.format("000010")
+    p.write_text("not hdf5")
+    with pytest.raises(ValueError, match=r"not a readable HDF5.*") as e:
+        read_cses(p)
+    assert p.name in str(e.value)
+
+
+def test_wrong_name(files, tmp_path):
+    p = tmp_path / "spectra.h5"
+    shutil.copy(files[0], p)
+    with pytest.raises(ValueError, match=r"spectra\.h5: not a CSES EFD level-2 file name"):
+        read_cses(p)
+    assert read_cses(p, check_name=False).sizes["frequency"] == 1024
+
+
+def test_no_orbitnum(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r+") as f:
+        del f.attrs["ORBITNUM"]
+    with pytest.raises(ValueError, match=f"{p.name}: not a CSES file.*ORBITNUM"):
+        read_cses(p)
+
+
+@pytest.mark.parametrize("missing", ["A133_P", "UTC_TIME", "MAG_LAT", "FREQ"])
+def test_missing_dataset(files, tmp_path, missing):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r+") as f:
+        del f[missing]
+    with pytest.raises(ValueError, match=f"{p.name}: missing required dataset.*{missing}"):
+        read_cses(p)
+
+
+def test_missing_other_component_is_fine(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r+") as f:
+        del f["A131_P"]
+    assert read_cses(p, component="Z").sizes["frequency"] == 1024
+    with pytest.raises(ValueError, match="A131_P"):
+        read_cses(p, component="X")
+
+
+def _replace(path, name, data):
+    with h5py.File(path, "r+") as f:
+        attrs = dict(f[name].attrs)
+        del f[name]
+        f[name] = data
+        f[name].attrs.update(attrs)
+
+
+def test_row_mismatch(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p) as f:
+        spec = f["A133_P"][()]
+    _replace(p, "A133_P", spec[:-3])
+    with pytest.raises(ValueError, match=f"{p.name}: A133_P has {spec.shape[0] - 3} rows"):
+        read_cses(p)
+
+
+def test_track_row_mismatch(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p) as f:
+        lat = f["GEO_LAT"][()]
+    _replace(p, "GEO_LAT", lat[:-1])
+    with pytest.raises(ValueError, match=f"{p.name}: dataset GEO_LAT has"):
+        read_cses(p)
+
+
+def test_wrong_width(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p) as f:
+        spec = f["A133_P"][()]
+    _replace(p, "A133_P", spec[:, :512])
+    with pytest.raises(ValueError, match=rf"{p.name}: A133_P has shape .*expected \(N, 1024\)"):
+        read_cses(p)
+
+
+def test_bad_freq(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    _replace(p, "FREQ", np.arange(512, dtype=np.float32)[None, :])
+    with pytest.raises(ValueError, match=f"{p.name}: FREQ has 512 values"):
+        read_cses(p)
+
+
+def test_bad_arguments(files, tmp_path):
+    with pytest.raises(ValueError, match="component"):
+        read_cses(files, component="W")
+    with pytest.raises(ValueError, match="selects no bin"):
+        read_cses(files, frequency_range=(30_000, 40_000))
+    with pytest.raises(FileNotFoundError):
+        read_cses(tmp_path / "nothing_*.h5")
