@@ -88,8 +88,8 @@ def main() -> None:
     print(
         f"night of {args.start}: has_iar={bool(night.has_iar)}, "
         f"delta_f={float(night.delta_f):.2f} Hz, {int(night.n_fringes)} fringes; "
-        f"truth pixels {int(truth.sum())}; man-made {list(dist.manmade.values)}, "
-        f"Pc1 events {list(dist.pc1_events.values)}, gap hours {list(dist.gap_hours.values)}"
+        f"truth pixels {int(truth.sum())}; man-made {dist.manmade.values.tolist()}, "
+        f"Pc1 events {dist.pc1_events.values.tolist()}, gap hours {dist.gap_hours.values.tolist()}"
     )
 
     lp = np.log10(cube.psd.sel(component="H"))

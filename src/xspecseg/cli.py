@@ -108,6 +108,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from . import synth
+
+    t0 = time.perf_counter()
+    if args.kind == "ground":
+        from .io import write_waveform
+
+        wave = synth.ground_station(
+            start=args.start, days=args.days, seed=args.seed, station=args.station
+        )
+        with dask_client(args.scheduler, args.workers) as client:
+            del client  # write_waveform computes on the active client
+            path = write_waveform(wave, args.output, overwrite=args.overwrite)
+        print(
+            f"synthetic ground station: {args.days} day(s), seed {args.seed} -> "
+            f"{Path(path).resolve()} ({time.perf_counter() - t0:.1f} s)"
+        )
+    else:
+        paths = synth.cses_orbits(
+            start=args.start, days=args.days, seed=args.seed, out_dir=args.output
+        )
+        print(
+            f"synthetic CSES-01 EFD: {len(paths)} half-orbit file(s) -> "
+            f"{Path(args.output).resolve()} ({time.perf_counter() - t0:.1f} s)"
+        )
+    return 0
+
+
 def _demo_waveform(days: int):
     try:
         from .synth import ground_station
@@ -146,6 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_args(p)
     p.set_defaults(func=cmd_cube)
 
+    p = sub.add_parser(
+        "synth",
+        help="generate synthetic test-bed data with exact truth",
+        description="Synthetic ground IAR station (waveform store) or CSES-01 "
+        "EFD VLF half-orbit files.",
+    )
+    p.add_argument("kind", choices=["ground", "cses"])
+    p.add_argument("--start", default=None, help="first UTC day (YYYY-MM-DD)")
+    p.add_argument("--days", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--station", default="ESK", help="ground station code")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="ground: waveform store (.zarr or .nc); cses: output folder",
+    )
+    p.add_argument("--overwrite", action="store_true")
+    _add_cluster_args(p)
+    p.set_defaults(func=cmd_synth)
+
     p = sub.add_parser("demo", help="run the chain on generated data and say where outputs are")
     p.add_argument("-o", "--output", default="xspecseg-demo", help="output folder")
     p.add_argument("--days", type=int, default=2, help="days of synthetic record")
@@ -159,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xspecseg`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) == "synth" and args.start is None:
+        args.start = "2013-01-01" if args.kind == "ground" else "2021-11-01"
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as err:

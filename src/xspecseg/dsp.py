@@ -358,11 +358,13 @@ def _filtfilt_pieces(
                 j = lj[lane]
                 m = max(0, min(nb, jfb[j] - joa[j] - s0))
                 ilo = max(0, jfb[j] - job[j] - s0)
-                row = jrow[j]
                 # ext position p = jfb - 1 - s0 - i maps to column rs + p - edge
                 c = jrs[j] + jfb[j] - 1 - s0 - edge
-                for i in range(ilo, m):
-                    out[row, c - i] = stage[i, lane]
+                if m > ilo:
+                    orow = out[jrow[j], c - m + 1 : c - ilo + 1]
+                    last = m - 1
+                    for i in range(ilo, m):
+                        orow[last - i] = stage[i, lane]
 
 
 # Reassociation lets these reductions vectorise; a NaN/inf still poisons the sum.
@@ -380,7 +382,6 @@ def _any_nonzero(v):
     for i in range(v.size):
         acc |= v[i]
     return acc != 0
-
 
 
 @numba.njit(cache=True, nogil=True)
@@ -614,9 +615,7 @@ def sosfiltfilt(
     return np.moveaxis(out.reshape(shape), -1, axis)
 
 
-def sosfiltfilt_runs(
-    sos: Any, x: Any, bad: Any | None = None, axis: int = -1
-) -> np.ndarray:
+def sosfiltfilt_runs(sos: Any, x: Any, bad: Any | None = None, axis: int = -1) -> np.ndarray:
     """Zero-phase filtering of a record with gaps, run by run.
 
     A sample is *bad* when it is not finite (NaN or ±inf) or ``bad`` is True there.
@@ -882,7 +881,7 @@ def welch_masked(
     >>> m[0, 100] = True
     >>> f, P, n_used = welch_masked(x, m, fs=100.0, nperseg=1024)
     >>> P.shape, n_used.tolist()
-    ((2, 513), [5, 7])
+    ((2, 513), [6, 7])
     """
     x = np.asarray(x)
     if x.size == 0:
@@ -930,7 +929,7 @@ def welch_masked(
             scaling, axis, average, real_dtype,
         )  # fmt: skip
 
-    x2, shape = _as_rows(_kernel_dtype(x), axis)
+    x2, _shape = _as_rows(_kernel_dtype(x), axis)
     nrow = x2.shape[0]
     keep = np.ones((nrow, nseg), np.bool_)
     if mask is not None:
@@ -969,7 +968,7 @@ def welch_masked(
         full[:, :nf] = pxx
         full[:, nf:] = pxx[:, 1 : nfft - nf + 1][:, ::-1]
         pxx = full
-    pxx = pxx.reshape(outer + (pxx.shape[-1],)).astype(real_dtype, copy=False)
+    pxx = pxx.reshape((*outer, pxx.shape[-1])).astype(real_dtype, copy=False)
     return f, np.moveaxis(pxx, -1, axis), nused.reshape(outer)
 
 
@@ -1080,4 +1079,3 @@ def welch(
         average=average,
     )
     return f, pxx
-

@@ -42,8 +42,10 @@ Nucleus-shaped anomalies
     exactly rather than thinned by the geometry.
 Truth
     Pixel ``(t, f)`` of component ``c`` is anomalous when the injected anomaly power is at
-    least ``truth_fraction`` times the expected (noise-free) power of everything else
-    there (default 1.0: the anomaly at least doubles the power, +3 dB). The mask is
+    least ``truth_fraction`` times the expected (noise-free) power of the smooth
+    continuum there (background + hiss; default 1.0: the anomaly at least doubles it,
+    +3 dB). Whistlers and transmitter lines are left out of that reference so that they
+    do not punch holes into a nucleus that a human labeller would paint over. The mask is
     stored in each file as ``SYNTH_TRUTH`` (uint8, bit 0 = X, 1 = Y, 2 = Z), which real
     files lack; :func:`xspecseg.io.read_cses` carries it as the variable ``truth``.
     Storing the mask rather than re-deriving it from the seed keeps the truth valid
@@ -159,7 +161,8 @@ class CsesParams:
     component_gain : dict
         Anomaly contrast multiplier per component (Z shows them best, as in the paper).
     truth_fraction : float
-        Truth = anomaly power >= ``truth_fraction`` x expected power of the rest.
+        Truth = anomaly power >= ``truth_fraction`` x expected power of the smooth
+        continuum (background + hiss) at that pixel.
     noise_decades : float
         Standard deviation of the per-pixel log10 estimation noise.
     whistler_rate_night, whistler_rate_day : float
@@ -626,10 +629,18 @@ def cses_anomaly_table(
 
 
 def _smooth_noise(rng: np.random.Generator, t_s: np.ndarray, scale_s: float) -> np.ndarray:
-    """Unit-variance random process, piecewise linear between knots ``scale_s`` apart."""
+    """Smooth random process of about unit variance and time scale ``scale_s``.
+
+    Knots ``scale_s`` apart, linearly interpolated and then Hann-smoothed over one knot
+    spacing: plain linear interpolation leaves kinks that read as artificial V shapes.
+    """
     n = int((t_s[-1] - t_s[0]) // scale_s) + 2
     knots = t_s[0] + scale_s * np.arange(n)
-    return np.interp(t_s, knots, rng.standard_normal(n))
+    x = np.interp(t_s, knots, rng.standard_normal(n))
+    dt = float(np.median(np.diff(t_s))) if t_s.size > 1 else scale_s
+    w = np.hanning(max(3, int(scale_s / dt) | 1))
+    xp = np.pad(x, w.size // 2, mode="edge")
+    return 1.4 * np.convolve(xp, w / w.sum(), mode="valid")
 
 
 def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -682,9 +693,9 @@ def _render(
     bg = 10.0**log_bg
 
     # Plasmaspheric hiss: broadband below ~2-4 kHz inside the plasmasphere.
-    env = (0.35 + 0.65 * _smoothstep(adml, 8.0, 25.0)) * (1.0 - _smoothstep(adml, 48.0, 58.0))
+    env = 1.0 - 0.6 * np.exp(-((dml / 15.0) ** 2)) * (1.0 - _smoothstep(adml, 48.0, 58.0))
     env = env * (0.45 + 0.55 * day) * np.exp(0.35 * _smooth_noise(rng, t_s, 60.0))
-    f_top = 2500.0 + 900.0 * _smooth_noise(rng, t_s, 120.0)
+    f_top = np.maximum(2500.0 + 700.0 * _smooth_noise(rng, t_s, 120.0), 1200.0)
     shape = np.exp(-0.5 * (np.log(np.maximum(f, 1.0)[None, :] / 700.0) / 0.75) ** 2)
     shape = shape * (1.0 - _smoothstep(f[None, :], f_top[:, None], 1.6 * f_top[:, None]))
     hiss = 10.0 ** (-4.8) * env[:, None] * shape
@@ -733,7 +744,6 @@ def _render(
     spectra: dict[str, np.ndarray] = {}
     truth: dict[str, np.ndarray] = {}
     shape_cache: list[tuple[slice, np.ndarray, float]] = []
-    rest_z = bg + hiss + tx + whis
     for a in anomalies:
         i0 = a["row"]
         st = _sigma_t(a, p)
@@ -757,12 +767,15 @@ def _render(
         ref = bg[i0, k0] + hiss[i0, k0]  # the smooth background the contrast refers to
         shape_cache.append((slice(lo, hi), g, ref))
     for c in p.components:
-        rest = rest_z * 10.0 ** comp_offset[c] + hiss * (comp_hiss[c] - 1.0)
+        smooth = (bg + hiss * comp_hiss[c]) * 10.0 ** comp_offset[c]
+        rest = smooth + (tx + whis) * 10.0 ** comp_offset[c]
         anom = np.zeros_like(rest)
         for a, (sl, g, ref) in zip(anomalies, shape_cache):
             gain = 10.0 ** (a["contrast"] * p.component_gain[c]) * 10.0 ** comp_offset[c]
             anom[sl] += gain * ref * g
-        truth[c] = anom >= p.truth_fraction * rest
+        # Against the smooth continuum only: a whistler or a transmitter line crossing a
+        # nucleus would otherwise punch one-row/one-bin holes a labeller would not draw.
+        truth[c] = anom >= p.truth_fraction * smooth
         noise = rng.standard_normal((n, N_FREQ), dtype=np.float32) * p.noise_decades
         noise += (0.03 * rng.standard_normal(n, dtype=np.float32))[:, None]
         spectra[c] = ((rest + anom) * 10.0**noise).astype(np.float32)
@@ -926,8 +939,8 @@ def cses_truth(sat: xr.Dataset) -> xr.DataArray:
     -------
     xarray.DataArray
         bool ``(time, frequency)``, lazy when ``sat`` is. True where the anomaly power is
-        at least ``truth_fraction`` (default 1) times the expected power of everything
-        else.
+        at least ``truth_fraction`` (default 1) times the expected power of the smooth
+        continuum (background + hiss).
 
     Examples
     --------
