@@ -27,6 +27,7 @@ from typing import Any
 
 import numba
 import numpy as np
+import scipy.fft
 import scipy.signal as ss
 
 __all__ = [
@@ -846,6 +847,8 @@ def welch_masked(
     scaling: str = "density",
     axis: int = -1,
     average: str = "mean",
+    *,
+    fft_dtype: Any = np.float64,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Welch PSD that leaves out segments touching masked samples.
 
@@ -863,6 +866,10 @@ def welch_masked(
         window and ``len(window)`` for an array window.  ``average="median"`` takes
         the median of the kept segments divided by SciPy's median bias for their
         number.
+    fft_dtype : {numpy.float64, numpy.float32}
+        Precision of the segments and their FFT. ``float32`` is about twice as fast
+        and good to ~1e-6 relative, enough for a cube stored as float32; the default
+        matches SciPy to ~1e-12.
 
     Returns
     -------
@@ -951,14 +958,22 @@ def welch_masked(
     nused = np.empty(nrow, np.int64)
     rows_per_chunk = max(1, _FFT_CHUNK // (nseg * nfft))
     rows_per_chunk = min(rows_per_chunk, nrow)
-    buf = np.empty((rows_per_chunk * nseg, nfft), np.float64)
-    spec = np.empty((rows_per_chunk * nseg, nf), np.complex128)
+    single = np.dtype(fft_dtype) == np.float32
+    if not single and np.dtype(fft_dtype) != np.float64:
+        raise ValueError(f"fft_dtype must be float32 or float64, got {fft_dtype!r}")
+    buf = np.empty((rows_per_chunk * nseg, nfft), np.float32 if single else np.float64)
+    if not single:
+        spec = np.empty((rows_per_chunk * nseg, nf), np.complex128)
     median = average == "median"
     for r0 in range(0, nrow, rows_per_chunk):
         r1 = min(nrow, r0 + rows_per_chunk)
         m = (r1 - r0) * nseg
         _build_segments(x2, r0, r1, win64, nseg, step, nfft, dcode, buf)
-        np.fft.rfft(buf[:m], axis=-1, out=spec[:m])
+        if single:
+            # numpy's FFT always computes in double; scipy's keeps single precision
+            spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1)
+        else:
+            np.fft.rfft(buf[:m], axis=-1, out=spec[:m])
         _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, pxx, nused)
     if return_onesided:
         f = np.fft.rfftfreq(nfft, 1.0 / fs)
