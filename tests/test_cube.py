@@ -225,7 +225,9 @@ def test_saturation_masks_like_gaps_and_calibration_scales(record):
     f = cal.frequency.values
     assert_close(cal.psd.values, raw.psd.values * (2.0 + f) ** 2, 1e-6)
     assert cal.psd.attrs["units"] == "nT2 Hz-1"
-    assert cal.attrs["calibration"].endswith("gain")
+    assert cal.attrs["calibration"].endswith(
+        ":test_saturation_masks_like_gaps_and_calibration_scales.<locals>.gain"
+    )
 
 
 @pytest.mark.parametrize(
@@ -263,6 +265,13 @@ def test_config_from_toml(tmp_path):
     p.write_text('[cube]\npreset = "iar"\nnoverlap = 1024\nband = [1.0, 8.0]\n')
     cfg = xs.CubeConfig.from_toml(p)
     assert cfg.noverlap == 1024 and cfg.band == (1.0, 8.0) and cfg.nperseg == 4096
+    p.write_text(
+        'calibration = "xspecseg.io:sierra_nevada_calibration"\nsampling_rate = 256.0\n'
+        "block_seconds = 600.0\nnperseg = 2560\nband = [1.0, 30.0]\n"
+    )
+    cfg = xs.CubeConfig.from_toml(p)
+    assert cfg.calibration is xs.io.sierra_nevada_calibration
+    assert cfg.to_attrs()["calibration"] == "xspecseg.io.raw:sierra_nevada_calibration"
     p.write_text("colour = 3\n")
     with pytest.raises(ValueError, match="unknown cube config keys"):
         xs.CubeConfig.from_toml(p)

@@ -61,7 +61,9 @@ class CubeConfig:
         Samples with ``|x| >= saturation`` are masked like gaps.
     calibration : callable or None
         ``calibration(f)`` gives the sensor's ``|S(f)|``, multiplying the amplitude spectrum
-        (the PSD is multiplied by ``|S(f)|**2``).
+        (the PSD is multiplied by ``|S(f)|**2``). In a TOML file, name it as
+        ``"module:function"``, e.g. ``"xspecseg.io:sierra_nevada_calibration"``. A
+        ``units`` attribute on the callable names the calibrated unit.
 
     Examples
     --------
@@ -185,8 +187,8 @@ class CubeConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{path}: unknown cube config keys {sorted(unknown)}")
-        if "calibration" in data:
-            raise ValueError(f"{path}: calibration is a Python callable and cannot come from TOML")
+        if isinstance(data.get("calibration"), str):
+            data["calibration"] = resolve_callable(data["calibration"])
         preset = data.pop("preset", None)
         if "band" in data and data["band"] is not None:
             data["band"] = tuple(data["band"])
@@ -200,7 +202,7 @@ class CubeConfig:
             if f.name == "band":
                 v = [] if v is None else [float(v[0]), float(v[1])]
             elif f.name == "calibration":
-                v = "none" if v is None else getattr(v, "__qualname__", repr(v))
+                v = "none" if v is None else callable_name(v)
             elif f.name == "saturation":
                 v = "none" if v is None else float(v)
             elif f.name == "detrend":
@@ -223,3 +225,30 @@ class CubeConfig:
             if not same:
                 diff.append(k)
         return diff
+
+
+def callable_name(func: Callable) -> str:
+    """``"module:qualname"`` of a function, the form :func:`resolve_callable` reads back."""
+    module = getattr(func, "__module__", None)
+    qual = getattr(func, "__qualname__", None)
+    if module and qual:
+        return f"{module}:{qual}"
+    return repr(func)
+
+
+def resolve_callable(spec: str) -> Callable:
+    """Import ``"package.module:function"`` (a calibration named in a TOML file)."""
+    import importlib
+
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"callable {spec!r} must be written 'package.module:function'")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import {spec!r}: {err}") from err
+    if not callable(obj):
+        raise ValueError(f"{spec!r} is not callable")
+    return obj

@@ -105,6 +105,10 @@ def sierra_nevada_calibration(f: np.ndarray | float) -> np.ndarray:
         return 1e12 / (a * g) * np.sqrt((1.0 - x**2) ** 2 + (2.0 * d * x) ** 2) / f
 
 
+# build_cube reads this to label calibrated cubes
+sierra_nevada_calibration.units = "pT"  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class RawFile:
     """Header of one raw file, from its name and ``_info.txt`` sidecar."""
