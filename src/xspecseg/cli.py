@@ -115,6 +115,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.kind == "ground":
         from .io import write_waveform
 
+        if args.days != int(args.days):
+            raise ValueError(f"--days must be a whole number for ground, got {args.days}")
+        args.days = int(args.days)
         wave = synth.ground_station(
             start=args.start, days=args.days, seed=args.seed, station=args.station
         )
@@ -182,7 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("kind", choices=["ground", "cses"])
     p.add_argument("--start", default=None, help="first UTC day (YYYY-MM-DD)")
-    p.add_argument("--days", type=int, default=2)
+    p.add_argument(
+        "--days",
+        type=float,
+        default=2,
+        help="days to simulate (whole days for ground; cses may take fractions)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--station", default="ESK", help="ground station code")
     p.add_argument(
