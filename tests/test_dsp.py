@@ -410,3 +410,20 @@ def test_sosfiltfilt_property(n, axis, dtype, name, padtype, padlen):
     a = dsp.sosfiltfilt(sos, x, axis=axis, padtype=padtype, padlen=padlen)
     assert a.dtype == b.dtype
     assert rel_err(a, b) <= 1e-9
+
+
+def test_welch_masked_single_precision_fft_is_close_to_scipy():
+    x = np.random.default_rng(7).standard_normal((3, 5, 10_000))
+    mask = np.zeros(x.shape, bool)
+    mask[1, 2, 5000] = True
+    _, p32, n32 = dsp.welch_masked(
+        x, mask, fs=100.0, nperseg=4096, noverlap=2048, fft_dtype=np.float32
+    )
+    _, p64, n64 = dsp.welch_masked(x, mask, fs=100.0, nperseg=4096, noverlap=2048)
+    np.testing.assert_array_equal(n32, n64)
+    assert np.max(np.abs(p32 - p64) / np.abs(p64).max()) < 1e-5
+    _, ref = ss.welch(x, fs=100.0, nperseg=4096, noverlap=2048)
+    keep = n64 == 3
+    np.testing.assert_allclose(p32[keep], ref[keep], rtol=0, atol=1e-5 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="fft_dtype"):
+        dsp.welch_masked(x, mask, nperseg=256, fft_dtype=np.int32)
