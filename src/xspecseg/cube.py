@@ -16,10 +16,9 @@ is chunked: the input is re-chunked into whole days before anything is computed.
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from . import dsp
+from ._chunks import halo_map
 from ._timeaxis import NS_PER_S, sample_period_ns, waveform_start
 from .config import CubeConfig
 
@@ -37,47 +37,6 @@ __all__ = ["build_cube", "filter_waveform", "open_cube", "write_cube"]
 DAY_NS = 86400 * NS_PER_S
 _HALO_RTOL = 1e-12
 _COMPLETE = "day_complete"
-
-
-# ----------------------------------------------------------------------------------------
-# chunked, halo-exchanging map along the last axis
-# ----------------------------------------------------------------------------------------
-def halo_map(
-    x: da.Array,
-    halo: int,
-    func: Callable[..., np.ndarray],
-    out_chunk_shape: Callable[[int], tuple[int, ...]],
-    dtype: Any,
-    **kwargs: Any,
-) -> da.Array:
-    """Apply ``func`` to every chunk of ``x`` (last axis) together with ``halo`` neighbours.
-
-    ``func(block, left=..., right=..., **kwargs)`` receives the chunk extended by up to
-    ``halo`` samples on each side (fewer at the ends of the record: ``left``/``right`` say
-    how many) and returns the output for the chunk alone, shaped
-    ``out_chunk_shape(chunk_length)``. Unlike :func:`dask.array.map_overlap` this works when
-    chunks are shorter than the halo: the extended slice may span several chunks.
-    """
-    n = x.shape[-1]
-    bounds = np.cumsum((0, *x.chunks[-1]))
-    pieces = []
-    for a, b in itertools.pairwise(bounds):
-        lo, hi = max(0, a - halo), min(n, b + halo)
-        ext = x[..., lo:hi].rechunk({x.ndim - 1: -1})
-        out_shape = out_chunk_shape(int(b - a))
-        piece = da.map_blocks(
-            func,
-            ext,
-            left=int(a - lo),
-            right=int(hi - b),
-            chunks=tuple((s,) for s in out_shape),
-            dtype=dtype,
-            new_axis=list(range(x.ndim, len(out_shape))) or None,
-            meta=np.empty((0,) * len(out_shape), dtype=dtype),
-            **kwargs,
-        )
-        pieces.append(piece)
-    return da.concatenate(pieces, axis=x.ndim - 1)
 
 
 def _halo(sos: np.ndarray | None) -> int:
@@ -92,7 +51,7 @@ def _bad_samples(x: np.ndarray, saturation: float | None) -> np.ndarray:
     return bad
 
 
-def _filter_block(x, *, left, right, sos, saturation):
+def _filter_block(x, *, left, right, offset, sos, saturation):
     bad = _bad_samples(x, saturation)
     y = dsp.sosfiltfilt_runs(sos, x, bad=bad, axis=-1)
     return y[..., left : y.shape[-1] - right]
@@ -134,7 +93,7 @@ def filter_waveform(
 # ----------------------------------------------------------------------------------------
 # the cube
 # ----------------------------------------------------------------------------------------
-def _cube_day(x, *, left, right, cfg: CubeConfig, sos, calib2):
+def _cube_day(x, *, left, right, offset, cfg: CubeConfig, sos, calib2):
     """One day (plus halos) of samples -> (C, blocks, nfreq + 1): PSD and valid fraction.
 
     Components go one at a time: the filter already runs many pieces of one record side
