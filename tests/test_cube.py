@@ -321,16 +321,16 @@ KILL_SCRIPT = """
 import sys, time
 import dask
 import xspecseg as xs
-import xspecseg.cube as cube_mod
+import xspecseg._store as store_mod
 from xspecseg.testing import random_waveform
 
-slow = cube_mod._write_day
+slow = store_mod._write_chunk
 def write_slowly(*args, **kwargs):
     out = slow(*args, **kwargs)
     print("day", out, flush=True)
     time.sleep(2.0)  # give the parent time to kill us between days
     return out
-cube_mod._write_day = write_slowly
+store_mod._write_chunk = write_slowly
 cfg = xs.CubeConfig(**{cfg!r})
 wave = random_waveform("2020-06-01", hours=24 * 4, sampling_rate=10.0, chunk_seconds=86400)
 with dask.config.set(scheduler="synchronous"):
@@ -354,11 +354,13 @@ def test_killed_writer_resumes_without_recomputing(tmp_path):
             break
         if line.startswith("day"):
             seen += 1
-    os.kill(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     assert seen == 2, "writer did not get far enough before the deadline"
 
-    flags = zarr.open_group(store, mode="r")["day_complete"][:]
+    flags = zarr.open_group(store, mode="r")["chunk_complete"][:]
     assert flags.sum() == 2
     done = np.flatnonzero(flags)
     # a torn chunk in a day that is not complete must not break reading or resuming

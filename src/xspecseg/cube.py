@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 
-from . import dsp
+from . import _store, dsp
 from ._chunks import halo_map
 from ._timeaxis import NS_PER_S, sample_period_ns, waveform_start
 from .config import CubeConfig
@@ -311,111 +308,10 @@ def _provenance(what: str) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------
 # the store: resumable, append-able, never a half-written day that reads as valid
 # ----------------------------------------------------------------------------------------
-#
-# Commit protocol: a day's psd and valid_fraction chunks are written first, then its
-# `day_complete` flag (one chunk per day, so concurrent writers never touch one file).
-# Days whose flag is not set are never read as data: open_cube replaces them with NaN
-# without touching their chunks (which may be torn if a writer was killed), and
-# write_cube rewrites them.
-
-
-def _store_path(store: str | os.PathLike) -> Path:
-    return Path(store)
-
-
-def _day_index(cube: xr.Dataset, bpd: int) -> np.ndarray:
-    t = cube["time"].values[::bpd]
-    return t.astype("datetime64[D]")
-
-
-def _init_store(cube: xr.Dataset, path: Path, bpd: int) -> None:
-    import zarr
-
-    ndays = cube.sizes["time"] // bpd
-    template = cube.copy()
-    template[_COMPLETE] = (
-        ("day",),
-        da.zeros(ndays, dtype=np.uint8, chunks=1),
-        {"long_name": "1 when the day is completely written", "units": "1"},
-    )
-    template = template.assign_coords(day=("day", _day_index(cube, bpd).astype("datetime64[ns]")))
-    ncomp, nf = cube.sizes["component"], cube.sizes["frequency"]
-    encoding = {
-        "psd": {"chunks": (1, bpd, nf)},
-        "valid_fraction": {"chunks": (1, bpd), "_FillValue": np.float32(np.nan)},
-        _COMPLETE: {"chunks": (1,), "_FillValue": np.uint8(0)},
-        "time": {"units": "nanoseconds since 1970-01-01", "dtype": "int64", "chunks": (bpd,)},
-        "day": {"units": "nanoseconds since 1970-01-01", "dtype": "int64"},
-    }
-    del ncomp
-    tmp = path.with_name(path.name + ".init-partial")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    template.to_zarr(
-        tmp, mode="w-", compute=False, zarr_format=3, encoding=encoding, consolidated=False
-    )
-    # the skeleton appears under its final name only once complete
-    os.replace(tmp, path)
-    zarr.open_group(path, mode="r+")  # sanity: the store opens
-
-
-def _open_group(path: Path):
-    import zarr
-
-    try:
-        g = zarr.open_group(path, mode="r+")
-    except Exception as err:  # zarr raises several types for "not a group"
-        raise ValueError(f"{path} is not an xspecseg cube store (not a zarr group: {err})") from err
-    for name in ("psd", "valid_fraction", _COMPLETE, "time"):
-        if name not in g:
-            raise ValueError(f"{path} is not an xspecseg cube store: it has no '{name}' array")
-    return g
-
-
-def _repair_lengths(g, bpd: int) -> None:
-    """Finish an append that was killed between resizing the arrays (documented repair)."""
-    ndays = g[_COMPLETE].shape[0]
-    nt = ndays * bpd
-    for name in ("psd", "valid_fraction"):
-        arr = g[name]
-        if arr.shape[1] != nt:
-            arr.resize((arr.shape[0], nt, *arr.shape[2:]))
-    t = g["time"]
-    if t.shape[0] != nt:
-        old = t.shape[0]
-        step = int(t[1] - t[0]) if old > 1 else None
-        if step is None:
-            raise ValueError("cannot repair a cube store with fewer than two time values")
-        t.resize((nt,))
-        t[old:] = int(t[0]) + step * np.arange(old, nt, dtype=np.int64)
-    day = g["day"]
-    if day.shape[0] != ndays:
-        old = day.shape[0]
-        day.resize((ndays,))
-        day[old:] = int(day[0]) + DAY_NS * np.arange(old, ndays, dtype=np.int64)
-
-
-def _extend_store(g, ndays_new: int, bpd: int) -> None:
-    """Grow every day-indexed array to ``ndays_new`` days.
-
-    The flag array grows first and the others follow its length, so an append killed
-    half-way is finished by :func:`_repair_lengths` on the next run.
-    """
-    g[_COMPLETE].resize((ndays_new,))
-    _repair_lengths(g, bpd)
-
-
-def _write_day(block: np.ndarray, path: str, t0: int, day: int, nf: int) -> int:
-    import zarr
-
-    g = zarr.open_group(path, mode="r+")
-    t1 = t0 + block.shape[1]
-    g["psd"][:, t0:t1, :] = block[..., :nf]
-    g["valid_fraction"][:, t0:t1] = block[..., nf]
-    g[_COMPLETE][day] = 1
-    return day
+_CONFIG_KEYS = (
+    "sampling_rate", "block_seconds", "nperseg", "noverlap", "nfft", "window", "detrend",
+    "band", "order", "fmin", "fmax", "saturation", "calibration",
+)  # fmt: skip
 
 
 def write_cube(
@@ -428,11 +324,11 @@ def write_cube(
     """Write a cube to a zarr v3 store, day by day; resumable and append-able.
 
     Re-running after an interruption writes only the days not yet complete; finished
-    days are never recomputed (their tasks are not even built). A cube for later days is
-    appended to an existing store with the same configuration. A day is marked complete
-    only after all its chunks are written, and :func:`open_cube` never reads a day that
-    is not marked complete, so a killed writer never leaves a half-written day that
-    reads as valid.
+    days are never recomputed (their tasks are not even built). A cube for the days that
+    follow is appended to an existing store with the same configuration. A day is marked
+    complete only after all its chunks are written, and :func:`open_cube` never reads a
+    day that is not marked complete, so a killed writer never leaves a half-written day
+    that reads as valid.
 
     Parameters
     ----------
@@ -458,128 +354,18 @@ def write_cube(
     >>> cube = xs.build_cube(random_waveform(hours=2))
     >>> days = xs.write_cube(cube, "example.zarr", progress=False)  # doctest: +SKIP
     """
-    path = _store_path(store)
-    bpd = int(cube.attrs.get("blocks_per_day") or round(86400 / float(cube.attrs["block_seconds"])))
+    bpd = round(86400 / float(cube.attrs["block_seconds"]))
     if cube.sizes["time"] % bpd:
         raise ValueError("cube does not cover whole days; build it with xspecseg.build_cube")
-    days_new = _day_index(cube, bpd)
-    if not path.exists():
-        _init_store(cube, path, bpd)
-        offset = 0
-    else:
-        offset = _check_compatible(cube, path, bpd)
-    g = _open_group(path)
-    ndays_store = g[_COMPLETE].shape[0]
-    needed = offset + days_new.size
-    if needed > ndays_store or g["time"].shape[0] != ndays_store * bpd:
-        _extend_store(g, max(needed, ndays_store), bpd)
-    complete = np.asarray(g[_COMPLETE][:]) == 1
-
-    both = _stacked(cube)
-    nf = cube.sizes["frequency"]
-    tasks, todo = [], []
-    blocks = both.to_delayed().ravel()  # one block per day (components and psd+valid stacked)
-    for k, blk in enumerate(blocks):
-        d = offset + k
-        if complete[d]:
-            continue
-        tasks.append(dask.delayed(_write_day)(blk, str(path), d * bpd, d, nf))
-        todo.append(days_new[k])
-    if tasks:
-        _run(tasks, progress=progress, client=client, desc=f"cube -> {path.name}")
-    _touch_history(g, f"write_cube wrote {len(todo)} day(s)")
-    return todo
-
-
-def _stacked(cube: xr.Dataset) -> da.Array:
-    """psd and valid_fraction side by side, one chunk per day with all components."""
-    bpd = cube.psd.data.chunks[1][0]
-    psd = cube.psd.data.rechunk((-1, bpd, -1))
-    valid = cube.valid_fraction.data.rechunk((-1, bpd))[..., None]
-    return da.concatenate([psd, valid.astype(np.float32)], axis=2).rechunk((-1, bpd, -1))
-
-
-def _check_compatible(cube: xr.Dataset, path: Path, bpd: int) -> int:
-    """Day offset of ``cube`` in the existing store at ``path``; raise if they differ."""
-    stored = xr.open_zarr(path, consolidated=False, decode_times=True)
-    keys = [
-        "sampling_rate",
-        "block_seconds",
-        "nperseg",
-        "noverlap",
-        "nfft",
-        "window",
-        "detrend",
-        "band",
-        "order",
-        "fmin",
-        "fmax",
-        "saturation",
-        "calibration",
-    ]
-    diff = [
-        k
-        for k in keys
-        if k in cube.attrs
-        and str(np.asarray(cube.attrs[k]).tolist()) != str(np.asarray(stored.attrs.get(k)).tolist())
-    ]
-    if diff:
-        raise ValueError(
-            f"{path} was built with other parameters ({', '.join(diff)} differ); "
-            f"write to a new store"
-        )
-    if list(stored.component.values) != list(cube.component.values):
-        raise ValueError(
-            f"{path} holds components {list(stored.component.values)}, "
-            f"the cube {list(cube.component.values)}"
-        )
-    if not np.array_equal(stored.frequency.values, cube.frequency.values):
-        raise ValueError(f"{path} has another frequency axis than the cube")
-    first_store = stored["day"].values[0].astype("datetime64[D]")
-    first_new = cube["time"].values[0].astype("datetime64[D]")
-    offset = int((first_new - first_store).astype(int))
-    if offset < 0:
-        raise ValueError(
-            f"the cube starts {first_new}, before the store {path} ({first_store}); "
-            f"stores grow forward in time only: write to a new store"
-        )
-    return offset
-
-
-def _touch_history(g, what: str) -> None:
-    from . import __version__
-
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    hist = g.attrs.get("history", "")
-    g.attrs["history"] = (hist + "\n" if hist else "") + f"{now} xspecseg {__version__}: {what}"
-
-
-def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str) -> list[Any]:
-    """Compute delayed tasks on the given/current distributed client or locally, with a bar."""
-    if client is None:
-        try:
-            from distributed import get_client
-
-            client = get_client()
-        except (ImportError, ValueError):
-            client = None
-    if client is not None:
-        from distributed import as_completed
-        from tqdm.auto import tqdm
-
-        futures = client.compute(list(tasks))
-        results = []
-        with tqdm(total=len(futures), desc=desc, disable=not progress, unit="day") as bar:
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.update()
-        return results
-    if progress:
-        from tqdm.dask import TqdmCallback
-
-        with TqdmCallback(desc=desc):
-            return list(dask.compute(*tasks))
-    return list(dask.compute(*tasks))
+    ds = cube.copy()
+    ds["psd"] = ds["psd"].chunk({"component": -1, "time": bpd})
+    ds["valid_fraction"] = ds["valid_fraction"].chunk({"component": -1, "time": bpd})
+    written = _store.write_committed(
+        ds, store, what="cube", check_attrs=_CONFIG_KEYS, progress=progress, client=client
+    )
+    g = _store._open_group(Path(store), "cube")
+    starts = np.asarray(g[_store.START][:], np.int64).astype("datetime64[ns]")
+    return [starts[i].astype("datetime64[D]") for i in sorted(written)]
 
 
 def open_cube(
@@ -598,45 +384,9 @@ def open_cube(
     >>> import xspecseg as xs
     >>> cube = xs.open_cube("site.zarr")  # doctest: +SKIP
     """
-    path = _store_path(store)
-    if not path.exists():
-        raise FileNotFoundError(f"no cube store at {path}")
-    g = _open_group(path)
-    bpd_attr = g.attrs.get("block_seconds")
-    if bpd_attr is None or "xspecseg_version" not in g.attrs:
-        raise ValueError(f"{path} is not an xspecseg cube store (no xspecseg attributes)")
-    bpd = round(86400 / float(bpd_attr))
-    if g["time"].shape[0] != g[_COMPLETE].shape[0] * bpd or g["psd"].shape[1] != g["time"].shape[0]:
-        raise ValueError(
-            f"{path}: an append was interrupted (array lengths differ); run write_cube "
-            f"again with the same cube to repair and finish it"
-        )
-    # raw flags: xarray would decode the 0 fill value as NaN, which is truthy
-    complete = np.asarray(g[_COMPLETE][:]) == 1
-    ds = xr.open_zarr(path, consolidated=False, chunks={})
-    ds = ds.drop_vars([_COMPLETE, "day"])
-    if not complete.all():
-        nbad = int((~complete).sum())
-        if incomplete == "raise":
-            raise ValueError(f"{path}: {nbad} day(s) are not completely written")
-        warnings.warn(
-            f"{path}: {nbad} of {complete.size} day(s) are not completely written; they "
-            f"read as missing (psd NaN, valid_fraction 0). Re-run write_cube to finish them.",
-            stacklevel=2,
-        )
-        ds["psd"] = ds["psd"].copy(data=_mask_days(ds["psd"].data, complete, bpd, np.nan))
-        ds["valid_fraction"] = ds["valid_fraction"].copy(
-            data=_mask_days(ds["valid_fraction"].data, complete, bpd, 0.0)
-        )
+    ds = _store.open_committed(
+        store, what="cube", incomplete=incomplete, fill={"valid_fraction": 0.0}
+    )
+    if "xspecseg_version" not in ds.attrs or "psd" not in ds:
+        raise ValueError(f"{store} is not an xspecseg cube store (no xspecseg attributes)")
     return ds
-
-
-def _mask_days(arr: da.Array, complete: np.ndarray, bpd: int, fill: float) -> da.Array:
-    """Replace incomplete days by constants without building tasks that read them."""
-    pieces = []
-    for d, ok in enumerate(complete):
-        part = arr[:, d * bpd : (d + 1) * bpd]
-        if not ok:
-            part = da.full(part.shape, fill, dtype=arr.dtype, chunks=part.chunks)
-        pieces.append(part)
-    return da.concatenate(pieces, axis=1)

@@ -1,0 +1,501 @@
+"""Chunk-wise segmentation of spectrogram cubes on Dask: seam-free, model loaded once.
+
+``predict`` turns a (time, frequency) PSD into a lazy ``probability`` DataArray on the same
+grid. Two ways to cut the record into network inputs, both independent of the chunking:
+
+* **images** — when the model's checkpoint names an image unit (IAR nights, e.g.
+  18:00–06:00 UT across midnight; CSES half-orbits), every image is cut whole from the
+  record and segmented on its own, exactly as in training. Outside the images the
+  probability is 0 (not evaluated).
+* **tiles** — otherwise (a bare ``nn.Module``, a model without a window) the whole time axis
+  is one image, cut into overlapping tiles whose halo covers the network's receptive field
+  and whose offsets are multiples of its total down-sampling factor, so the result equals a
+  whole-image run. Models with global operations (global pooling attention) cannot be tiled
+  exactly and need an image unit.
+
+Where the PSD is NaN (no data) the probability is NaN. The model reaches every worker once:
+a checkpoint path or shipped name travels as a string, an in-memory model as one serialised
+copy in the graph, and each worker process keeps the built model in a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ._chunks import halo_map
+
+__all__ = ["ModelSource", "predict"]
+
+DEFAULT_TILE = 512
+
+
+# ----------------------------------------------------------------------------------------
+# the model, once per worker process
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSource:
+    """A picklable, hashable way to obtain a model on any worker.
+
+    ``kind`` is ``"name"`` (a shipped model), ``"path"`` (a checkpoint) or ``"object"``
+    (a model in memory, identified by a hash of its weights; it travels inside this object,
+    which the graph holds once, so each worker receives it once).
+    """
+
+    kind: Literal["name", "path", "object"]
+    ref: str
+    obj: Any = field(default=None, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.ref))
+
+    def __dask_tokenize__(self):
+        return ("xspecseg.ModelSource", self.kind, self.ref)
+
+
+_CACHE: dict[tuple[str, str, str], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _build(source: ModelSource, device: str):
+    if source.kind in ("name", "path"):
+        from .models import load
+
+        model = load(source.ref, device=device)
+    else:
+        import copy
+
+        model = copy.deepcopy(source.obj).to(device)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def cached_model(source: ModelSource, device: str):
+    """The model for ``source`` on ``device``, built at most once per process."""
+    key = (source.kind, source.ref, device)
+    with _CACHE_LOCK:
+        model = _CACHE.get(key)
+        if model is None:
+            model = _build(source, device)
+            _CACHE[key] = model
+    return model
+
+
+def _source_of(model: Any) -> tuple[ModelSource, dict, dict]:
+    """(source, checkpoint config, architecture info) of a model, path or shipped name."""
+    if isinstance(model, str | os.PathLike):
+        from .models import load
+
+        ref = os.fspath(model)
+        loaded = load(ref, device="cpu")
+        kind = "path" if os.path.exists(ref) else "name"
+        if kind == "path":
+            ref = os.path.abspath(ref)
+        config = dict(getattr(loaded, "xspecseg_config", {}) or {})
+        return ModelSource(kind, ref, config=config), config, _info(loaded)
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, a checkpoint path or a shipped name, "
+            f"got {type(model).__name__}"
+        )
+    config = dict(getattr(model, "xspecseg_config", {}) or {})
+    digest = hashlib.sha256()
+    for name, value in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return ModelSource("object", digest.hexdigest()[:24], obj=model), config, _info(model)
+
+
+def _info(model: Any) -> dict:
+    info = dict(getattr(model, "xspecseg_info", {}) or {})
+    info.setdefault("downsampling", 1)
+    info.setdefault("receptive_field", None)
+    info.setdefault("local", True)
+    return info
+
+
+# ----------------------------------------------------------------------------------------
+# normalisation: fixed statistics only, so the output cannot depend on the chunking
+# ----------------------------------------------------------------------------------------
+def normalise(psd: np.ndarray, config: dict) -> np.ndarray:
+    """Network input from PSD values, as the checkpoint's config says.
+
+    ``config["normalisation"]`` may hold ``log10`` (default True), ``center`` and
+    ``scale`` (fixed statistics from the training set; default 0 and 1) and ``fill`` (the
+    value NaN becomes after scaling; default 0). Per-image or per-tile statistics are never
+    used: they would make the output depend on how the record is cut.
+    """
+    norm = dict(config.get("normalisation") or config.get("normalization") or {})
+    x = np.asarray(psd, dtype=np.float32)
+    if norm.get("log10", True):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.log10(np.where(x > 0, x, np.nan))
+    center = float(norm.get("center", norm.get("median", 0.0)))
+    scale = float(norm.get("scale", norm.get("iqr", 1.0)))
+    x = (x - center) / scale
+    return np.nan_to_num(x, nan=float(norm.get("fill", 0.0)), posinf=0.0, neginf=0.0).astype(
+        np.float32
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# running the network on numpy images
+# ----------------------------------------------------------------------------------------
+def _torch_threads(threads: int | None) -> None:
+    import torch
+
+    if threads is None:
+        try:
+            from distributed import get_worker
+
+            threads = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
+        except (ImportError, ValueError):
+            threads = None
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _forward(model, images: list[np.ndarray], device: str, batch_size: int, amp: bool):
+    """Probabilities for a list of 2-D images; equal shapes go through in batches."""
+    import torch
+
+    out: list[np.ndarray | None] = [None] * len(images)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, img in enumerate(images):
+        by_shape.setdefault(img.shape, []).append(i)
+    dev = torch.device(device)
+    for idx in by_shape.values():
+        for k in range(0, len(idx), batch_size):
+            part = idx[k : k + batch_size]
+            batch = torch.from_numpy(np.stack([images[i] for i in part])[:, None]).to(dev)
+            with torch.inference_mode():
+                if amp and dev.type == "cuda":
+                    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+                    with torch.autocast("cuda", dtype=dtype):
+                        logits = model(batch)
+                else:
+                    logits = model(batch)
+                logits = logits.float()
+                prob = (
+                    torch.sigmoid(logits[:, 0])
+                    if logits.shape[1] == 1
+                    else (torch.softmax(logits, dim=1)[:, 1])
+                )
+            prob = prob.cpu().numpy()
+            for j, i in enumerate(part):
+                out[i] = prob[j]
+    return out
+
+
+def _tile_block(
+    block: np.ndarray,
+    *,
+    left: int,
+    right: int,
+    offset: int,
+    source: ModelSource,
+    config: dict,
+    tile: int,
+    tile_halo: int,
+    total: int,
+    device: str,
+    batch_size: int,
+    amp: bool,
+    threads: int | None,
+) -> np.ndarray:
+    """Probabilities for the rows ``[offset + left, offset + n - right)`` of the image."""
+    _torch_threads(threads)
+    model = cached_model(source, device)
+    x = normalise(block, config)
+    a = offset + left
+    b = offset + block.shape[0] - right
+    images, spans = [], []
+    for t0 in range((a // tile) * tile, b, tile):
+        lo, hi = max(0, t0 - tile_halo), min(total, t0 + tile + tile_halo)
+        images.append(x[lo - offset : hi - offset])
+        spans.append((lo, t0, min(t0 + tile, total)))
+    probs = _forward(model, images, device, batch_size, amp)
+    out = np.empty((b - a, block.shape[1]), np.float32)
+    for (lo, t0, t1), p in zip(spans, probs, strict=True):
+        keep0, keep1 = max(t0, a), min(t1, b)
+        out[keep0 - a : keep1 - a] = p[keep0 - lo : keep1 - lo]
+    out[np.isnan(block[left : block.shape[0] - right])] = np.nan
+    return out
+
+
+def _image_block(
+    block: np.ndarray,
+    *,
+    spans: tuple[tuple[int, int], ...],
+    source: ModelSource,
+    config: dict,
+    device: str,
+    batch_size: int,
+    amp: bool,
+    threads: int | None,
+) -> np.ndarray:
+    """Probabilities for whole images ``spans`` (row ranges within ``block``); 0 elsewhere."""
+    _torch_threads(threads)
+    model = cached_model(source, device)
+    x = normalise(block, config)
+    probs = _forward(model, [x[s:e] for s, e in spans], device, batch_size, amp)
+    out = np.zeros(block.shape, np.float32)
+    for (s, e), p in zip(spans, probs, strict=True):
+        out[s:e] = p
+    out[np.isnan(block)] = np.nan
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# image units: nights across midnight, half-orbits
+# ----------------------------------------------------------------------------------------
+def night_spans(time: np.ndarray, window: tuple[float, float]) -> list[tuple[int, int]]:
+    """Row ranges of every night window ``(start_hour, end_hour)`` UT in ``time``.
+
+    A window with ``start > end`` crosses midnight and is labelled by its evening. Only
+    complete windows are returned: an image cut short by the record's ends would not look
+    like the training images.
+    """
+    t = np.asarray(time).astype("datetime64[ns]")
+    if t.size == 0:
+        return []
+    start_h, end_h = (float(window[0]), float(window[1]))
+    length_h = (end_h - start_h) % 24 or 24.0
+    step = t[1] - t[0] if t.size > 1 else np.timedelta64(0, "ns")
+    first_day = t[0].astype("datetime64[D]") - np.timedelta64(1, "D")
+    last_day = t[-1].astype("datetime64[D]")
+    spans = []
+    day = first_day
+    while day <= last_day:
+        w0 = day.astype("datetime64[ns]") + np.timedelta64(round(start_h * 3.6e12), "ns")
+        w1 = w0 + np.timedelta64(round(length_h * 3.6e12), "ns")
+        i0, i1 = np.searchsorted(t, w0), np.searchsorted(t, w1)
+        complete = t[0] <= w0 and (t[-1] + step) >= w1
+        if i1 > i0 and complete:
+            spans.append((int(i0), int(i1)))
+        day += np.timedelta64(1, "D")
+    return spans
+
+
+def orbit_spans(data: xr.DataArray) -> list[tuple[int, int]]:
+    """Row ranges of consecutive rows sharing ``orbit`` and ``orbit_direction``."""
+    keys = [data[c].values for c in ("orbit", "orbit_direction") if c in data.coords]
+    if not keys:
+        raise ValueError("half-orbit images need 'orbit' (and 'orbit_direction') coords")
+    n = data.sizes["time"]
+    change = np.zeros(n, bool)
+    change[0] = True
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    ends = np.r_[starts[1:], n]
+    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+
+
+# ----------------------------------------------------------------------------------------
+# the public wrapper
+# ----------------------------------------------------------------------------------------
+def _device(device: str | None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _band_slice(data: xr.DataArray, band) -> slice:
+    f = data["frequency"].values
+    if band is None:
+        return slice(0, f.size)
+    lo, hi = float(band[0]), float(band[1])
+    if f[0] > lo + 1e-9 or f[-1] < hi - 1e-9 * max(1.0, abs(hi)):
+        raise ValueError(
+            f"the model works on {lo:g}-{hi:g} Hz but the data cover "
+            f"{f[0]:g}-{f[-1]:g} Hz: build the cube with a frequency crop that holds the band"
+        )
+    idx = np.flatnonzero((f >= lo - 1e-9) & (f <= hi + 1e-9))
+    return slice(int(idx[0]), int(idx[-1]) + 1)
+
+
+def predict(
+    data: xr.DataArray,
+    model: Any,
+    *,
+    batch_size: int = 4,
+    device: str | None = None,
+    tile: int | None = None,
+    halo: int | None = None,
+    image_unit: Literal["auto", "night", "half_orbit", "none"] = "auto",
+    amp: bool = False,
+    threads: int | None = None,
+) -> xr.DataArray:
+    """Lazy segmentation probabilities of a (time, frequency) spectrogram.
+
+    Parameters
+    ----------
+    data : xr.DataArray
+        PSD with dims ``(time, frequency)`` (one component of a cube, or a satellite
+        cube's ``psd``), dask-backed or not; any chunking along ``time``.
+    model : torch.nn.Module, path or str
+        A loaded model, a checkpoint path or a shipped name (``"iar-default"``). The
+        checkpoint config decides normalisation, frequency band and image unit; a bare
+        module gets log10 of the PSD, no band and tiling.
+    batch_size : int
+        Images or tiles per forward pass inside a task.
+    device : str, optional
+        ``"cuda"`` when available, else ``"cpu"``.
+    tile, halo : int, optional
+        Tiling along time for models without an image unit: tile length and halo rows
+        (rounded up to the down-sampling factor; the halo defaults to the receptive field).
+    image_unit : {"auto", "night", "half_orbit", "none"}
+        ``"auto"`` takes it from the checkpoint (``night_window`` -> nights,
+        ``image_unit="half_orbit"``), else tiles.
+    amp : bool
+        Mixed precision (bf16/fp16 autocast) on CUDA.
+    threads : int, optional
+        torch threads per task; default: the cores divided among the worker's threads.
+
+    Returns
+    -------
+    xr.DataArray
+        ``probability`` float32 on the input grid, lazy, chunked like the input. NaN where
+        the PSD is NaN; 0 outside the model's band and, with an image unit, outside images.
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> cube = xs.open_cube("site.zarr")                               # doctest: +SKIP
+    >>> prob = xs.predict(cube.psd.sel(component="H"), "iar-default")  # doctest: +SKIP
+    """
+    if set(data.dims) != {"time", "frequency"}:
+        raise ValueError(f"predict needs dims (time, frequency), got {data.dims}")
+    data = data.transpose("time", "frequency")
+    source, config, info = _source_of(model)
+    dev = _device(device)
+    band = _band_slice(data, config.get("band"))
+    sub = data.isel(frequency=band)
+    arr = sub.data if isinstance(sub.data, da.Array) else da.from_array(np.asarray(sub.data))
+    arr = arr.rechunk({1: -1})
+    source_key = dask.delayed(source, pure=True)  # one copy of the model per worker
+    unit = image_unit
+    if unit == "auto":
+        unit = config.get("image_unit") or ("night" if config.get("night_window") else "none")
+    kwargs = dict(
+        source=source_key,
+        config=config,
+        device=dev,
+        batch_size=batch_size,
+        amp=amp,
+        threads=threads,
+    )
+    if unit in ("night", "half_orbit"):
+        spans = (
+            night_spans(data["time"].values, tuple(config.get("night_window", (18.0, 6.0))))
+            if unit == "night"
+            else orbit_spans(data)
+        )
+        prob = _predict_images(arr, spans, kwargs)
+    elif unit == "none":
+        if not info.get("local", True):
+            raise ValueError(
+                "this model pools globally (e.g. attention over the whole image), so tiles "
+                "cannot reproduce a whole-image run: use a checkpoint with an image unit "
+                "(image_unit='night' or 'half_orbit')"
+            )
+        down = int(info.get("downsampling") or 1)
+        rf = info.get("receptive_field") or 2 * DEFAULT_TILE
+        tile_n = _round_up(tile or DEFAULT_TILE, down)
+        halo_n = _round_up(halo if halo is not None else int(rf), down)
+        prob = halo_map(
+            arr,
+            halo_n + tile_n,
+            _tile_block,
+            out_chunk_shape=lambda m: (m, arr.shape[1]),
+            dtype=np.float32,
+            axis=0,
+            tile=tile_n,
+            tile_halo=halo_n,
+            total=arr.shape[0],
+            **kwargs,
+        )
+    else:
+        raise ValueError(f"unknown image_unit {image_unit!r}")
+    prob = prob.rechunk((arr.chunks[0], -1))
+    full = _place_band(prob, data, band)
+    out = xr.DataArray(
+        full,
+        dims=("time", "frequency"),
+        coords=data.coords,
+        name="probability",
+        attrs={
+            "long_name": "probability of the target class",
+            "units": "1",
+            "threshold": float(config.get("threshold", getattr(model, "threshold", 0.5))),
+            "model": str(config.get("name") or config.get("architecture") or source.ref),
+            "image_unit": unit,
+        },
+    )
+    for key in ("component", "station", "latitude", "longitude", "altitude_km"):
+        if key in data.attrs:
+            out.attrs[key] = data.attrs[key]
+    if "component" in data.coords and data["component"].ndim == 0:
+        out.attrs["component"] = str(data["component"].values)
+    return out
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-int(n) // m) * m
+
+
+def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
+    """One task per group of whole images; zeros between them."""
+    n, nf = arr.shape
+    batch = kwargs["batch_size"]
+    pieces, pos = [], 0
+    for k in range(0, len(spans), batch):
+        group = spans[k : k + batch]
+        g0, g1 = group[0][0], group[-1][1]
+        if g0 > pos:
+            pieces.append(da.zeros((g0 - pos, nf), np.float32, chunks=(g0 - pos, nf)))
+        part = arr[g0:g1].rechunk({0: -1})
+        local = tuple((s - g0, e - g0) for s, e in group)
+        pieces.append(
+            da.map_blocks(
+                _image_block,
+                part,
+                spans=local,
+                dtype=np.float32,
+                meta=np.empty((0, 0), np.float32),
+                **kwargs,
+            )
+        )
+        pos = g1
+    if pos < n:
+        pieces.append(da.zeros((n - pos, nf), np.float32, chunks=(n - pos, nf)))
+    return da.concatenate(pieces, axis=0)
+
+
+def _place_band(prob: da.Array, data: xr.DataArray, band: slice) -> da.Array:
+    nf = data.sizes["frequency"]
+    if band.start == 0 and band.stop == nf:
+        return prob
+    chunks = prob.chunks[0]
+    parts = []
+    if band.start:
+        parts.append(da.zeros((prob.shape[0], band.start), np.float32, chunks=(chunks, -1)))
+    parts.append(prob)
+    if band.stop < nf:
+        parts.append(da.zeros((prob.shape[0], nf - band.stop), np.float32, chunks=(chunks, -1)))
+    return da.concatenate(parts, axis=1).rechunk({1: -1})
