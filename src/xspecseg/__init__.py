@@ -16,12 +16,32 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"dsp", "io", "synth", "testing", "config", "cube"}
+_SUBMODULES = {
+    "catalogue", "classical", "cli", "config", "cube", "dsp", "events", "geomag", "infer",
+    "io", "models", "plot", "stats", "synth", "testing", "train",
+}  # fmt: skip
 _NAMES = {
     "CubeConfig": "config",
     "build_cube": "cube",
     "write_cube": "cube",
     "open_cube": "cube",
+    "predict": "infer",
+    "write_probability": "infer",
+    "open_probability": "infer",
+    "extract_events": "events",
+    "magnetic_latitude": "geomag",
+    "season_of": "geomag",
+    "hemisphere_of": "geomag",
+    "local_time": "geomag",
+    "seasonal_distribution": "stats",
+    "maglat_distribution": "stats",
+    "frequency_distribution": "stats",
+    "monthly_occurrence": "stats",
+    "local_time_occurrence": "stats",
+    "write_catalogue": "catalogue",
+    "open_catalogue": "catalogue",
+    "empty_catalogue": "catalogue",
+    "validate_catalogue": "catalogue",
 }
 
 __all__ = sorted({"__version__", *_SUBMODULES, *_NAMES})

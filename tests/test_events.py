@@ -1,0 +1,195 @@
+"""Tests of xspecseg.events: chunk-invariant labelling, per-event properties, IAR fringes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import ndimage as ndi
+
+import xspecseg as xs
+from xspecseg.events import extract_events, season_from_time
+
+
+def _prob(values, start="2013-01-01", step_s=100, freq=None, **attrs):
+    values = np.asarray(values, dtype=np.float32)
+    nt, nf = values.shape
+    t = np.datetime64(start, "ns") + np.arange(nt) * np.timedelta64(step_s, "s")
+    f = np.arange(nf, dtype=float) * 0.1 if freq is None else freq
+    return xr.DataArray(
+        values,
+        dims=("time", "frequency"),
+        coords={"time": t, "frequency": f},
+        name="probability",
+        attrs=attrs,
+    )
+
+
+def _blobs(seed=0, shape=(120, 40)):
+    rng = np.random.default_rng(seed)
+    p = ndi.gaussian_filter(rng.random(shape), 2.0)
+    p = (p - p.min()) / (p.max() - p.min())
+    p[rng.random(shape) < 0.01] = np.nan
+    return p
+
+
+def test_single_blob_properties():
+    p = np.zeros((50, 40))
+    p[10:20, 5:15] = 0.6
+    p[14, 9] = 0.95
+    psd = _prob(np.full((50, 40), 2.0))
+    psd[14, 9] = 7.0
+    cat = extract_events(_prob(p), psd=psd, threshold=0.5, fringes=False)
+    assert cat.sizes["event"] == 1
+    ev = cat.isel(event=0)
+    assert int(ev.area_pixels) == 100
+    assert float(ev.f_min) == pytest.approx(0.5)
+    assert float(ev.f_max) == pytest.approx(1.4)
+    assert float(ev.f_peak) == pytest.approx(0.9)
+    assert ev.start_time.values == np.datetime64("2013-01-01T00:16:40")
+    assert ev.peak_time.values == np.datetime64("2013-01-01T00:23:20")
+    assert float(ev.max_probability) == pytest.approx(0.95)
+    assert float(ev.mean_probability) == pytest.approx((99 * 0.6 + 0.95) / 100, rel=1e-6)
+    assert float(ev.peak_psd) == 7.0
+    assert str(ev.season.values) == "DJF"
+
+
+def test_threshold_from_attrs_and_min_pixels():
+    p = np.zeros((30, 20))
+    p[2:6, 2:6] = 0.7  # 16 pixels
+    p[10:20, 10:15] = 0.7  # 50 pixels
+    assert extract_events(_prob(p, threshold=0.8)).sizes["event"] == 0
+    cat = extract_events(_prob(p, threshold=0.6))
+    assert cat.attrs["threshold"] == 0.6
+    assert cat.area_pixels.values.tolist() == [50]  # min_pixels=20 drops the small one
+    assert extract_events(_prob(p), min_pixels=1).sizes["event"] == 2
+
+
+def test_connectivity_diagonal_across_chunk_border():
+    p = np.zeros((20, 10))
+    p[0:10, 3] = 1.0
+    p[10:20, 4] = 1.0  # touches the first only by a corner, across rows 9/10
+    prob = _prob(p)
+    for chunks in (20, 10, 3):
+        c2 = extract_events(prob.chunk(time=chunks), connectivity=2, min_pixels=1)
+        c1 = extract_events(prob.chunk(time=chunks), connectivity=1, min_pixels=1)
+        assert c2.sizes["event"] == 1
+        assert c1.sizes["event"] == 2
+
+
+@pytest.mark.parametrize("chunks", [1, 7, 13, (50, 1, 30, 39), 64])
+def test_chunking_does_not_change_catalogue(chunks):
+    p = _prob(_blobs(1), station="X", latitude=-40.0, longitude=10.0)
+    psd = p.copy(data=np.exp(_blobs(2)).astype(np.float32))
+    ref = extract_events(p, psd=psd, threshold=0.55, min_pixels=5, fringes=False)
+    assert ref.sizes["event"] >= 3
+    got = extract_events(
+        p.chunk(time=chunks), psd=psd.chunk(time=17), threshold=0.55, min_pixels=5, fringes=False
+    )
+    xr.testing.assert_identical(got, ref)
+    assert set(ref.hemisphere.values) == {"S"}
+    assert "magnetic_latitude" in ref
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 59), max_size=6, unique=True),
+    conn=st.sampled_from([1, 2]),
+)
+def test_matches_whole_image_labelling(seed, cuts, conn):
+    rng = np.random.default_rng(seed)
+    p = ndi.gaussian_filter(rng.random((60, 15)), 1.0)
+    p = p > np.quantile(p, 0.6)
+    lab, n = ndi.label(p, ndi.generate_binary_structure(2, conn))
+    edges = [0, *sorted(cuts), 60]
+    chunks = tuple(b - a for a, b in itertools.pairwise(edges))
+    prob = _prob(p.astype(np.float32)).chunk(time=chunks)
+    cat = extract_events(prob, min_pixels=1, connectivity=conn)
+    assert cat.sizes["event"] == n
+    assert sorted(cat.area_pixels.values.tolist()) == sorted(np.bincount(lab.ravel())[1:])
+    xr.testing.assert_identical(
+        cat, extract_events(prob.compute(), min_pixels=1, connectivity=conn)
+    )
+
+
+def test_nan_is_never_an_event():
+    p = np.full((30, 10), np.nan)
+    cat = extract_events(_prob(p).chunk(time=7), min_pixels=1)
+    assert cat.sizes["event"] == 0
+    assert "season" in cat and "start_time" in cat
+
+
+def test_satellite_coords_and_orbit_break():
+    p = np.zeros((40, 20))
+    p[15:25, 5:10] = 0.9  # crosses the orbit change at row 20
+    p[22, 7] = 1.0
+    prob = _prob(p, step_s=2, freq=np.arange(20) * 25.0, component="Z")
+    lat = np.linspace(60, 70, 40)
+    prob = prob.assign_coords(
+        latitude=("time", lat),
+        longitude=("time", np.linspace(100, 110, 40)),
+        magnetic_latitude=("time", lat + 3),
+        orbit=("time", np.r_[np.full(20, 7), np.full(20, 8)]),
+        orbit_direction=("time", np.r_[["descending"] * 20, ["ascending"] * 20]),
+    )
+    cat = extract_events(prob.chunk(time=9), min_pixels=1)
+    assert cat.sizes["event"] == 2
+    assert cat.orbit.values.tolist() == [7, 8]
+    ev = cat.isel(event=1)
+    assert float(ev.latitude) == pytest.approx(lat[22])
+    assert float(ev.magnetic_latitude) == pytest.approx(lat[22] + 3)
+    assert str(ev.orbit_direction.values) == "ascending"
+    assert str(ev.hemisphere.values) == "N"
+    assert set(cat.component.values) == {"Z"}
+    assert "delta_f" not in cat  # no psd: no fringes
+    merged = extract_events(prob.drop_vars("orbit"), min_pixels=1)
+    assert merged.sizes["event"] == 1
+
+
+def test_season_from_time():
+    t = np.array(["2013-12-31", "2013-03-01", "2013-08-31", "2013-11-30"], "M8[ns]")
+    assert season_from_time(t).tolist() == ["DJF", "MAM", "JJA", "SON"]
+
+
+@pytest.fixture(scope="module")
+def iar_cube():
+    # two days holding the whole night of 5-6 January (seed 0) and part of the night before
+    wave = xs.synth.ground_station("2013-01-05", days=2, seed=0, components=("H",))
+    cube = xs.build_cube(wave).persist()
+    return cube, xs.synth.iar_truth(cube)
+
+
+def test_iar_delta_f_on_truth(iar_cube):
+    cube, truth = iar_cube
+    prob = truth.astype("float32").chunk(time=864)
+    prob.attrs["component"] = "H"
+    cat = extract_events(prob, psd=cube.psd, min_pixels=200)
+    assert "delta_f" in cat and cat.fringe_frequency.dims == ("event", "fringe")
+    nights = xs.synth.iar_truth_nights("2013-01-04", days=3, seed=0)
+    checked = 0
+    for k in range(cat.sizes["event"]):
+        ev = cat.isel(event=k)
+        evening = (ev.peak_time.values - np.timedelta64(12, "h")).astype("M8[D]")
+        night = nights.sel(night=evening)
+        # compare only nights wholly inside the window: the truth's Δf is the median over
+        # the night and drifts, so a cut night has another median
+        inside = (
+            ev.start_time.values > cube.time.values[0]
+            and ev.end_time.values < (cube.time.values[-1])
+        )
+        if not (bool(night.has_iar) and inside):
+            continue
+        assert abs(float(ev.delta_f) - float(night.delta_f)) < 0.05
+        ff = ev.fringe_frequency.values[np.isfinite(ev.fringe_frequency.values)]
+        assert ff.size >= 2
+        assert np.all((ff > 0.3) & (ff < 6.5))
+        checked += 1
+    assert checked >= 1
+    # a chunking that cuts the night gives the same catalogue, fringes included
+    odd = extract_events(prob.chunk(time=(500, 700, 1, 527)), psd=cube.psd, min_pixels=200)
+    xr.testing.assert_identical(odd, cat)
