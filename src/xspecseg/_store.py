@@ -107,6 +107,13 @@ def _init(ds: xr.Dataset, path: Path, chunks: Sequence[int], encoding: dict) -> 
     if tmp.exists():
         shutil.rmtree(tmp)
     template.to_zarr(tmp, mode="w-", compute=False, zarr_format=3, encoding=enc, consolidated=False)
+    # xarray defers some coordinates (datetimes with an explicit encoding) to the compute
+    # it was told not to run: write every coordinate ourselves
+    import zarr
+
+    g = zarr.open_group(tmp, mode="r+")
+    for name, coord in template.coords.items():
+        g[name][...] = _encode_like(np.asarray(coord.values), g[name])
     os.replace(tmp, path)  # the skeleton appears under its name only once complete
 
 

@@ -31,9 +31,10 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from . import _store
 from ._chunks import halo_map
 
-__all__ = ["ModelSource", "predict"]
+__all__ = ["ModelSource", "open_probability", "predict", "write_probability"]
 
 DEFAULT_TILE = 512
 
@@ -111,10 +112,17 @@ def _source_of(model: Any) -> tuple[ModelSource, dict, dict]:
             f"got {type(model).__name__}"
         )
     config = dict(getattr(model, "xspecseg_config", {}) or {})
-    digest = hashlib.sha256()
-    for name, value in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    # the whole pickled module, not only its weights: two models may share weights but
+    # differ in structure or flags, and the per-process cache must tell them apart
+    import pickle
+
+    try:
+        digest = hashlib.sha256(pickle.dumps(model))
+    except Exception:  # unpicklable (works with the local scheduler only)
+        digest = hashlib.sha256(f"{type(model).__qualname__}-{id(model)}".encode())
+        for name, value in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return ModelSource("object", digest.hexdigest()[:24], obj=model), config, _info(model)
 
 
@@ -434,6 +442,8 @@ def predict(
         raise ValueError(f"unknown image_unit {image_unit!r}")
     prob = prob.rechunk((arr.chunks[0], -1))
     full = _place_band(prob, data, band)
+    src = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
+    full = da.where(da.isnan(src.rechunk(full.chunks)), np.float32(np.nan), full)
     out = xr.DataArray(
         full,
         dims=("time", "frequency"),
@@ -443,7 +453,11 @@ def predict(
             "long_name": "probability of the target class",
             "units": "1",
             "threshold": float(config.get("threshold", getattr(model, "threshold", 0.5))),
-            "model": str(config.get("name") or config.get("architecture") or source.ref),
+            "model": str(
+                config.get("name")
+                or config.get("architecture")
+                or (source.ref if source.kind != "object" else type(model).__name__)
+            ),
             "image_unit": unit,
         },
     )
@@ -499,3 +513,63 @@ def _place_band(prob: da.Array, data: xr.DataArray, band: slice) -> da.Array:
     if band.stop < nf:
         parts.append(da.zeros((prob.shape[0], nf - band.stop), np.float32, chunks=(chunks, -1)))
     return da.concatenate(parts, axis=1).rechunk({1: -1})
+
+
+# ----------------------------------------------------------------------------------------
+# probability stores
+# ----------------------------------------------------------------------------------------
+#: uint8 stores map [0, 1] to 0..254 (scale_factor 1/254, 0.002 resolution); 255 is NaN.
+UINT8_SCALE = 1.0 / 254.0
+UINT8_FILL = 255
+
+
+def _encode_uint8(block: np.ndarray) -> np.ndarray:
+    out = np.rint(np.clip(block, 0.0, 1.0) / UINT8_SCALE)
+    out[np.isnan(block)] = UINT8_FILL
+    return out.astype(np.uint8)
+
+
+def write_probability(
+    prob: xr.DataArray,
+    store: str | os.PathLike,
+    *,
+    dtype: Literal["float32", "uint8"] = "float32",
+    progress: bool = True,
+    client: Any = None,
+) -> list[int]:
+    """Write a probability cube to zarr chunk by chunk; resumable like ``write_cube``.
+
+    ``dtype="uint8"`` stores ``round(p * 254)`` with CF ``scale_factor = 1/254`` (NaN is
+    255), a quarter of the size at 0.002 resolution; :func:`open_probability` decodes it.
+    Returns the indices of the time chunks written by this call.
+    """
+    da_ = prob if isinstance(prob.data, da.Array) else prob.chunk()
+    attrs = {k: v for k, v in da_.attrs.items() if isinstance(v, str | int | float)}
+    encoding = {}
+    if dtype == "uint8":
+        data = da_.data.map_blocks(_encode_uint8, dtype=np.uint8)
+        var = xr.Variable(da_.dims, data, {**attrs, "scale_factor": UINT8_SCALE})
+        encoding = {"probability": {"_FillValue": np.uint8(UINT8_FILL)}}
+    elif dtype == "float32":
+        var = xr.Variable(da_.dims, da_.data.astype(np.float32), attrs)
+    else:
+        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
+    ds = xr.Dataset({"probability": var}, coords=da_.coords)
+    from . import __version__
+
+    ds.attrs = {"xspecseg_version": __version__, "Conventions": "CF-1.10", **attrs}
+    return _store.write_committed(
+        ds, store, what="probability", check_attrs=("model", "image_unit"),
+        encoding=encoding, progress=progress, client=client,
+    )  # fmt: skip
+
+
+def open_probability(
+    store: str | os.PathLike, *, incomplete: Literal["mask", "raise"] = "mask"
+) -> xr.DataArray:
+    """Open a probability store lazily (unfinished chunks read as NaN)."""
+    ds = _store.open_committed(store, what="probability", incomplete=incomplete)
+    prob = ds["probability"].astype(np.float32)
+    prob.attrs = {**ds.attrs, **ds["probability"].attrs}
+    prob.name = "probability"
+    return prob

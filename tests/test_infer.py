@@ -1,0 +1,176 @@
+"""Chunk-wise inference: the result must not depend on the chunking."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import xspecseg as xs
+from xspecseg.infer import night_spans, normalise, predict
+
+
+class TinyUNet(torch.nn.Module):
+    """Two levels, reflect-padded to even sizes inside, like the real models."""
+
+    def __init__(self, global_pool: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.b = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.c = torch.nn.Conv2d(8, 1, 3, padding=1)
+        self.global_pool = global_pool
+        self.xspecseg_info = {"downsampling": 2, "receptive_field": 16, "local": not global_pool}
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        x = torch.nn.functional.pad(x, (0, (-w) % 2, 0, (-h) % 2), mode="reflect")
+        y = torch.relu(self.a(x))
+        z = torch.relu(self.b(torch.nn.functional.max_pool2d(y, 2)))
+        if self.global_pool:
+            z = z * z.mean(dim=(2, 3), keepdim=True)
+        z = torch.nn.functional.interpolate(z, scale_factor=2)
+        return self.c(torch.cat([y, z], 1))[..., :h, :w]
+
+
+def whole_image(model, x: np.ndarray, config=None) -> np.ndarray:
+    with torch.no_grad():
+        inp = torch.from_numpy(normalise(x, config or {})[None, None])
+        p = torch.sigmoid(model(inp))[0, 0].numpy()
+    p[np.isnan(x)] = np.nan
+    return p
+
+
+@pytest.fixture
+def spectrogram():
+    rng = np.random.default_rng(0)
+    t = np.datetime64("2020-01-01") + np.arange(2000) * np.timedelta64(100, "s")
+    x = (rng.random((2000, 50)) + 0.1).astype(np.float32)
+    x[100:130, 5] = np.nan
+    return xr.DataArray(
+        x, dims=("time", "frequency"),
+        coords={"time": t, "frequency": np.arange(50) * 0.1}, attrs={"component": "H"},
+    )  # fmt: skip
+
+
+def test_tiled_prediction_is_independent_of_chunking(spectrogram):
+    model = TinyUNet().eval()
+    reference = whole_image(model, spectrogram.values)
+    one = predict(spectrogram.chunk({"time": -1}), model, tile=64).values
+    np.testing.assert_array_equal(np.isnan(one), np.isnan(reference))
+    assert np.nanmax(np.abs(one - reference)) <= 1e-4
+    for chunks in (864, 301, 77, 1001):
+        got = predict(spectrogram.chunk({"time": chunks}), model, tile=64, batch_size=3)
+        assert got.data.chunks[0] == spectrogram.chunk({"time": chunks}).data.chunks[0]
+        assert np.nanmax(np.abs(got.values - one)) <= 1e-4
+        np.testing.assert_array_equal(np.isnan(got.values), np.isnan(one))
+
+
+def test_prediction_graph_is_lazy(spectrogram):
+    def refuse(*args, **kwargs):
+        raise AssertionError("something was computed while building the graph")
+
+    lazy = spectrogram.chunk({"time": 500})
+    with dask.config.set(scheduler=refuse):
+        prob = predict(lazy, TinyUNet().eval(), tile=64)
+    assert prob.name == "probability" and prob.dtype == np.float32
+    assert prob.attrs["component"] == "H"
+    graph = dict(prob.data.__dask_graph__())
+    # a key holding the model; tasks refer to that key, they do not embed the model
+    sources = [k for k, v in graph.items() if "ModelSource(kind=" in repr(v)]
+    assert len(sources) == 1, "the model must sit in the graph once, not in every task"
+
+
+def test_night_images_across_midnight_on_day_chunks(spectrogram):
+    model = TinyUNet().eval()
+    model.xspecseg_config = {"night_window": [18.0, 6.0], "threshold": 0.7}
+    prob = predict(spectrogram.chunk({"time": 864}), model)
+    assert prob.attrs["image_unit"] == "night" and prob.attrs["threshold"] == 0.7
+    values = prob.values
+    spans = night_spans(spectrogram.time.values, (18.0, 6.0))
+    assert len(spans) == 2 and all(e - s == 432 for s, e in spans)
+    inside = np.zeros(2000, bool)
+    for s, e in spans:
+        inside[s:e] = True
+        expect = whole_image(model, spectrogram.values[s:e])
+        assert np.nanmax(np.abs(values[s:e] - expect)) <= 1e-4
+    assert (values[~inside][~np.isnan(values[~inside])] == 0).all()
+    assert np.isnan(values[100:130, 5]).all()
+    t = spectrogram.time.values[spans[0][0]]
+    assert str(t.astype("datetime64[m]")) == "2020-01-01T18:00"
+
+
+def test_half_orbit_images(spectrogram):
+    model = TinyUNet(global_pool=True).eval()
+    model.xspecseg_config = {"image_unit": "half_orbit"}
+    orbit = np.repeat([5, 5, 6, 7], [700, 300, 500, 500])
+    direction = np.repeat(
+        ["descending", "ascending", "descending", "ascending"], [700, 300, 500, 500]
+    )
+    sat = spectrogram.assign_coords(orbit=("time", orbit), orbit_direction=("time", direction))
+    prob = predict(sat.chunk({"time": 333}), model).values
+    for s, e in ((0, 700), (700, 1000), (1000, 1500), (1500, 2000)):
+        expect = whole_image(model, spectrogram.values[s:e])
+        assert np.nanmax(np.abs(prob[s:e] - expect)) <= 1e-4
+
+
+def test_global_models_need_an_image_unit(spectrogram):
+    with pytest.raises(ValueError, match="pools globally"):
+        predict(spectrogram, TinyUNet(global_pool=True).eval())
+
+
+def test_model_band_must_be_in_the_data(spectrogram):
+    model = TinyUNet().eval()
+    model.xspecseg_config = {"band": [0.5, 9.0]}
+    with pytest.raises(ValueError, match=r"0\.5-9 Hz but the data cover 0-4\.9 Hz"):
+        predict(spectrogram, model)
+    model.xspecseg_config = {"band": [1.0, 3.0]}
+    prob = predict(spectrogram.chunk({"time": 400}), model, tile=64).values
+    band = (spectrogram.frequency >= 1.0 - 1e-9) & (spectrogram.frequency <= 3.0 + 1e-9)
+    outside = prob[:, ~band.values]
+    assert (outside[~np.isnan(outside)] == 0).all()
+    expect = whole_image(model, spectrogram.values[:, band.values])
+    assert np.nanmax(np.abs(prob[:, band.values] - expect)) <= 1e-4
+
+
+def test_probability_store_round_trip_and_uint8(tmp_path, spectrogram):
+    model = TinyUNet().eval()
+    prob = predict(spectrogram.chunk({"time": 500}), model, tile=64)
+    ref = prob.values
+    path = tmp_path / "p.zarr"
+    assert xs.write_probability(prob, path, progress=False) == [0, 1, 2, 3]
+    assert xs.write_probability(prob, path, progress=False) == []
+    back = xs.open_probability(path)
+    np.testing.assert_array_equal(back.values, ref)
+    assert back.attrs["model"] == "TinyUNet"
+    small = tmp_path / "p8.zarr"
+    xs.write_probability(prob, small, dtype="uint8", progress=False)
+    back8 = xs.open_probability(small).values
+    np.testing.assert_array_equal(np.isnan(back8), np.isnan(ref))
+    assert np.nanmax(np.abs(back8 - ref)) <= 0.5 / 254 + 1e-6
+
+
+def test_model_is_built_once_per_worker_on_a_cluster(spectrogram):
+    from distributed import Client, LocalCluster
+
+    model = TinyUNet().eval()
+    local = predict(spectrogram.chunk({"time": 200}), model, tile=64).values
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        prob = predict(spectrogram.chunk({"time": 200}), model, tile=64)
+        remote = prob.compute().values
+
+        def cached():
+            from xspecseg import infer
+
+            return len(infer._CACHE)
+
+        counts = client.run(cached)
+    assert np.nanmax(np.abs(remote - local)) <= 1e-6
+    assert sorted(counts.values()) in ([1, 1], [0, 1])
