@@ -139,6 +139,144 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_spectra(path_args: Sequence[str], component: str | None, model_config: dict):
+    """A (time, frequency) PSD from a cube store or from CSES files, and its description."""
+    from .io import read_cses
+
+    first = Path(path_args[0])
+    is_cses = first.suffix == ".h5" or (
+        first.is_dir()
+        and any(first.glob("CSES_01_EFD_*.h5"))
+        and not (first / "zarr.json").exists()
+    )
+    if is_cses:
+        comp = component or model_config.get("component") or "Z"
+        sat = read_cses(list(path_args) if len(path_args) > 1 else path_args[0], component=comp)
+        return sat["psd"], f"CSES EFD {comp} from {first}"
+    from .cube import open_cube
+
+    cube = open_cube(first)
+    comps = [str(c) for c in cube.component.values]
+    comp = component or model_config.get("component")
+    if comp is None:
+        comp = comps[0]
+        if len(comps) > 1:
+            print(f"no --component given: using {comp!r} of {comps}", file=sys.stderr)
+    if comp not in comps:
+        raise ValueError(f"component {comp!r} is not in {first} (it has {comps})")
+    psd = cube["psd"].sel(component=comp)
+    psd.attrs = {**cube.attrs, **psd.attrs, "component": comp}
+    return psd, f"cube {first} component {comp}"
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .infer import _source_of, predict, write_probability
+
+    _, config, _ = _source_of(args.model)
+    psd, what = _open_spectra(args.cube, args.component, config)
+    t0 = time.perf_counter()
+    prob = predict(psd, args.model, batch_size=args.batch_size, device=args.device)
+    prob.attrs["input"] = what
+    with dask_client(args.scheduler, args.workers) as client:
+        written = write_probability(
+            prob, args.output, dtype=args.dtype, progress=not args.no_progress, client=client
+        )
+    print(
+        f"{what}: wrote {len(written)} chunk(s) of probabilities in "
+        f"{time.perf_counter() - t0:.1f} s -> {Path(args.output).resolve()}"
+    )
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from .catalogue import write_catalogue
+    from .events import extract_events
+    from .infer import open_probability
+
+    prob = open_probability(args.probability)
+    psd = None
+    if args.cube:
+        psd, _ = _open_spectra(args.cube, prob.attrs.get("component"), {})
+    cat = extract_events(prob, psd=psd, threshold=args.threshold, min_pixels=args.min_pixels)
+    attrs = {
+        "model": str(prob.attrs.get("model", "unknown")),
+        "threshold": float(
+            args.threshold if args.threshold is not None else prob.attrs.get("threshold", 0.5)
+        ),
+        "input_cube": " ".join(args.cube) if args.cube else str(args.probability),
+    }
+    path = write_catalogue(cat, args.output, attrs=attrs)
+    print(f"{cat.sizes['event']} event(s) -> {Path(path).resolve()}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import numpy as np
+    import xarray as xr
+
+    from . import plot, stats
+    from .catalogue import open_catalogue
+
+    cat = open_catalogue(args.catalogue)
+    seasonal = stats.seasonal_distribution(cat)
+    parts = {
+        "seasonal": seasonal,
+        "monthly": stats.monthly_occurrence(cat),
+    }
+    if "magnetic_latitude" in cat:
+        parts["maglat"] = stats.maglat_distribution(cat, np.arange(-90, 91, args.maglat_step))
+    if "f_peak" in cat:
+        fmax = float(np.nanmax(cat.f_peak.values)) if cat.sizes["event"] else 1.0
+        edges = np.linspace(0.0, max(fmax, 1e-9) * 1.0001, args.frequency_bins + 1)
+        parts["frequency"] = stats.frequency_distribution(cat, edges)
+    if "longitude" in cat or "longitude" in cat.attrs:
+        parts["local_time"] = stats.local_time_occurrence(cat)
+    merged = xr.merge(
+        [ds.rename({v: f"{name}_{v}" for v in ds.data_vars}) for name, ds in parts.items()],
+        combine_attrs="drop",
+    )
+    for dim in list(merged.dims):
+        if merged[dim].dtype == object or str(merged[dim].dtype).startswith("interval"):
+            merged = merged.assign_coords({dim: [str(v) for v in merged[dim].values]})
+    merged.attrs = {"source_catalogue": str(args.catalogue), "Conventions": "CF-1.10"}
+    merged.to_netcdf(args.output)
+    print(seasonal["count"].to_pandas().to_string())
+    print(f"distributions -> {Path(args.output).resolve()}")
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        plot.seasonal_counts(seasonal, path=out / "seasonal_counts.png")
+        if "maglat" in parts:
+            plot.maglat_histogram(parts["maglat"], path=out / "maglat_histogram.png")
+        if "frequency" in parts:
+            plot.frequency_histogram(parts["frequency"], path=out / "frequency_histogram.png")
+        if "latitude" in cat and "longitude" in cat:
+            plot.event_map(cat, path=out / "event_map.png")
+        print(f"figures -> {out.resolve()}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import plot
+
+    psd, what = _open_spectra(args.spectra, args.component, {})
+    if args.start or args.end:
+        psd = psd.sel(time=slice(args.start, args.end))
+    detections = None
+    if args.probability:
+        from .infer import open_probability
+
+        prob = open_probability(args.probability).sel(time=psd.time)
+        threshold = (
+            args.threshold if args.threshold is not None else prob.attrs.get("threshold", 0.5)
+        )
+        detections = prob >= threshold
+    fig = plot.quicklook(psd.load(), detections=detections, title=what, path=args.output)
+    del fig
+    print(f"quicklook -> {Path(args.output).resolve()}")
+    return 0
+
+
 def _demo_waveform(days: int):
     try:
         from .synth import ground_station
@@ -176,6 +314,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--component", nargs="+", default=None, help="keep only these components")
     _add_cluster_args(p)
     p.set_defaults(func=cmd_cube)
+
+    p = sub.add_parser(
+        "predict",
+        help="segment a cube chunk by chunk into a probability store",
+        description="Run a U-net / ODM_Unet over a cube store (or CSES "
+        "files) chunk by chunk and write probabilities to zarr; resumable.",
+    )
+    p.add_argument("cube", nargs="+", help="cube store, or CSES .h5 files / folder")
+    p.add_argument("-o", "--output", required=True, help="probability zarr store")
+    p.add_argument("--model", required=True, help="shipped model name or checkpoint path")
+    p.add_argument("--component", default=None, help="component to segment")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "uint8"],
+        default="float32",
+        help="uint8 stores round(p*254), scale_factor 1/254, 255 = NaN",
+    )
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default=None, help="cuda | cpu (default: cuda if present)")
+    _add_cluster_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("events", help="probability store -> CF netCDF event catalogue")
+    p.add_argument("probability", help="probability zarr store")
+    p.add_argument(
+        "--cube",
+        nargs="+",
+        default=None,
+        help="the cube (or CSES files) the probabilities came from (for peak PSD "
+        "and IAR fringe spacing)",
+    )
+    p.add_argument("-o", "--output", required=True, help="catalogue .nc")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="probability cut (default: the model's recommended one)",
+    )
+    p.add_argument("--min-pixels", type=int, default=20)
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("stats", help="catalogue -> distributions (netCDF) and figures")
+    p.add_argument("catalogue", help="catalogue .nc")
+    p.add_argument("-o", "--output", required=True, help="distributions .nc")
+    p.add_argument("--plots", default=None, metavar="DIR", help="write PNG figures here")
+    p.add_argument("--maglat-step", type=float, default=2.0, help="magnetic latitude bin (deg)")
+    p.add_argument("--frequency-bins", type=int, default=20)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("plot", help="quicklook PNG of a spectrogram with detections")
+    p.add_argument("spectra", nargs="+", help="cube store, or CSES .h5 files / folder")
+    p.add_argument("-o", "--output", required=True, help="PNG path")
+    p.add_argument("--component", default=None)
+    p.add_argument("--start", default=None, help="first time (e.g. 2013-01-01T18:00)")
+    p.add_argument("--end", default=None)
+    p.add_argument("--probability", default=None, help="probability store to outline")
+    p.add_argument("--threshold", type=float, default=None)
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser(
         "synth",

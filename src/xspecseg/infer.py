@@ -103,7 +103,7 @@ def _source_of(model: Any) -> tuple[ModelSource, dict, dict]:
         if kind == "path":
             ref = os.path.abspath(ref)
         config = dict(getattr(loaded, "xspecseg_config", {}) or {})
-        return ModelSource(kind, ref, config=config), config, _info(loaded)
+        return ModelSource(kind, ref), config, _info(loaded)
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -328,7 +328,9 @@ def _band_slice(data: xr.DataArray, band) -> slice:
     if band is None:
         return slice(0, f.size)
     lo, hi = float(band[0]), float(band[1])
-    if f[0] > lo + 1e-9 or f[-1] < hi - 1e-9 * max(1.0, abs(hi)):
+    df = float(np.median(np.diff(f))) if f.size > 1 else 0.0
+    # a band edge between two bins is covered when the grid reaches within one bin of it
+    if f[0] > lo + df + 1e-9 or f[-1] < hi - df - 1e-9:
         raise ValueError(
             f"the model works on {lo:g}-{hi:g} Hz but the data cover "
             f"{f[0]:g}-{f[-1]:g} Hz: build the cube with a frequency crop that holds the band"

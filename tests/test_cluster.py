@@ -1,0 +1,172 @@
+"""The prediction chain through the command line, locally and on a real Dask cluster.
+
+A scheduler and two workers are started as separate processes on 127.0.0.1, exactly as a
+user would start them on a cluster; one test kills a worker in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import xspecseg as xs
+from xspecseg.cli import main
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """A 4-day synthetic cube and a small U-net checkpoint for nights."""
+    from xspecseg.models import get_model, save
+
+    root = tmp_path_factory.mktemp("chain")
+    cube = root / "cube.zarr"
+    wave = xs.synth.ground_station(start="2013-01-01", days=4, seed=0, components=("H",))
+    xs.write_cube(xs.build_cube(wave), cube, progress=False)
+    model = get_model("unet", base_channels=8)
+    config = {"night_window": [18.0, 6.0], "threshold": 0.5, "band": [0.0, 10.0]}
+    save(model, root / "model", config=config)
+    return root, cube, root / "model"
+
+
+@pytest.fixture(scope="module")
+def local_probability(chain):
+    root, cube, model = chain
+    out = root / "local.zarr"
+    assert main(["predict", str(cube), "-o", str(out), "--model", str(model), "--workers", "1",
+                 "--no-progress"]) == 0  # fmt: skip
+    return xs.open_probability(out, incomplete="raise").values
+
+
+def test_predict_events_stats_plot(chain, local_probability, tmp_path, capsys):
+    root, cube, _ = chain
+    assert local_probability.shape == (4 * 864, 410)
+    night = local_probability[648:1296]  # 18:00 on day 1 to 06:00 on day 2 (+6 h)
+    assert np.isfinite(night).all() and (night > 0).any()
+    assert (local_probability[:648] == 0).all()  # no complete night before the first evening
+    events = tmp_path / "events.nc"
+    args = ["events", str(root / "local.zarr"), "--cube", str(cube), "-o", str(events),
+            "--threshold", "0.3", "--min-pixels", "1"]  # fmt: skip
+    assert main(args) == 0
+    cat = xs.open_catalogue(events)
+    assert cat.attrs["threshold"] == 0.3 and "event" in cat.dims
+    assert main(["stats", str(events), "-o", str(tmp_path / "s.nc"), "--plots",
+                 str(tmp_path / "plots")]) == 0  # fmt: skip
+    assert (tmp_path / "plots" / "seasonal_counts.png").stat().st_size > 1000
+    png = tmp_path / "q.png"
+    assert main(["plot", str(cube), "--start", "2013-01-01T18:00", "--end", "2013-01-02T06:00",
+                 "--probability", str(root / "local.zarr"), "-o", str(png)]) == 0  # fmt: skip
+    assert png.stat().st_size > 1000
+    capsys.readouterr()
+
+
+class LoopbackCluster:
+    """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1."""
+
+    def __init__(self, root: Path, workers: int = 2):
+        self.file = root / "scheduler.json"
+        env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+        self.scheduler = subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(self.file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while not self.file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        self.address = json.loads(self.file.read_text())["address"]
+        self.workers = [
+            subprocess.Popen(
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    self.address,
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--memory-limit",
+                    "3GiB",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+            for _ in range(workers)
+        ]
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+
+    def close(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.workers, self.scheduler]:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.mark.slow
+def test_predict_on_a_loopback_cluster_equals_local(chain, local_probability, tmp_path):
+    _, cube, model = chain
+    cluster = LoopbackCluster(tmp_path)
+    try:
+        out = tmp_path / "remote.zarr"
+        code = main(["predict", str(cube), "-o", str(out), "--model", str(model),
+                     "--scheduler", cluster.address, "--no-progress"])  # fmt: skip
+        assert code == 0
+    finally:
+        cluster.close()
+    remote = xs.open_probability(out, incomplete="raise").values
+    np.testing.assert_allclose(remote, local_probability, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_killing_a_worker_mid_run_loses_nothing(chain, local_probability, tmp_path):
+    _, cube, model = chain
+    cluster = LoopbackCluster(tmp_path)
+    out = tmp_path / "killed.zarr"
+    try:
+        run = subprocess.Popen(
+            [str(BIN / "xspecseg"), "predict", str(cube), "-o", str(out), "--model", str(model),
+             "--scheduler", cluster.address, "--no-progress", "--batch-size", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        # kill a worker as soon as the run has committed its first chunk
+        deadline = time.time() + 240
+        done = 0
+        while time.time() < deadline and run.poll() is None:
+            try:
+                done = int(np.sum(zarr.open_group(out, mode="r")["chunk_complete"][:]))
+            except Exception:  # the store is not created yet
+                done = 0
+            if done >= 1:
+                break
+            time.sleep(0.05)
+        assert 1 <= done < 4, f"the kill must fall mid-run ({done} of 4 chunks done)"
+        victim = cluster.workers[0]
+        victim.send_signal(signal.SIGKILL)
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr
+    finally:
+        cluster.close()
+    assert victim.poll() is not None
+    back = xs.open_probability(out, incomplete="raise").values
+    np.testing.assert_allclose(back, local_probability, atol=1e-6)
