@@ -399,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_args(p)
     p.set_defaults(func=cmd_synth)
 
+    from ._cli_train import add_parsers as add_training_parsers
+
+    add_training_parsers(sub)
+
     p = sub.add_parser("demo", help="run the chain on generated data and say where outputs are")
     p.add_argument("-o", "--output", default="xspecseg-demo", help="output folder")
     p.add_argument("--days", type=int, default=2, help="days of synthetic record")

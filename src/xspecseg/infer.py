@@ -269,8 +269,10 @@ def _image_block(
 # ----------------------------------------------------------------------------------------
 # image units: nights across midnight, half-orbits
 # ----------------------------------------------------------------------------------------
-def night_spans(time: np.ndarray, window: tuple[float, float]) -> list[tuple[int, int]]:
-    """Row ranges of every night window ``(start_hour, end_hour)`` UT in ``time``.
+def night_spans(time: np.ndarray, window) -> list[tuple[int, int]]:
+    """Row ranges of every night window ``(start, end)`` UT in ``time``.
+
+    ``start`` and ``end`` are hours (``18.0``) or ``"HH:MM"`` strings.
 
     A window with ``start > end`` crosses midnight and is labelled by its evening. Only
     complete windows are returned: an image cut short by the record's ends would not look
@@ -279,7 +281,7 @@ def night_spans(time: np.ndarray, window: tuple[float, float]) -> list[tuple[int
     t = np.asarray(time).astype("datetime64[ns]")
     if t.size == 0:
         return []
-    start_h, end_h = (float(window[0]), float(window[1]))
+    start_h, end_h = (_hours(window[0]), _hours(window[1]))
     length_h = (end_h - start_h) % 24 or 24.0
     step = t[1] - t[0] if t.size > 1 else np.timedelta64(0, "ns")
     first_day = t[0].astype("datetime64[D]") - np.timedelta64(1, "D")
@@ -295,6 +297,14 @@ def night_spans(time: np.ndarray, window: tuple[float, float]) -> list[tuple[int
             spans.append((int(i0), int(i1)))
         day += np.timedelta64(1, "D")
     return spans
+
+
+def _hours(value: float | str) -> float:
+    """18.5 or "18:30" -> 18.5."""
+    if isinstance(value, str):
+        hh, _, mm = value.partition(":")
+        return int(hh) + (int(mm) if mm else 0) / 60.0
+    return float(value)
 
 
 def orbit_spans(data: xr.DataArray) -> list[tuple[int, int]]:
@@ -399,9 +409,21 @@ def predict(
     arr = sub.data if isinstance(sub.data, da.Array) else da.from_array(np.asarray(sub.data))
     arr = arr.rechunk({1: -1})
     source_key = dask.delayed(source, pure=True)  # one copy of the model per worker
+    expected_bins = config.get("frequency_bins")
+    if expected_bins is not None and band.stop - band.start != int(expected_bins):
+        raise ValueError(
+            f"the model was trained on {expected_bins} frequency bins over "
+            f"{config.get('band')} Hz, the data have {band.stop - band.start} there: the cube's "
+            f"frequency resolution differs from the training cubes'"
+        )
     unit = image_unit
     if unit == "auto":
-        unit = config.get("image_unit") or ("night" if config.get("night_window") else "none")
+        kind = {"night": "night", "halforbit": "half_orbit", "half_orbit": "half_orbit"}
+        unit = (
+            config.get("image_unit")
+            or kind.get(str(config.get("image_kind")))
+            or ("night" if config.get("night_window") else "none")
+        )
     kwargs = dict(
         source=source_key,
         config=config,
@@ -412,7 +434,7 @@ def predict(
     )
     if unit in ("night", "half_orbit"):
         spans = (
-            night_spans(data["time"].values, tuple(config.get("night_window", (18.0, 6.0))))
+            night_spans(data["time"].values, config.get("night_window") or (18.0, 6.0))
             if unit == "night"
             else orbit_spans(data)
         )

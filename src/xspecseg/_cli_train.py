@@ -1,0 +1,433 @@
+"""The ``xspecseg train`` and ``xspecseg evaluate`` subcommands.
+
+``add_parsers(subparsers)`` adds both to the ``xspecseg`` argparse parser; each handler
+returns an exit code. Defaults are small enough for a laptop CPU (a U-net of 8 base
+channels, 8 synthetic nights); the papers' settings are options.
+
+Examples
+--------
+>>> import argparse
+>>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
+>>> add_parsers(sub)
+>>> a = p.parse_args(["train", "--epochs", "2", "-o", "model"])
+>>> a.epochs, a.model, a.func.__name__
+(2, 'unet', 'cmd_train')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parsers", "cmd_evaluate", "cmd_train"]
+
+_BASELINES = ("classical:beggan", "classical:canny")
+
+
+def _default_cache() -> str:
+    base = os.environ.get("XSPECSEG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "xspecseg"
+    )
+    return os.path.join(base, "training-data")
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _model_args(items: list[str] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-arg wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = _value(val.strip())
+    return out
+
+
+def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        default="synth-iar",
+        help="synth-iar | synth-cses | cube:PATH (a cube store) | npz:PATH (saved images) "
+        "(default: synth-iar)",
+    )
+    g.add_argument(
+        "--nights",
+        type=int,
+        default=4 if heldout else 8,
+        help="synthetic nights (synth-iar) or half-orbits (synth-cses) "
+        f"(default: {4 if heldout else 8})",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=12345 if heldout else 0,
+        help="seed of the synthetic data"
+        + (" (use one not used in training)" if heldout else "")
+        + f" (default: {12345 if heldout else 0})",
+    )
+    g.add_argument("--start", default=None, help="first synthetic evening / orbit day (UTC date)")
+    g.add_argument(
+        "--band",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="frequency band of the images in Hz (default: 0 6 for IAR, 0 12500 for CSES; "
+        "evaluate: each model's own)",
+    )
+    g.add_argument(
+        "--night",
+        nargs=2,
+        metavar=("START", "END"),
+        default=None,
+        help="UT night window HH:MM HH:MM (default: 18:00 06:00)",
+    )
+    g.add_argument("--components", nargs="+", default=None, help="ground components (default: H)")
+    g.add_argument(
+        "--cache",
+        default=_default_cache(),
+        help="folder caching generated synthetic images (default: %(default)s); 'none' disables",
+    )
+    if not heldout:
+        g.add_argument(
+            "--labels",
+            default=None,
+            help="truth | png | beggan (default: png with --masks, truth for synthetic data, "
+            "else beggan: the classical labeller, the IAR paper's Training Set A)",
+        )
+        g.add_argument(
+            "--masks", default=None, help="folder of hand-drawn PNG masks (black = signal)"
+        )
+
+
+def _cache(args: argparse.Namespace) -> str | None:
+    return None if str(args.cache).lower() in ("none", "") else args.cache
+
+
+def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True) -> dict[str, Any]:
+    from .training.data import parse_data
+
+    kind = args.data
+    extra: dict[str, Any] = {}
+    if kind == "synth-iar":
+        extra = dict(
+            nights=nights,
+            seed=seed,
+            cache_dir=_cache(args),
+            components=args.components,
+            start=args.start,
+        )
+        if args.night:
+            extra["night"] = list(args.night)
+        if not iar:
+            extra["iar"] = False
+        labels = getattr(args, "labels", None)
+        if labels:
+            extra["labels"] = labels
+    elif kind == "synth-cses":
+        extra = dict(halforbits=nights, seed=seed, cache_dir=_cache(args), start=args.start)
+        if not iar:
+            extra["rate_scale"] = 0.0
+    else:
+        extra = dict(labels=getattr(args, "labels", None), masks=getattr(args, "masks", None))
+        if args.night:
+            extra["night"] = list(args.night)
+        if args.components:
+            extra["components"] = args.components
+    return parse_data(kind, **extra)
+
+
+# -- train -----------------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import load_data, train_model
+
+    t0 = time.perf_counter()
+    model_kwargs = _model_args(args.model_arg)
+    if args.base_channels is not None:
+        model_kwargs["base_channels"] = args.base_channels
+    elif args.model.lower() == "unet":
+        model_kwargs.setdefault("base_channels", 8)
+    if args.depth is not None:
+        model_kwargs["depth"] = args.depth
+    if args.dropout is not None:
+        model_kwargs["dropout"] = args.dropout
+
+    spec = _spec(args, seed=args.seed, nights=args.nights)
+    print(f"data: {json.dumps(spec, default=str)}", flush=True)
+    data = load_data(spec)
+    if args.band is not None:
+        data = data.crop_band(tuple(args.band))
+    if args.data.startswith("synth-"):
+        val_spec = _spec(args, seed=args.seed + 1000, nights=args.val_nights)
+        val = load_data(val_spec) if args.val_nights > 0 else None
+        if val is not None and args.band is not None:
+            val = val.crop_band(tuple(args.band))
+        train = data
+    else:
+        from .training.search import kfold_indices
+
+        n_val = round(len(data) * args.val_fraction)
+        if n_val >= 1 and len(data) - n_val >= 1:
+            k = max(2, round(1 / args.val_fraction))
+            tr_idx, va_idx = kfold_indices(len(data), k=k, seed=args.seed)[0]
+            train, val = data.subset(tr_idx), data.subset(va_idx)
+        else:
+            train, val = data, None
+    print(
+        f"{len(train)} training image(s) {train.images[0].shape}, "
+        f"{0 if val is None else len(val)} validation; "
+        f"labelled fraction {train.positive_fraction:.3f}",
+        flush=True,
+    )
+    out = Path(args.output)
+    crop = tuple(args.crop) if args.crop else None
+    net, hist = train_model(
+        args.model,
+        train,
+        val,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        loss=args.loss,
+        init=args.init,
+        seed=args.seed,
+        checkpoint_dir=out / "checkpoints",
+        resume=args.resume,
+        progress=not args.no_progress,
+        model_kwargs=model_kwargs,
+        augment=args.augment,
+        crop=crop,
+        scheduler=None if args.scheduler == "none" else args.scheduler,
+        threads=args.threads,
+        output=out,
+        command="xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:])),
+    )
+    hist.to_netcdf(out / "history.nc")
+    last = hist.isel(epoch=-1)
+    print()
+    print(f"trained {net.xspecseg_config['architecture']} for {hist.sizes['epoch']} epoch(s)")
+    print(f"  final train loss {float(last.train_loss):.4f}", end="")
+    if val is not None:
+        print(
+            f", validation loss {float(last.val_loss):.4f}, IoU {float(last.val_iou):.3f} at 0.5, "
+            f"{float(last.val_best_iou):.3f} at the recommended threshold {net.threshold:.2f}"
+        )
+    else:
+        print(f"; threshold {net.threshold:.2f} (no validation set)")
+    print(f"  model: {out.resolve()}  (load with xspecseg.models.load({str(out)!r}))")
+    print(f"  history: {(out / 'history.nc').resolve()}")
+    print(f"  finished in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# -- evaluate ------------------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+    import xarray as xr
+
+    from .training import (
+        DEFAULT_BAND,
+        DEFAULT_CSES_BAND,
+        evaluate_classical,
+        evaluate_model,
+        load_data,
+    )
+
+    names = list(args.models)
+    if not args.no_baselines:
+        names += [b for b in _BASELINES if b not in names]
+    if not names:
+        raise ValueError("nothing to evaluate: give model directories/names or keep the baselines")
+
+    held = load_data(_spec(args, seed=args.seed, nights=args.nights))
+    free = None
+    if args.free_nights > 0 and args.data.startswith("synth-"):
+        free = load_data(_spec(args, seed=args.seed, nights=args.free_nights, iar=False))
+    default_band = DEFAULT_CSES_BAND if args.data == "synth-cses" else DEFAULT_BAND
+
+    rows = []
+    for name in names:
+        if name.startswith("classical:"):
+            band = tuple(args.band) if args.band else default_band
+            h = held.crop_band(band)
+            r = evaluate_classical(name, h)
+            fp = evaluate_classical(name, free.crop_band(band))["fp_fraction"] if free else np.nan
+        else:
+            from .models import load
+
+            model = load(name)
+            cfg = getattr(model, "xspecseg_config", {})
+            band = tuple(args.band) if args.band else tuple(cfg.get("band") or default_band)
+            h = held.crop_band(band)
+            r = evaluate_model(model, h)
+            fp = evaluate_model(model, free.crop_band(band))["fp_fraction"] if free else np.nan
+        rows.append(
+            {
+                "model": name,
+                "iou": r["iou"],
+                "miou": r["miou"],
+                "mpa": r["mpa"],
+                "fp_fraction_iar_free": fp,
+                "fp_fraction_heldout": r["fp_fraction"],
+                "threshold": r["threshold"],
+                "band_low": band[0],
+                "band_high": band[1],
+            }
+        )
+    cols = [c for c in rows[0] if c != "model"]
+    table = xr.Dataset(
+        {c: ("model", np.array([row[c] for row in rows], float)) for c in cols},
+        coords={"model": np.array([row["model"] for row in rows])},
+        attrs={
+            "data": json.dumps(_spec(args, seed=args.seed, nights=args.nights), default=str),
+            "heldout_images": len(held),
+            "iar_free_images": 0 if free is None else len(free),
+            "heldout_positive_fraction": held.positive_fraction,
+        },
+    )
+    table["fp_fraction_iar_free"].attrs["long_name"] = (
+        "fraction of pixels flagged on signal-free synthetic images"
+    )
+    table["fp_fraction_heldout"].attrs["long_name"] = (
+        "fraction of true-background pixels flagged on the held-out images"
+    )
+    import pandas as pd
+
+    df = table[["iou", "miou", "mpa", "fp_fraction_iar_free", "fp_fraction_heldout", "threshold"]]
+    frame = df.to_dataframe()
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(
+            f"held-out: {len(held)} image(s) (seed {args.seed}), "
+            f"{0 if free is None else len(free)} signal-free"
+        )
+        print(frame.to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_netcdf(out)
+        print(f"table: {out.resolve()}")
+    return 0
+
+
+# -- parsers ---------------------------------------------------------------------------------------------
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add ``train`` and ``evaluate`` to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a segmentation network on labelled spectrogram images",
+        description="Train a U-net / ODM_Unet / smp network on synthetic nights, synthetic "
+        "CSES half-orbits or a cube store with hand-drawn PNG masks. Checkpoints each epoch "
+        "under OUTPUT/checkpoints (--resume continues after a kill); the final model is "
+        "written to OUTPUT (load it with xspecseg.models.load).",
+    )
+    p.add_argument("--model", default="unet", help="unet | odm_unet | smp:<Arch> (default: unet)")
+    _add_data_args(p, heldout=False)
+    p.add_argument(
+        "--val-nights",
+        type=int,
+        default=2,
+        help="synthetic validation nights/half-orbits, generated with seed+1000 (default: 2)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.25,
+        help="share of cube/npz images held out for validation (default: 0.25)",
+    )
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=10, help="(default: 10, as the IAR paper)")
+    g.add_argument("--batch-size", type=int, default=2, help="(default: 2)")
+    g.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: 1e-4)")
+    g.add_argument("--loss", default="bce", choices=["bce", "dice", "ce_logdice"])
+    g.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    g.add_argument(
+        "--scheduler",
+        default="none",
+        choices=["none", "cosine_warm_restarts"],
+        help="learning-rate schedule (cosine_warm_restarts: T0 = 20 epochs)",
+    )
+    g.add_argument(
+        "--init", default=None, help="weight initialiser (he_normal, glorot_uniform, ...)"
+    )
+    g.add_argument("--augment", default="odm_unet", choices=["odm_unet", "none"])
+    g.add_argument(
+        "--crop",
+        type=int,
+        nargs=2,
+        metavar=("T", "F"),
+        default=None,
+        help="random training crops of T blocks x F bins",
+    )
+    g.add_argument("--threads", type=int, default=None, help="torch threads")
+    g = p.add_argument_group("architecture")
+    g.add_argument(
+        "--base-channels",
+        type=int,
+        default=None,
+        help="U-net width (default: 8 for unet, small for a CPU; the paper used 64)",
+    )
+    g.add_argument("--depth", type=int, default=None, help="U-net levels")
+    g.add_argument("--dropout", type=float, default=None, help="drop probability")
+    g.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other architecture option (VALUE read as JSON when it parses)",
+    )
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last complete epoch in OUTPUT/checkpoints",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_train, _argv=None)
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score trained models and the classical baselines on held-out data",
+        description="IoU, mIoU and mPA on held-out synthetic images with exact truth, and "
+        "the fraction of pixels flagged on signal-free images, for each model given and "
+        "the classical baselines classical:beggan and classical:canny.",
+    )
+    p.add_argument(
+        "models",
+        nargs="*",
+        help="model directories or shipped names; "
+        "classical:beggan / classical:canny are accepted too",
+    )
+    _add_data_args(p, heldout=True)
+    p.add_argument(
+        "--free-nights",
+        type=int,
+        default=None,
+        help="signal-free nights/half-orbits for false positives (default: --nights)",
+    )
+    p.add_argument("--no-baselines", action="store_true", help="leave out the classical baselines")
+    p.add_argument("-o", "--output", default=None, help="write the table as netCDF")
+    p.set_defaults(func=_evaluate_entry)
+
+
+def _evaluate_entry(args: argparse.Namespace) -> int:
+    if args.free_nights is None:
+        args.free_nights = args.nights
+    return cmd_evaluate(args)

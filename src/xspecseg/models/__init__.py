@@ -1,0 +1,44 @@
+"""Segmentation networks, losses, metrics and checkpoints.
+
+Examples
+--------
+>>> import torch
+>>> from xspecseg.models import get_model
+>>> net = get_model("unet", base_channels=8).eval()
+>>> net(torch.zeros(1, 1, 40, 30)).shape
+torch.Size([1, 1, 40, 30])
+"""
+
+from __future__ import annotations
+
+from .checkpoint import SHIPPED_MODELS, load, save
+from .losses import BCELoss, CELogDiceLoss, DiceLoss, get_loss, soft_dice
+from .metrics import ConfusionMatrix, iou, miou, mpa
+from .odm_unet import ODConv2d, ODMUNet, set_temperature, temperature_schedule
+from .registry import SMP_ARCHITECTURES, SMPModel, available_models, get_model
+from .unet import INITIALIZERS, UNet
+
+__all__ = [
+    "INITIALIZERS",
+    "SHIPPED_MODELS",
+    "SMP_ARCHITECTURES",
+    "BCELoss",
+    "CELogDiceLoss",
+    "ConfusionMatrix",
+    "DiceLoss",
+    "ODConv2d",
+    "ODMUNet",
+    "SMPModel",
+    "UNet",
+    "available_models",
+    "get_loss",
+    "get_model",
+    "iou",
+    "load",
+    "miou",
+    "mpa",
+    "save",
+    "set_temperature",
+    "soft_dice",
+    "temperature_schedule",
+]

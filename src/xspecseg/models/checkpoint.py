@@ -1,0 +1,245 @@
+"""Checkpoints: a directory holding ``model.safetensors`` and ``config.json``.
+
+``config.json`` holds the architecture (``name`` and ``kwargs`` for :func:`get_model`),
+``format``/``format_version``, the ``xspecseg_version`` that wrote it, and everything the
+caller passed in ``config`` (input normalisation, frequency band, night window,
+recommended ``threshold``, training provenance, ...). Weights are read with safetensors
+only: a checkpoint can never run code when loaded (nothing is unpickled).
+
+Shipped models live in ``xspecseg/weights/<name>/`` (package data) and load by name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .registry import available_models, get_model
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "SHIPPED_MODELS", "WEIGHTS_DIR", "load", "save"]
+
+FORMAT = "xspecseg-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# shipped name -> the command that trains it (named in the error when it is missing)
+SHIPPED_MODELS: dict[str, str] = {
+    "iar-default": f"xspecseg train --preset iar --out {WEIGHTS_DIR / 'iar-default'}",
+}
+_RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic | np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple | set):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    # write beside the target and rename, so an interrupted save never leaves a torn file
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save(model: nn.Module, path: str | os.PathLike[str], *, config: dict[str, Any]) -> Path:
+    """Write ``model`` to the directory ``path`` (created): safetensors weights + JSON config.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A model from :func:`~xspecseg.models.get_model` (it carries ``xspecseg_info``).
+    path : path-like
+        Checkpoint directory; existing files of the same names are replaced.
+    config : dict
+        JSON-serialisable metadata stored with the weights (``threshold``, normalisation,
+        band, night window, provenance, ...). ``threshold`` defaults to 0.5.
+
+    Returns
+    -------
+    Path
+        The checkpoint directory.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from xspecseg.models import get_model
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "ckpt"
+    >>> _ = save(get_model("unet", base_channels=4), d, config={"threshold": 0.6})
+    >>> sorted(p.name for p in d.iterdir())
+    ['config.json', 'model.safetensors']
+    """
+    from safetensors.torch import save_file
+
+    info = getattr(model, "xspecseg_info", None)
+    if not isinstance(info, dict) or "name" not in info:
+        raise ValueError("model has no xspecseg_info: build it with xspecseg.models.get_model")
+    clash = [k for k in _RESERVED if k in config and config[k] != info.get(k, config[k])]
+    if clash or any(k in config for k in ("format", "format_version", "xspecseg_version")):
+        raise ValueError(f"config may not set the reserved keys {', '.join(_RESERVED[:3])}")
+    cfg: dict[str, Any] = {"threshold": 0.5}
+    if hasattr(model, "temperature"):
+        cfg["temperature"] = float(model.temperature)
+    cfg.update(config)
+    cfg.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        xspecseg_version=_version(),
+        name=info["name"],
+        kwargs=info["kwargs"],
+    )
+    try:
+        text = json.dumps(cfg, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config is not JSON serialisable: {exc}") from exc
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "name": info["name"]}
+    _atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    _atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
+    return out
+
+
+def _locate(name_or_path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p / CONFIG_FILE, p / WEIGHTS_FILE
+    if p.is_file():
+        if p.suffix == ".safetensors":
+            return p.with_name(CONFIG_FILE), p
+        return p, p.with_name(WEIGHTS_FILE)
+    name = str(name_or_path)
+    shipped = WEIGHTS_DIR / name
+    if os.sep not in name and "/" not in name and shipped.is_dir():
+        return shipped / CONFIG_FILE, shipped / WEIGHTS_FILE
+    if name in SHIPPED_MODELS:
+        raise FileNotFoundError(
+            f"the shipped model {name!r} has not been trained yet (no {shipped}); "
+            f"produce it with: {SHIPPED_MODELS[name]}"
+        )
+    raise FileNotFoundError(
+        f"no checkpoint directory or file at {name!r}, and no shipped model of that name "
+        f"(shipped: {', '.join(sorted(SHIPPED_MODELS))})"
+    )
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: not an xspecseg checkpoint (expected {CONFIG_FILE})")
+    try:
+        cfg = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an xspecseg model config (no format={FORMAT!r})")
+    version = cfg.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format_version {version!r}; this xspecseg reads up to {FORMAT_VERSION}"
+        )
+    missing = [k for k in ("name", "kwargs") if k not in cfg]
+    if missing:
+        raise ValueError(f"{path} lacks the required keys {missing}")
+    if cfg["name"] not in available_models():
+        raise ValueError(f"{path} names an unknown architecture {cfg['name']!r}")
+    if not isinstance(cfg["kwargs"], dict):
+        raise ValueError(f"{path}: 'kwargs' must be an object, got {type(cfg['kwargs']).__name__}")
+    thr = cfg.get("threshold", 0.5)
+    if not isinstance(thr, int | float) or not 0.0 <= thr <= 1.0 or math.isnan(thr):
+        raise ValueError(f"{path}: threshold must be a number in [0, 1], got {thr!r}")
+    return cfg
+
+
+def _read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: the checkpoint has no weights")
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error type for any corrupt file
+        raise ValueError(f"{path} is not a readable safetensors file ({exc})") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise ValueError(
+            f"{path} does not match the architecture: {len(missing)} tensors missing "
+            f"(e.g. {missing[:3]}), {len(extra)} unexpected (e.g. {extra[:3]})"
+        )
+    bad = [k for k, v in expected.items() if tuple(v.shape) != tuple(tensors[k].shape)]
+    if bad:
+        k = bad[0]
+        raise ValueError(
+            f"{path} does not match the architecture: {len(bad)} tensors of the wrong shape, "
+            f"e.g. {k} is {tuple(tensors[k].shape)}, expected {tuple(expected[k].shape)}"
+        )
+    return {k: tensors[k].to(expected[k].dtype) for k in expected}
+
+
+def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model from a checkpoint directory (or its files) or a shipped name.
+
+    The model is returned in eval mode, with ``model.threshold`` (the recommended
+    probability cut, 0.5 unless the checkpoint says otherwise) and
+    ``model.xspecseg_config`` (the whole config dict).
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at the path, or a shipped model not trained yet (the message names the
+        command that produces it).
+    ValueError
+        A foreign or corrupt checkpoint: the message says what is wrong.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from xspecseg.models import get_model
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "ckpt"
+    >>> _ = save(get_model("unet", base_channels=4), d, config={"threshold": 0.7})
+    >>> load(d).threshold
+    0.7
+    """
+    cfg_path, weights_path = _locate(name_or_path)
+    cfg = _read_config(cfg_path)
+    try:
+        model = get_model(cfg["name"], **cfg["kwargs"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{cfg_path}: cannot build {cfg['name']!r} from its kwargs ({exc})"
+        ) from exc
+    model.load_state_dict(_read_weights(weights_path, model), strict=True)
+    if "temperature" in cfg and hasattr(model, "set_temperature"):
+        model.set_temperature(float(cfg["temperature"]))
+    model.threshold = float(cfg.get("threshold", 0.5))
+    model.xspecseg_config = cfg
+    return model.to(device).eval()

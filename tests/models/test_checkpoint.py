@@ -1,0 +1,171 @@
+"""Checkpoints: safetensors + JSON round trip, and clear errors for foreign or corrupt files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from xspecseg.models import checkpoint as ckpt
+from xspecseg.models import get_model, load, save
+
+CONFIG = {
+    "threshold": 0.65,
+    "normalisation": {"kind": "log10-zscore", "mean": -3.2, "std": 1.1},
+    "band": [0.5, 10.0],
+    "night_window": ["18:00", "06:00"],
+    "provenance": {"epochs": 10, "optimizer": "adam", "lr": 1e-4, "seed": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
+    torch.manual_seed(0)
+    net = get_model("unet", base_channels=4, batch_norm=True)
+    path = save(net, tmp_path_factory.mktemp("ckpt") / "iar", config=CONFIG)
+    return net.eval(), path
+
+
+def test_round_trip_reproduces_outputs(saved: tuple[torch.nn.Module, Path]) -> None:
+    net, path = saved
+    loaded = load(path)
+    assert not loaded.training
+    assert loaded.threshold == 0.65
+    cfg = loaded.xspecseg_config
+    assert cfg["name"] == "unet" and cfg["kwargs"] == net.xspecseg_info["kwargs"]
+    assert cfg["format"] == "xspecseg-model" and cfg["format_version"] == 1
+    assert cfg["xspecseg_version"]
+    for key, value in CONFIG.items():
+        assert cfg[key] == value
+    x = torch.randn(2, 1, 37, 53)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x))
+    # the files themselves are also accepted
+    assert load(path / "config.json").threshold == 0.65
+    assert load(path / "model.safetensors").threshold == 0.65
+
+
+def test_odm_unet_round_trip_keeps_temperature(tmp_path: Path) -> None:
+    net = get_model("odm_unet", variant="small", width_mult=0.5, kernel_num=2, sdi_channels=8)
+    net.set_temperature(4.0)
+    save(net, tmp_path / "odm", config={})
+    loaded = load(tmp_path / "odm")
+    assert loaded.threshold == 0.5 and loaded.temperature == 4.0
+    x = torch.randn(1, 1, 40, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net.eval()(x))
+
+
+def test_never_unpickles(saved: tuple[torch.nn.Module, Path], monkeypatch) -> None:
+    def forbidden(*args, **kwargs):
+        raise AssertionError("checkpoint loading must not unpickle")
+
+    monkeypatch.setattr(torch, "load", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    load(saved[1])
+
+
+def _copy(path: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in path.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+def _edit_config(d: Path, **changes) -> None:
+    cfg = json.loads((d / "config.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k)
+        else:
+            cfg[k] = v
+    (d / "config.json").write_text(json.dumps(cfg))
+
+
+def test_foreign_and_corrupt_configs(saved: tuple[torch.nn.Module, Path], tmp_path: Path) -> None:
+    _, path = saved
+    d = _copy(path, tmp_path / "a")
+    (d / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load(d)
+    (d / "config.json").write_text(json.dumps({"model": "resnet"}))
+    with pytest.raises(ValueError, match="not an xspecseg model config"):
+        load(d)
+    d = _copy(path, tmp_path / "b")
+    _edit_config(d, kwargs=None)
+    with pytest.raises(ValueError, match="lacks the required keys"):
+        load(d)
+    d = _copy(path, tmp_path / "c")
+    _edit_config(d, name="transformer")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        load(d)
+    d = _copy(path, tmp_path / "d")
+    _edit_config(d, format_version=99)
+    with pytest.raises(ValueError, match="format_version"):
+        load(d)
+    d = _copy(path, tmp_path / "e")
+    _edit_config(d, kwargs={"base_channels": 4, "no_such_option": 1})
+    with pytest.raises(ValueError, match="cannot build"):
+        load(d)
+    d = _copy(path, tmp_path / "f")
+    (d / "config.json").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        load(d)
+
+
+def test_weights_not_matching_the_architecture(
+    saved: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    _, path = saved
+    d = _copy(path, tmp_path / "wide")
+    _edit_config(
+        d, kwargs={**json.loads((path / "config.json").read_text())["kwargs"], "base_channels": 8}
+    )
+    with pytest.raises(ValueError, match="wrong shape"):
+        load(d)
+    d = _copy(path, tmp_path / "other")
+    save_file({"encoder.weight": torch.zeros(3, 3)}, str(d / "model.safetensors"))
+    with pytest.raises(ValueError, match="does not match the architecture"):
+        load(d)
+
+
+def test_truncated_and_pickled_weights(saved: tuple[torch.nn.Module, Path], tmp_path: Path) -> None:
+    _, path = saved
+    d = _copy(path, tmp_path / "trunc")
+    data = (d / "model.safetensors").read_bytes()
+    (d / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load(d)
+    d = _copy(path, tmp_path / "pickle")
+    torch.save(saved[0].state_dict(), d / "model.safetensors")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load(d)
+    d = _copy(path, tmp_path / "noweights")
+    (d / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no weights"):
+        load(d)
+
+
+def test_save_refuses_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="get_model"):
+        save(torch.nn.Conv2d(1, 1, 3), tmp_path / "x", config={})
+    net = get_model("unet", base_channels=4)
+    with pytest.raises(ValueError, match="JSON"):
+        save(net, tmp_path / "y", config={"bad": object()})
+    with pytest.raises(ValueError, match="reserved"):
+        save(net, tmp_path / "z", config={"format_version": 7})
+
+
+def test_shipped_names(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(ckpt, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="xspecseg train"):
+        load("iar-default")
+    with pytest.raises(FileNotFoundError, match="no shipped model"):
+        load("does-not-exist")
+    save(get_model("unet", base_channels=4), tmp_path / "iar-default", config={"threshold": 0.4})
+    assert load("iar-default").threshold == 0.4

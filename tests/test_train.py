@@ -1,0 +1,440 @@
+"""Training: data, normalisation, augmentation, deterministic resumable loop, CV, grid search, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch import nn
+
+from xspecseg.train import (
+    Augment,
+    ImageSet,
+    Normalisation,
+    SpectrogramDataset,
+    clahe,
+    cross_validate,
+    cut_nights,
+    evaluate_classical,
+    evaluate_model,
+    grid_search,
+    kfold_indices,
+    mask_from_png,
+    mask_to_png,
+    synth_iar,
+    train_model,
+)
+
+TINY = {"base_channels": 4, "depth": 2}
+
+
+def tiny_set(n: int = 4, shape: tuple[int, int] = (32, 32), seed: int = 0) -> ImageSet:
+    """Noise PSD images with a bright band (the mask) at a random frequency."""
+    rng = np.random.default_rng(seed)
+    images, masks = [], []
+    for _ in range(n):
+        psd = rng.chisquare(6, shape).astype(np.float32) / 6
+        m = np.zeros(shape, bool)
+        j = int(rng.integers(4, shape[1] - 8))
+        m[:, j : j + 4] = True
+        psd[m] *= 5
+        images.append(psd)
+        masks.append(m)
+    freq = np.arange(shape[1]) * 0.1
+    return ImageSet(images, masks, frequency=freq, description={"source": "test", "band": [0, 3.1]})
+
+
+def weights(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+def test_normalisation_fixed_stats_chunk_independent():
+    s = tiny_set()
+    norm = Normalisation.fit(s.images)
+    img = s.images[0].copy()
+    img[3, 3] = np.nan
+    img[4, 4] = 0.0  # log undefined -> fill
+    whole = norm(img)
+    halves = np.concatenate([norm(img[:16]), norm(img[16:])])
+    np.testing.assert_array_equal(whole, halves)
+    assert whole[3, 3] == norm.fill == 0.0 and whole[4, 4] == 0.0
+    back = Normalisation.from_dict(json.loads(json.dumps(norm.to_dict())))
+    assert back == norm
+    allv = np.log10(np.concatenate([x.ravel() for x in s.images]))
+    assert norm.median == pytest.approx(np.median(allv))
+
+
+def test_png_masks_any_size_black_is_signal(tmp_path):
+    from PIL import Image
+
+    m = np.zeros((60, 40), bool)
+    m[10:50, 30:34] = True
+    m[0:5, 0:40] = True
+    mask_to_png(m, tmp_path / "a.png", scale=3)
+    assert np.array_equal(mask_from_png(tmp_path / "a.png", (60, 40)), m)
+    # a hand-drawn PNG of another size: left half black, top quarter black
+    img = np.full((80, 120), 255, np.uint8)  # rows = frequency (top = high), cols = time
+    img[:, :60] = 0
+    img[:20, :] = 0
+    Image.fromarray(img).convert("RGB").save(tmp_path / "b.png")
+    got = mask_from_png(tmp_path / "b.png", (30, 16))
+    assert got[:15].all()  # first half of the night
+    assert got[:, 12:].all()  # top quarter of the frequencies
+    assert not got[15:, :12].any()
+
+
+def test_cut_nights_across_midnight_and_png_labels(tmp_path):
+    from xspecseg.training import from_cube
+
+    t = np.arange(np.datetime64("2013-01-01", "s"), np.datetime64("2013-01-03", "s"), 100).astype(
+        "M8[ns]"
+    )
+    f = np.arange(300) * 0.025
+    psd = np.random.default_rng(0).random((1, t.size, f.size)).astype(np.float32) + 0.5
+    cube = xr.Dataset(
+        {"psd": (("component", "time", "frequency"), psd)},
+        coords={"component": ["H"], "time": t, "frequency": f},
+    )
+    imgs = cut_nights(cube)
+    assert len(imgs) == 1  # only 2013-01-01 18:00 -> 2013-01-02 06:00 is complete
+    night = imgs[0]
+    assert night.shape == (432, 241)  # 0-6 Hz at 0.025 Hz
+    assert night.attrs["id"] == "2013-01-01_H"
+    assert str(night.time.values[0]) == "2013-01-01T18:00:00.000000000"
+    m = np.zeros(night.shape, bool)
+    m[100:200, 50:60] = True
+    mask_to_png(m, tmp_path / "masks" / "2013-01-01_H.png", scale=2)
+    s = from_cube(cube, masks=tmp_path / "masks")
+    assert len(s) == 1 and np.array_equal(s.masks[0], m)
+    assert s.description["labels"] == "png"
+    s2 = from_cube(cube, labels="beggan")
+    assert s2.masks[0].shape == night.shape
+
+
+def test_synth_iar_cache_and_band(tmp_path):
+    a = synth_iar(nights=1, seed=0, start="2013-01-03", cache_dir=tmp_path)
+    assert a.images[0].shape == (432, 246) and a.masks[0].any()
+    assert len(list(tmp_path.glob("synth-iar-*.npz"))) == 1
+    b = synth_iar(nights=1, seed=0, start="2013-01-03", cache_dir=tmp_path, band=(0.5, 5.0))
+    assert b.frequency[0] >= 0.5 and b.frequency[-1] <= 5.0
+    c = synth_iar(nights=1, seed=0, start="2013-01-03", cache_dir=tmp_path)
+    np.testing.assert_array_equal(a.images[0], c.images[0])
+    np.testing.assert_array_equal(a.masks[0], c.masks[0])
+
+
+def test_imageset_save_load_roundtrip(tmp_path):
+    s = tiny_set(2)
+    back = ImageSet.load(s.save(tmp_path / "s.npz"))
+    assert len(back) == 2 and back.description["source"] == "test"
+    np.testing.assert_array_equal(back.images[1], s.images[1])
+    np.testing.assert_array_equal(back.frequency, s.frequency)
+
+
+# -- augmentation -------------------------------------------------------------------------------
+
+
+def test_augment_deterministic_joint_and_binary():
+    x = torch.randn(1, 40, 24)
+    y = (torch.rand(1, 40, 24) > 0.7).float()
+    aug = Augment(
+        **{
+            k: 1.0
+            for k in (
+                "flip_time",
+                "shift_scale_rotate",
+                "gauss_noise",
+                "clahe",
+                "brightness_contrast",
+                "gamma",
+                "sharpen",
+                "blur",
+                "motion_blur",
+            )
+        }
+    )
+    a = aug(x, y, np.random.default_rng(5))
+    b = aug(x, y, np.random.default_rng(5))
+    c = aug(x, y, np.random.default_rng(6))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+    assert set(a[1].unique().tolist()) <= {0.0, 1.0}
+    assert a[0].shape == x.shape and torch.isfinite(a[0]).all()
+    # geometric transforms move image and mask together
+    geo = Augment(
+        flip_time=1.0,
+        flip_frequency=1.0,
+        shift_scale_rotate=1.0,
+        gauss_noise=0,
+        clahe=0,
+        brightness_contrast=0,
+        gamma=0,
+        sharpen=0,
+        blur=0,
+        motion_blur=0,
+    )
+    xi = torch.zeros(1, 40, 24)
+    yi = torch.zeros(1, 40, 24)
+    xi[0, 5:25, 3:9] = yi[0, 5:25, 3:9] = 1.0
+    xo, yo = geo(xi, yi, np.random.default_rng(1))
+    inside = (yo > 0.5) & (xo > 0.5)
+    assert inside.sum() >= 0.8 * yo.sum()
+
+
+def test_clahe_range_and_constant():
+    img = np.linspace(-2, 2, 64 * 48).reshape(1, 64, 48)
+    out = clahe(img)
+    assert out.shape == img.shape and out.min() >= -4 and out.max() <= 4
+    # a low-contrast image gets its contrast stretched, locally
+    faint = 0.1 * np.random.default_rng(0).standard_normal((1, 64, 48))
+    assert clahe(faint).std() > 3 * faint.std()
+    np.testing.assert_array_equal(clahe(faint), clahe(faint.copy()))
+    const = clahe(torch.zeros(1, 20, 20))
+    assert torch.allclose(const, const[0, 0, 0].expand_as(const))
+
+
+def test_dataset_draws_depend_on_seed_epoch_index():
+    ds = SpectrogramDataset(tiny_set(2), augment="odm_unet", crop=(16, 16), seed=3)
+    x1, _ = ds[0]
+    x2, _ = ds[0]
+    ds.set_epoch(1)
+    x3, _ = ds[0]
+    assert x1.shape == (1, 16, 16) and torch.equal(x1, x2) and not torch.equal(x1, x3)
+
+
+# -- the training loop --------------------------------------------------------------------------
+
+
+def test_train_deterministic(tmp_path):
+    s = tiny_set()
+    kw = dict(epochs=2, model_kwargs={**TINY, "dropout": 0.3}, progress=False, lr=1e-3, seed=7)
+    a, ha = train_model("unet", s, s, **kw)
+    b, _ = train_model("unet", s, s, **kw)
+    assert same(weights(a), weights(b))
+    c, _ = train_model("unet", s, s, **{**kw, "seed": 8})
+    assert not same(weights(a), weights(c))
+    assert ha.sizes == {"epoch": 2, "threshold": 11}
+    for v in ("train_loss", "val_loss", "val_iou", "val_miou", "val_mpa", "lr"):
+        assert v in ha and ha[v].dims == ("epoch",)
+    assert np.isfinite(ha.train_loss).all()
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path):
+    s = tiny_set()
+    kw = dict(
+        model_kwargs={**TINY, "dropout": 0.3},
+        progress=False,
+        lr=1e-3,
+        seed=1,
+        scheduler="cosine_warm_restarts",
+        scheduler_kwargs={"T_0": 3},
+        optimizer="adam",
+    )
+    full, hfull = train_model("unet", s, s, epochs=4, checkpoint_dir=tmp_path / "full", **kw)
+    # "killed" after epoch 2: the same command asked for 2 epochs, then resumed to 4
+    train_model("unet", s, s, epochs=2, checkpoint_dir=tmp_path / "cut", **kw)
+    assert sorted(p.name for p in (tmp_path / "cut").glob("epoch-*.pt")) == [
+        "epoch-0001.pt",
+        "epoch-0002.pt",
+    ]
+    resumed, hres = train_model("unet", s, s, epochs=4, checkpoint_dir=tmp_path / "cut", **kw)
+    assert same(weights(full), weights(resumed))
+    np.testing.assert_array_equal(hfull.train_loss, hres.train_loss)
+    # checkpoints hold only plain data: they load with weights_only=True
+    state = torch.load(tmp_path / "cut" / "epoch-0004.pt", weights_only=True)
+    assert state["epoch"] == 4
+    # a different run may not resume from these checkpoints
+    with pytest.raises(ValueError, match="different run"):
+        train_model("unet", s, s, epochs=5, checkpoint_dir=tmp_path / "cut", **{**kw, "lr": 1e-2})
+
+
+def test_final_model_saved_with_config(tmp_path):
+    from xspecseg.models import load
+
+    s = tiny_set()
+    net, hist = train_model(
+        "unet",
+        s,
+        s,
+        epochs=1,
+        model_kwargs=TINY,
+        progress=False,
+        output=tmp_path / "m",
+        command="test",
+    )
+    back = load(tmp_path / "m")
+    cfg = back.xspecseg_config
+    assert 0.4 <= back.threshold <= 0.9 and back.threshold == net.threshold
+    assert cfg["normalisation"]["median"] == pytest.approx(Normalisation.fit(s.images).median)
+    assert cfg["band"] == [0, 3.1]
+    assert cfg["provenance"]["command"] == "test" and cfg["provenance"]["seed"] == 0
+    assert cfg["training"]["optimizer"] == "adam" and cfg["architecture"] == "unet"
+    x, _ = SpectrogramDataset(s)[0]
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x[None]), back(x[None]))
+    assert hist.attrs["threshold"] == back.threshold
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize("loss", ["bce", "dice", "ce_logdice"])
+def test_optimizers_and_losses(optimizer, loss):
+    s = tiny_set(2, (16, 16))
+    _, h = train_model(
+        "unet",
+        s,
+        epochs=1,
+        optimizer=optimizer,
+        loss=loss,
+        model_kwargs=TINY,
+        progress=False,
+        augment=None,
+        batch_size=2,
+    )
+    assert np.isfinite(h.train_loss).all()
+
+
+class _Tempered(nn.Module):
+    """A tiny net with an ODM_Unet-style temperature, recording what it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.temperatures: list[float] = []
+
+    def set_temperature(self, t: float) -> None:
+        self.temperatures.append(t)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_temperature_annealed_each_epoch():
+    from xspecseg.models import temperature_schedule
+
+    net = _Tempered()
+    _, h = train_model(net, tiny_set(2, (16, 16)), epochs=3, progress=False, augment=None)
+    assert net.temperatures == [temperature_schedule(e) for e in range(3)]
+    np.testing.assert_allclose(h.temperature, net.temperatures)
+
+
+def test_evaluate_model_and_classical():
+    s = tiny_set(2)
+    net, _ = train_model("unet", s, epochs=1, model_kwargs=TINY, progress=False)
+    r = evaluate_model(net, s)
+    assert {"iou", "miou", "mpa", "fp_fraction"} <= set(r) and r["iou_by_threshold"].size == 11
+    c = evaluate_classical("classical:beggan", s, fmin_bin=0, min_duration=1, min_pixels=1)
+    assert 0.0 <= c["fp_fraction"] <= 1.0 and np.isfinite(c["miou"])
+
+
+# -- cross-validation and grid search -------------------------------------------------------------
+
+
+def test_kfold_and_cross_validate():
+    folds = kfold_indices(7, k=3, seed=0)
+    vals = sorted(i for _, v in folds for i in v)
+    assert vals == list(range(7))
+    for tr, va in folds:
+        assert not set(tr) & set(va)
+    cv = cross_validate(
+        "unet", tiny_set(4, (16, 16)), k=2, epochs=1, model_kwargs=TINY, augment=None
+    )
+    assert cv.sizes["fold"] == 2 and np.isfinite(cv.val_loss).all()
+    assert cv.attrs["score"] == pytest.approx(float(cv.val_loss.mean()))
+
+
+def test_grid_search_on_local_cluster(tmp_path):
+    from distributed import Client, LocalCluster
+
+    path = tiny_set(4, (16, 16)).save(tmp_path / "data.npz")
+    grid = {"lr": [1e-3, 1e-2], "dropout": [0.0, 0.5]}
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        res = grid_search(
+            grid,
+            {"source": "npz", "path": str(path)},
+            client=client,
+            k=2,
+            epochs=1,
+            model_kwargs=TINY,
+            augment=None,
+            progress=False,
+        )
+    assert res.val_iou.dims == ("lr", "dropout", "fold")
+    assert res.score.shape == (2, 2) and np.isfinite(res.score).all()
+    np.testing.assert_allclose(res.lr, [1e-3, 1e-2])
+    assert set(json.loads(res.attrs["best"])) == {"lr", "dropout"}
+    # the same trial run here gives the same numbers (trials are deterministic)
+    local = grid_search(
+        {"lr": [1e-3], "dropout": [0.0]},
+        {"source": "npz", "path": str(path)},
+        k=2,
+        epochs=1,
+        model_kwargs=TINY,
+        augment=None,
+        progress=False,
+    )
+    np.testing.assert_allclose(local.val_loss[0, 0], res.val_loss[0, 0], rtol=1e-6)
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _run_cli(argv: list[str]) -> int:
+    from xspecseg._cli_train import add_parsers
+
+    p = argparse.ArgumentParser(prog="xspecseg")
+    add_parsers(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_train_resume_and_evaluate(tmp_path, capsys):
+    from xspecseg.models import load
+
+    data = tiny_set(6, (32, 32)).save(tmp_path / "d.npz")
+    common = [
+        "train",
+        "--data",
+        f"npz:{data}",
+        "--epochs",
+        "1",
+        "--base-channels",
+        "4",
+        "--depth",
+        "2",
+        "--no-progress",
+        "-o",
+        str(tmp_path / "m"),
+        "--lr",
+        "1e-3",
+    ]
+    assert _run_cli(common) == 0
+    assert _run_cli([*common[:4], "2", *common[5:], "--resume"]) == 0  # continues to epoch 2
+    hist = xr.open_dataset(tmp_path / "m" / "history.nc")
+    assert hist.sizes["epoch"] == 2
+    hist.close()
+    assert load(tmp_path / "m").xspecseg_config["provenance"]["epochs"] == 2
+    capsys.readouterr()
+    rc = _run_cli(
+        ["evaluate", str(tmp_path / "m"), "--data", f"npz:{data}", "-o", str(tmp_path / "t.nc")]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "classical:beggan" in out and "classical:canny" in out and "miou" in out
+    table = xr.open_dataset(tmp_path / "t.nc")
+    assert table.sizes["model"] == 3 and {"iou", "miou", "mpa"} <= set(table.data_vars)
+    table.close()
