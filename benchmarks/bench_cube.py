@@ -17,7 +17,6 @@ import argparse
 import os
 import shutil
 import tempfile
-import threading
 import time
 
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -26,6 +25,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA
 import dask  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.signal as ss  # noqa: E402
+from benchmarks_util import peak_rss, start_rss_sampler  # noqa: E402
 
 import xspecseg as xs  # noqa: E402
 from xspecseg.testing import random_waveform  # noqa: E402
@@ -110,30 +110,6 @@ def bench_generation(repeat: int) -> dict[str, float]:
     return {"generate_s": t_gen, "cube_s": t_both - t_gen}
 
 
-def _start_rss_sampler():
-    import psutil
-
-    proc = psutil.Process()
-    state = {"peak": proc.memory_info().rss, "run": True}
-
-    def loop():
-        while state["run"]:
-            state["peak"] = max(state["peak"], proc.memory_info().rss)
-            time.sleep(0.05)
-
-    threading.Thread(target=loop, daemon=True).start()
-    import builtins
-
-    builtins._xspecseg_rss = state  # survives between client.run calls in the worker
-    return True
-
-
-def _peak_rss():
-    import builtins
-
-    return builtins._xspecseg_rss["peak"]
-
-
 def bench_cluster(days: int, workers: int, tmp: str) -> dict[str, float]:
     from distributed import Client, LocalCluster
 
@@ -158,11 +134,11 @@ def bench_cluster(days: int, workers: int, tmp: str) -> dict[str, float]:
             progress=False,
             client=client,
         )
-        client.run(_start_rss_sampler)
+        client.run(start_rss_sampler)
         t0 = time.perf_counter()
         xs.write_cube(xs.build_cube(wave, cfg), store, progress=False, client=client)
         elapsed = time.perf_counter() - t0
-        peaks = client.run(_peak_rss)
+        peaks = client.run(peak_rss)
     shutil.rmtree(store, ignore_errors=True)
     return {
         "seconds": elapsed,

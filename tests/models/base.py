@@ -117,7 +117,9 @@ class ModelContract:
         monkeypatch.setattr(socket, "create_connection", refuse)
         info = model.xspecseg_info
         assert info["name"] == self.name
-        assert set(info) >= {"name", "kwargs", "downsampling", "receptive_field", "global_context"}
+        keys = {"name", "kwargs", "downsampling", "receptive_field", "global_context", "local"}
+        assert set(info) >= keys
+        assert info["local"] is not info["global_context"]
         ds, rf = info["downsampling"], info["receptive_field"]
         assert isinstance(ds, int) and ds >= 1 and ds & (ds - 1) == 0
         assert isinstance(rf, int) and rf % 2 == 1 and rf > ds

@@ -33,7 +33,7 @@ WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # shipped name -> the command that trains it (named in the error when it is missing)
 SHIPPED_MODELS: dict[str, str] = {
-    "iar-default": f"xspecseg train --preset iar --out {WEIGHTS_DIR / 'iar-default'}",
+    "iar-default": f"xspecseg train --model unet --data synth-iar -o {WEIGHTS_DIR / 'iar-default'}",
 }
 _RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")
 

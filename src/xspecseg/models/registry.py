@@ -18,6 +18,8 @@ Every model returned maps ``(B, C, H, W)`` to logits ``(B, classes, H, W)`` for 
     True when some layer pools over the whole feature map (squeeze-excitation, ODConv
     attentions, ASPP or pyramid pooling): then every output depends weakly on the whole
     input and chunked inference can only approximate whole-image inference.
+``local``
+    ``not global_context`` (the key :mod:`xspecseg.infer` reads).
 """
 
 from __future__ import annotations
@@ -214,5 +216,6 @@ def get_model(name: str, in_channels: int = 1, classes: int = 1, **kw: Any) -> n
         "downsampling": int(multiple),
         "receptive_field": int(rf),
         "global_context": bool(global_ctx),
+        "local": not global_ctx,  # the spelling xspecseg.infer reads
     }
     return model
