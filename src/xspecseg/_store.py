@@ -397,3 +397,37 @@ def _mask_chunks(
             part = da.full(part.shape, fill, dtype=arr.dtype, chunks=part.chunks)
         pieces.append(part)
     return da.concatenate(pieces, axis=axis)
+
+
+def verify_committed(path: str | os.PathLike, *, what: str, repair: bool = False) -> list[int]:
+    """Decode every committed chunk; return the indices of those that fail.
+
+    With ``repair=True`` their commit flags are cleared, so they read as missing and the
+    next write of the same data rewrites them (the documented repair for a corrupt chunk,
+    e.g. after a disk error).
+    """
+    path = Path(path)
+    g = _open_group(path, what)
+    flags = np.asarray(g[FLAG][:]) == 1
+    rows = np.r_[_row_starts(g), g["time"].shape[0]]
+    names = [
+        name for name, arr in g.arrays()
+        if name not in (FLAG, START) and "time" in (arr.metadata.dimension_names or ())
+        and name != "time"
+    ]  # fmt: skip
+    bad = []
+    for k in np.flatnonzero(flags):
+        for name in names:
+            arr = g[name]
+            axis = list(arr.metadata.dimension_names).index("time")
+            sel = [slice(None)] * arr.ndim
+            sel[axis] = slice(int(rows[k]), int(rows[k + 1]))
+            try:
+                arr[tuple(sel)]
+            except Exception:  # any decode failure means the chunk cannot be trusted
+                bad.append(int(k))
+                break
+    if repair:
+        for k in bad:
+            g[FLAG][k] = 0
+    return bad

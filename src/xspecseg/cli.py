@@ -82,29 +82,10 @@ def cmd_cube(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .config import CubeConfig
-    from .cube import build_cube, open_cube, write_cube
+    from .demo import run_demo
 
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    wave = _demo_waveform(days=args.days)
-    cube = build_cube(wave, CubeConfig.preset("iar"))
-    store = out / "ground_cube.zarr"
-    with dask_client(None, args.workers) as client:
-        written = write_cube(cube, store, progress=not args.no_progress, client=client)
-    back = open_cube(store)
-    valid = float(back.valid_fraction.mean())
-    print()
-    print("xspecseg demo")
-    print(
-        f"  synthetic station {wave.attrs.get('station')}: {args.days} day(s) at "
-        f"{wave.attrs['sampling_rate']:g} Hz, components {list(map(str, wave.component.values))}"
-    )
-    print(f"  days written this run: {len(written)}; mean valid fraction {valid:.3f}")
-    print(f"  spectrogram cube: {store.resolve()}  psd {dict(back.psd.sizes)}")
-    print(f"  open it with: xspecseg.open_cube({str(store)!r})")
-    print(f"  finished in {time.perf_counter() - t0:.1f} s")
+    run_demo(args.output, ground_days=args.days, cses_days=args.cses_days,
+             workers=args.workers, progress=not args.no_progress)  # fmt: skip
     return 0
 
 
@@ -277,16 +258,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_waveform(days: int):
-    try:
-        from .synth import ground_station
-    except ImportError:  # the synthetic station arrives with the test-bed work
-        from .testing import random_waveform
-
-        return random_waveform("2013-01-01", hours=24 * days, chunk_seconds=86400)
-    return ground_station(start="2013-01-01", days=days, seed=0)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -405,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the chain on generated data and say where outputs are")
     p.add_argument("-o", "--output", default="xspecseg-demo", help="output folder")
-    p.add_argument("--days", type=int, default=2, help="days of synthetic record")
+    p.add_argument("--days", type=int, default=14, help="days of the synthetic ground record")
+    p.add_argument("--cses-days", type=float, default=7.0, help="days of synthetic CSES orbits")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)

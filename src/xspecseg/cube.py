@@ -29,7 +29,7 @@ from ._chunks import halo_map
 from ._timeaxis import NS_PER_S, sample_period_ns, waveform_start
 from .config import CubeConfig
 
-__all__ = ["build_cube", "filter_waveform", "open_cube", "write_cube"]
+__all__ = ["build_cube", "filter_waveform", "open_cube", "verify_cube", "write_cube"]
 
 DAY_NS = 86400 * NS_PER_S
 _HALO_RTOL = 1e-12
@@ -390,3 +390,21 @@ def open_cube(
     if "xspecseg_version" not in ds.attrs or "psd" not in ds:
         raise ValueError(f"{store} is not an xspecseg cube store (no xspecseg attributes)")
     return ds
+
+
+def verify_cube(store: str | os.PathLike, *, repair: bool = False) -> list[np.datetime64]:
+    """Days of a cube store whose committed chunks cannot be decoded.
+
+    ``repair=True`` marks them unwritten, so :func:`open_cube` reads them as missing and
+    re-running :func:`write_cube` with the same cube rewrites exactly those days.
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> xs.cube.verify_cube("site.zarr", repair=True)  # doctest: +SKIP
+    []
+    """
+    bad = _store.verify_committed(store, what="cube", repair=repair)
+    g = _store._open_group(Path(store), "cube")
+    starts = np.asarray(g[_store.START][:], np.int64).astype("datetime64[ns]")
+    return [starts[i].astype("datetime64[D]") for i in bad]
