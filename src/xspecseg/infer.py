@@ -161,16 +161,37 @@ def normalise(psd: np.ndarray, config: dict) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 # running the network on numpy images
 # ----------------------------------------------------------------------------------------
+_HOST_THREADS: dict[str, int] = {}
+
+
+def _worker_share() -> int | None:
+    """Cores per worker thread on this host, counting every worker of the cluster here."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        worker = get_worker()
+    except ValueError:  # not inside a distributed worker
+        return None
+    key = worker.address
+    if key not in _HOST_THREADS:
+        host = worker.address.rsplit(":", 1)[0]
+        try:
+            infos = worker.client.scheduler_info(n_workers=-1)["workers"].values()
+            threads_here = sum(w["nthreads"] for w in infos if w["host"] in host)
+        except Exception:  # an older scheduler: assume this worker is alone
+            threads_here = worker.state.nthreads
+        _HOST_THREADS[key] = max(1, (os.cpu_count() or 1) // max(1, threads_here))
+    return _HOST_THREADS[key]
+
+
 def _torch_threads(threads: int | None) -> None:
+    """Give torch this task's share of the cores, so that workers do not oversubscribe."""
     import torch
 
     if threads is None:
-        try:
-            from distributed import get_worker
-
-            threads = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
-        except (ImportError, ValueError):
-            threads = None
+        threads = _worker_share()
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
