@@ -126,18 +126,30 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     synth.cses_orbits(start="2022-04-01", days=days, seed=CSES_SEED, out_dir=orbit_dir,
                       components=("Z",), rate_scale=10.0)  # fmt: skip
     sat = read_cses(orbit_dir, component="Z")
-    prob_path = out / "cses_probability.zarr"
-    prob = predict(sat["psd"], "cses-default")
-    write_probability(prob, prob_path, progress=progress, client=client)
-    prob = open_probability(prob_path)
+    truth = synth.cses_truth(sat)
+    try:
+        from .models import load
+
+        load("cses-default")
+    except FileNotFoundError as err:
+        # no trained ODM_Unet ships yet: catalogue the injected truth instead, and say so
+        prob, model, iou_text = truth.astype(np.float32), "synthetic truth", "n/a"
+        prob.attrs = {"threshold": 0.5}
+        summary.add(f"CSES-01: no shipped ODM_Unet ({str(err).split(';')[0]}); the "
+                    f"catalogue below is of the injected truth, not of detections")  # fmt: skip
+    else:
+        prob_path = out / "cses_probability.zarr"
+        write_probability(predict(sat["psd"], "cses-default"), prob_path, progress=progress,
+                          client=client)  # fmt: skip
+        prob, model = open_probability(prob_path), "cses-default (ODM_Unet)"
+        band = sat.frequency.values <= 12_500
+        detected = prob.values >= float(prob.attrs["threshold"])
+        iou_text = f"{_iou(detected[:, band], truth.values[:, band]):.3f}"
+        summary.output("CSES probabilities (zarr)", prob_path)
     threshold = float(prob.attrs["threshold"])
-    truth = synth.cses_truth(sat).values
-    detected = prob.values >= threshold
-    band = sat.frequency.values <= 12_500
-    iou = _iou(detected[:, band], truth[:, band])
     cat = extract_events(prob, psd=sat["psd"], min_pixels=50)
     cat_path = write_catalogue(cat, out / "cses_events.nc",
-                               attrs={"model": "cses-default", "threshold": threshold,
+                               attrs={"model": model, "threshold": threshold,
                                       "input_cube": str(orbit_dir)})  # fmt: skip
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
@@ -149,12 +161,11 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     n_files = len(list(orbit_dir.glob("*.h5")))
     north = int(seasonal["count"].sel(hemisphere="N").sum())
     summary.add(
-        f"CSES-01: {days:g} days, {n_files} half-orbit files -> cses-default (ODM_Unet): "
-        f"{cat.sizes['event']} anomaly regions ({north} north); IoU vs truth {iou:.3f} "
+        f"CSES-01: {days:g} days, {n_files} half-orbit files -> {model}: "
+        f"{cat.sizes['event']} anomaly regions ({north} north); IoU vs truth {iou_text} "
         f"({time.perf_counter() - t0:.0f} s)"
     )
     summary.output("CSES half-orbit files (HDF5, EFD level-2 layout)", orbit_dir)
-    summary.output("CSES probabilities (zarr)", prob_path)
     summary.output("CSES event catalogue (netCDF)", Path(cat_path))
     summary.output("figure: CSES seasons x hemispheres", figs / "cses_seasonal_counts.png")
     summary.output("figure: CSES magnetic latitudes", figs / "cses_maglat_histogram.png")

@@ -169,3 +169,12 @@ def test_shipped_names(tmp_path: Path, monkeypatch) -> None:
         load("does-not-exist")
     save(get_model("unet", base_channels=4), tmp_path / "iar-default", config={"threshold": 0.4})
     assert load("iar-default").threshold == 0.4
+
+
+def test_the_shipped_iar_model_loads_with_its_provenance() -> None:
+    model = load("iar-default")
+    cfg = model.xspecseg_config
+    assert cfg["architecture"] == "unet" and cfg["band"] == [0.0, 6.0]
+    assert cfg["night_window"] == ["18:00", "06:00"] and 0.4 <= model.threshold <= 0.9
+    assert cfg["provenance"]["command"].startswith("xspecseg train --data synth-iar")
+    assert cfg["normalisation"]["log10"] is True

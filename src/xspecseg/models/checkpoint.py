@@ -33,7 +33,11 @@ WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # shipped name -> the command that trains it (named in the error when it is missing)
 SHIPPED_MODELS: dict[str, str] = {
-    "iar-default": f"xspecseg train --model unet --data synth-iar -o {WEIGHTS_DIR / 'iar-default'}",
+    "iar-default": (
+        "xspecseg train --data synth-iar --nights 64 --seed 0 --start 2012-11-01 "
+        "--val-nights 8 --epochs 50 --batch-size 4 --lr 1e-3 --loss ce_logdice "
+        f"--base-channels 8 -o {WEIGHTS_DIR / 'iar-default'}"
+    ),
 }
 _RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")
 
