@@ -44,11 +44,15 @@ def _model_ref(name: str, root: Path) -> str:
 
 
 def torch_loop(
-    psd: np.ndarray, times: np.ndarray, model_ref: str, threads: int, batch: int
+    psd: np.ndarray,
+    times: np.ndarray,
+    model_ref: str,
+    threads: int,
+    batch: int,
+    freq_slice: slice,
 ) -> tuple[float, int]:
     source, config, _ = _source_of(model_ref)
     model = cached_model(source, "cpu")
-    freq_slice = config["_slice"]
     spans = night_spans(times, config.get("night_window") or (18.0, 6.0))
     images = [normalise(psd[s:e, freq_slice], config) for s, e in spans]
     torch.set_num_threads(threads)
@@ -102,19 +106,19 @@ def main() -> None:
         cube = xs.open_cube(cube_path)
         psd = cube.psd.sel(component="H")
         _, config, _ = _source_of(ref)
-        config["_slice"] = _band_slice(psd, config.get("band"))
+        freq_slice = _band_slice(psd, config.get("band"))
         values, times = psd.values, psd.time.values
 
         rows = []
         for workers in (1, 2):
-            t_loop, nights = torch_loop(values, times, ref, workers, args.batch_size)
+            t_loop, nights = torch_loop(values, times, ref, workers, args.batch_size, freq_slice)
             t_xs, rss = xspecseg_run(
                 cube_path, ref, workers, root / f"p{workers}.zarr", args.batch_size
             )
             rows.append((workers, nights, t_loop, t_xs, rss))
 
     print(
-        f"{rows[0][1]} nights (18-06 UT, 432 x {values[:, config['_slice']].shape[1]} px), "
+        f"{rows[0][1]} nights (18-06 UT, 432 x {values[:, freq_slice].shape[1]} px), "
         f"model {args.model if ref == args.model else 'untrained U-net (base 8)'}"
     )
     print(

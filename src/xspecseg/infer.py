@@ -236,6 +236,7 @@ def _tile_block(
     offset: int,
     source: ModelSource,
     config: dict,
+    band: slice,
     tile: int,
     tile_halo: int,
     total: int,
@@ -247,7 +248,7 @@ def _tile_block(
     """Probabilities for the rows ``[offset + left, offset + n - right)`` of the image."""
     _torch_threads(threads)
     model = cached_model(source, device)
-    x = normalise(block, config)
+    x = normalise(block[:, band], config)
     a = offset + left
     b = offset + block.shape[0] - right
     images, spans = [], []
@@ -256,10 +257,10 @@ def _tile_block(
         images.append(x[lo - offset : hi - offset])
         spans.append((lo, t0, min(t0 + tile, total)))
     probs = _forward(model, images, device, batch_size, amp)
-    out = np.empty((b - a, block.shape[1]), np.float32)
+    out = np.zeros((b - a, block.shape[1]), np.float32)
     for (lo, t0, t1), p in zip(spans, probs, strict=True):
         keep0, keep1 = max(t0, a), min(t1, b)
-        out[keep0 - a : keep1 - a] = p[keep0 - lo : keep1 - lo]
+        out[keep0 - a : keep1 - a, band] = p[keep0 - lo : keep1 - lo]
     out[np.isnan(block[left : block.shape[0] - right])] = np.nan
     return out
 
@@ -268,6 +269,7 @@ def _image_block(
     block: np.ndarray,
     *,
     spans: tuple[tuple[int, int], ...],
+    band: slice,
     source: ModelSource,
     config: dict,
     device: str,
@@ -275,14 +277,19 @@ def _image_block(
     amp: bool,
     threads: int | None,
 ) -> np.ndarray:
-    """Probabilities for whole images ``spans`` (row ranges within ``block``); 0 elsewhere."""
-    _torch_threads(threads)
-    model = cached_model(source, device)
-    x = normalise(block, config)
-    probs = _forward(model, [x[s:e] for s, e in spans], device, batch_size, amp)
+    """Probabilities for whole images ``spans`` (row ranges within ``block``); 0 elsewhere.
+
+    The block holds every frequency, so the task masks NaN input itself and nothing has
+    to read the cube a second time.
+    """
     out = np.zeros(block.shape, np.float32)
-    for (s, e), p in zip(spans, probs, strict=True):
-        out[s:e] = p
+    if spans:
+        _torch_threads(threads)
+        model = cached_model(source, device)
+        x = normalise(block[:, band], config)
+        probs = _forward(model, [x[s:e] for s, e in spans], device, batch_size, amp)
+        for (s, e), p in zip(spans, probs, strict=True):
+            out[s:e, band] = p
     out[np.isnan(block)] = np.nan
     return out
 
@@ -426,8 +433,7 @@ def predict(
     source, config, info = _source_of(model)
     dev = _device(device)
     band = _band_slice(data, config.get("band"))
-    sub = data.isel(frequency=band)
-    arr = sub.data if isinstance(sub.data, da.Array) else da.from_array(np.asarray(sub.data))
+    arr = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
     arr = arr.rechunk({1: -1})
     source_key = dask.delayed(source, pure=True)  # one copy of the model per worker
     expected_bins = config.get("frequency_bins")
@@ -447,6 +453,7 @@ def predict(
         )
     kwargs = dict(
         source=source_key,
+        band=band,
         config=config,
         device=dev,
         batch_size=batch_size,
@@ -486,11 +493,8 @@ def predict(
     else:
         raise ValueError(f"unknown image_unit {image_unit!r}")
     prob = prob.rechunk((arr.chunks[0], -1))
-    full = _place_band(prob, data, band)
-    src = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
-    full = da.where(da.isnan(src.rechunk(full.chunks)), np.float32(np.nan), full)
     out = xr.DataArray(
-        full,
+        prob,
         dims=("time", "frequency"),
         coords=data.coords,
         name="probability",
@@ -519,17 +523,15 @@ def _round_up(n: int, m: int) -> int:
 
 
 def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
-    """One task per group of whole images; zeros between them."""
-    n, nf = arr.shape
+    """One task per group of whole images, covering the rows up to the next group."""
+    n = arr.shape[0]
     batch = kwargs["batch_size"]
+    groups = [spans[k : k + batch] for k in range(0, len(spans), batch)] or [[]]
     pieces, pos = [], 0
-    for k in range(0, len(spans), batch):
-        group = spans[k : k + batch]
-        g0, g1 = group[0][0], group[-1][1]
-        if g0 > pos:
-            pieces.append(da.zeros((g0 - pos, nf), np.float32, chunks=(g0 - pos, nf)))
-        part = arr[g0:g1].rechunk({0: -1})
-        local = tuple((s - g0, e - g0) for s, e in group)
+    for i, group in enumerate(groups):
+        end = n if i == len(groups) - 1 else group[-1][1]
+        part = arr[pos:end].rechunk({0: -1})
+        local = tuple((s - pos, e - pos) for s, e in group)
         pieces.append(
             da.map_blocks(
                 _image_block,
@@ -540,24 +542,8 @@ def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
                 **kwargs,
             )
         )
-        pos = g1
-    if pos < n:
-        pieces.append(da.zeros((n - pos, nf), np.float32, chunks=(n - pos, nf)))
+        pos = end
     return da.concatenate(pieces, axis=0)
-
-
-def _place_band(prob: da.Array, data: xr.DataArray, band: slice) -> da.Array:
-    nf = data.sizes["frequency"]
-    if band.start == 0 and band.stop == nf:
-        return prob
-    chunks = prob.chunks[0]
-    parts = []
-    if band.start:
-        parts.append(da.zeros((prob.shape[0], band.start), np.float32, chunks=(chunks, -1)))
-    parts.append(prob)
-    if band.stop < nf:
-        parts.append(da.zeros((prob.shape[0], nf - band.stop), np.float32, chunks=(chunks, -1)))
-    return da.concatenate(parts, axis=1).rechunk({1: -1})
 
 
 # ----------------------------------------------------------------------------------------
