@@ -111,19 +111,15 @@ def bench_generation(repeat: int) -> dict[str, float]:
 
 
 def bench_cluster(days: int, workers: int, tmp: str) -> dict[str, float]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from xspecseg.cli import local_cluster
 
     cfg = xs.CubeConfig.preset("iar")
     wave = random_waveform("2020-01-01", hours=24 * days, chunk_seconds=3600, dtype="float32")
     store = os.path.join(tmp, f"cube-{days}-{workers}.zarr")
     with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            memory_limit="4GiB",
-        ) as cluster,
+        local_cluster(workers, memory_limit="4GiB") as cluster,
         Client(cluster) as client,
     ):
         # warm the workers (imports, numba cache) outside the timing

@@ -67,12 +67,12 @@ def torch_loop(
 def xspecseg_run(
     cube_path: Path, model_ref: str, workers: int, out: Path, batch: int
 ) -> tuple[float, float]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from xspecseg.cli import local_cluster
 
     with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
+        local_cluster(workers) as cluster,
         Client(cluster) as client,
     ):
         psd = xs.open_cube(cube_path).psd.sel(component="H")
@@ -81,7 +81,7 @@ def xspecseg_run(
         warm.compute()
         client.run(start_rss_sampler)
         t0 = time.perf_counter()
-        prob = xs.predict(psd, model_ref, batch_size=batch)
+        prob = xs.predict(psd, model_ref, batch_size=batch, threads=1)
         xs.write_probability(prob, out, progress=False, client=client)
         elapsed = time.perf_counter() - t0
         peaks = client.run(peak_rss)
