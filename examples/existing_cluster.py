@@ -16,15 +16,21 @@ from distributed import Client
 import xspecseg as xs
 from xspecseg.cli import local_cluster
 
-address = sys.argv[1] if len(sys.argv) > 1 else None
-cluster = None if address else local_cluster(2)
-with Client(address or cluster) as client:
-    print(f"running on {client.dashboard_link or client.scheduler.address}")
-    wave = xs.synth.ground_station(start="2013-01-20", days=3, seed=2)  # one task a day
-    xs.write_cube(xs.build_cube(wave), "cluster_cube.zarr", client=client)  # resumable
-    psd = xs.open_cube("cluster_cube.zarr").psd.sel(component="H")
-    prob = xs.predict(psd, "iar-default")  # the model reaches each worker once
-    xs.write_probability(prob, "cluster_prob.zarr", client=client)
-    print(xs.extract_events(xs.open_probability("cluster_prob.zarr"), psd=psd))
-if cluster is not None:
-    cluster.close()
+
+def main() -> None:
+    address = sys.argv[1] if len(sys.argv) > 1 else None
+    cluster = None if address else local_cluster(2)
+    with Client(address or cluster) as client:
+        print(f"running on {client.dashboard_link or client.scheduler.address}")
+        wave = xs.synth.ground_station(start="2013-01-20", days=3, seed=2)  # one task a day
+        xs.write_cube(xs.build_cube(wave), "cluster_cube.zarr", client=client)  # resumable
+        psd = xs.open_cube("cluster_cube.zarr").psd.sel(component="H")
+        prob = xs.predict(psd, "iar-default")  # the model reaches each worker once
+        xs.write_probability(prob, "cluster_prob.zarr", client=client)
+        print(xs.extract_events(xs.open_probability("cluster_prob.zarr"), psd=psd))
+    if cluster is not None:
+        cluster.close()
+
+
+if __name__ == "__main__":  # worker processes re-import this file
+    main()
