@@ -63,6 +63,13 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         "(default: synth-iar)",
     )
     g.add_argument(
+        "--rate-scale",
+        type=float,
+        default=None,
+        help="synth-cses: multiply the paper's anomaly rates (default: 20, so that a short "
+        "window holds enough anomalies to learn from)",
+    )
+    g.add_argument(
         "--nights",
         type=int,
         default=4 if heldout else 8,
@@ -140,6 +147,8 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
         extra = dict(halforbits=nights, seed=seed, cache_dir=_cache(args), start=args.start)
         if not iar:
             extra["rate_scale"] = 0.0
+        elif getattr(args, "rate_scale", None) is not None:
+            extra["rate_scale"] = float(args.rate_scale)
     else:
         extra = dict(labels=getattr(args, "labels", None), masks=getattr(args, "masks", None))
         if args.night:
