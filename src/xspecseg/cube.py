@@ -31,9 +31,7 @@ from .config import CubeConfig
 
 __all__ = ["build_cube", "filter_waveform", "open_cube", "verify_cube", "write_cube"]
 
-DAY_NS = 86400 * NS_PER_S
 _HALO_RTOL = 1e-12
-_COMPLETE = "day_complete"
 
 
 def _halo(sos: np.ndarray | None) -> int:
@@ -168,12 +166,6 @@ def _check_waveform(waveform: xr.DataArray, cfg: CubeConfig) -> xr.DataArray:
     return waveform
 
 
-def _config_for(waveform: xr.DataArray, config: CubeConfig | None) -> CubeConfig:
-    if config is not None:
-        return config
-    return CubeConfig.preset("iar")
-
-
 def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.Dataset:
     """Lazy spectrogram cube of a waveform.
 
@@ -212,7 +204,7 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     >>> cube.psd.dims
     ('component', 'time', 'frequency')
     """
-    cfg = _config_for(waveform, config)
+    cfg = config if config is not None else CubeConfig.preset("iar")
     waveform = _check_waveform(waveform, cfg)
     period = sample_period_ns(cfg.sampling_rate)
     start = waveform_start(waveform).astype("datetime64[ns]")
