@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 import xspecseg as xs
-from xspecseg.events import extract_events, season_from_time
+from xspecseg.events import extract_events
+from xspecseg.geomag import season_of
 
 
 def _prob(values, start="2013-01-01", step_s=100, freq=None, **attrs):
@@ -151,9 +152,9 @@ def test_satellite_coords_and_orbit_break():
     assert merged.sizes["event"] == 1
 
 
-def test_season_from_time():
+def test_season_of_month_edges():
     t = np.array(["2013-12-31", "2013-03-01", "2013-08-31", "2013-11-30"], "M8[ns]")
-    assert season_from_time(t).tolist() == ["DJF", "MAM", "JJA", "SON"]
+    assert np.asarray(season_of(t)).tolist() == ["DJF", "MAM", "JJA", "SON"]
 
 
 @pytest.fixture(scope="module")

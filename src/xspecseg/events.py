@@ -38,11 +38,10 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage as ndi
 
-__all__ = ["extract_events", "season_from_time"]
+from . import geomag
 
-_SEASON_OF_MONTH = np.array(
-    ["DJF", "DJF", "MAM", "MAM", "MAM", "JJA", "JJA", "JJA", "SON", "SON", "SON", "DJF"]
-)
+__all__ = ["extract_events"]
+
 #: ``fringes="auto"`` analyses fringes when the frequency axis stays below this (Hz):
 #: ground search-coil IAR cubes, not VLF satellite spectra.
 IAR_MAX_FREQUENCY = 20.0
@@ -317,51 +316,8 @@ def _fringe_summary(
 # ----------------------------------------------------------------------------------------
 # metadata helpers
 # ----------------------------------------------------------------------------------------
-def season_from_time(time: Any) -> np.ndarray:
-    """Meteorological season (DJF/MAM/JJA/SON) of each time, from the UTC month.
-
-    Examples
-    --------
-    >>> season_from_time(np.array(["2013-01-05", "2013-07-01"], "M8[ns]")).tolist()
-    ['DJF', 'JJA']
-    """
-    t = np.asarray(time, dtype="datetime64[ns]")
-    month = t.astype("datetime64[M]").astype(np.int64) % 12
-    return _SEASON_OF_MONTH[month]
-
-
-def _season(time: np.ndarray) -> np.ndarray:
-    try:
-        from . import geomag  # written separately; may not exist yet
-
-        out = np.asarray(geomag.season_of(time)).astype(str)
-        if out.shape == time.shape:
-            return out
-    except Exception:
-        pass
-    return season_from_time(time)
-
-
-def _hemisphere(lat: np.ndarray) -> np.ndarray:
-    try:
-        from . import geomag
-
-        out = np.asarray(geomag.hemisphere_of(lat)).astype(str)
-        if out.shape == lat.shape:
-            return out
-    except Exception:
-        pass
-    lat = np.asarray(lat, dtype=float)
-    return np.where(np.isnan(lat), "", np.where(lat >= 0, "N", "S"))
-
-
 def _station_maglat(lat: float, lon: float, alt_km: float, time: np.datetime64) -> float:
-    try:
-        from . import geomag
-
-        return float(np.asarray(geomag.magnetic_latitude(lat, lon, alt_km, time)).ravel()[0])
-    except Exception:
-        return float("nan")
+    return float(np.asarray(geomag.magnetic_latitude(lat, lon, alt_km, time)).ravel()[0])
 
 
 def _select_psd(
@@ -504,8 +460,8 @@ def extract_events(
           low-frequency end of a falling spectrum;
         - ``component`` when known; ``latitude``, ``longitude``, ``magnetic_latitude`` at
           ``peak_time`` (satellite: from the coords; ground: the station's, magnetic
-          latitude from :func:`xspecseg.geomag.magnetic_latitude` once per call, NaN when
-          that module is unavailable); ``season`` (DJF/MAM/JJA/SON of ``peak_time``);
+          latitude from :func:`xspecseg.geomag.magnetic_latitude` once per call);
+          ``season`` (DJF/MAM/JJA/SON of ``peak_time``);
           ``hemisphere`` (N/S of the geographic latitude); ``orbit``,
           ``orbit_direction`` for satellites;
         - with fringes: ``delta_f`` (median over rows of the median spacing of adjacent
@@ -745,6 +701,14 @@ def _add_position(
                 mid = ds.peak_time.values[n // 2]
                 mlat = _station_maglat(lat, lon, float(attrs.get("altitude_km", 0.0)), mid)
             ds["magnetic_latitude"] = ("event", np.full(n, mlat), {"units": "degrees"})
-    ds["season"] = ("event", _season(ds.peak_time.values) if n else np.zeros(0, "<U3"))
+    ds["season"] = (
+        "event",
+        np.asarray(geomag.season_of(ds.peak_time.values)).astype(str) if n else np.zeros(0, "<U3"),
+    )
     if "latitude" in ds:
-        ds["hemisphere"] = ("event", _hemisphere(ds.latitude.values) if n else np.zeros(0, "<U1"))
+        ds["hemisphere"] = (
+            "event",
+            np.asarray(geomag.hemisphere_of(ds.latitude.values)).astype(str)
+            if n
+            else np.zeros(0, "<U1"),
+        )

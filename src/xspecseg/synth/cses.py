@@ -120,9 +120,6 @@ _TRANSMITTERS = (
     ("ALPHA-3", 14_881.0, 55.8, 84.4, -0.5),
 )
 
-_SEASON_OF_MONTH = np.array(
-    ["DJF", "DJF", "MAM", "MAM", "MAM", "JJA", "JJA", "JJA", "SON", "SON", "SON", "DJF"]
-)
 SEASONS = ("DJF", "MAM", "JJA", "SON")
 _SEASON_DAYS = {"DJF": 90.25, "MAM": 92.0, "JJA": 92.0, "SON": 91.0}
 
@@ -280,14 +277,9 @@ def _stamp(t_ms: int) -> str:
 
 
 def _season(t_ms: np.ndarray) -> np.ndarray:
-    months = (
-        np.asarray(t_ms, dtype=np.int64)
-        .astype("datetime64[ms]")
-        .astype("datetime64[M]")
-        .astype(np.int64)
-        % 12
-    )
-    return _SEASON_OF_MONTH[months]
+    from ..geomag import season_of
+
+    return np.asarray(season_of(np.asarray(t_ms, dtype=np.int64).astype("datetime64[ms]")))
 
 
 # --- geometry --------------------------------------------------------------------------
