@@ -212,6 +212,34 @@ def test_dataset_draws_depend_on_seed_epoch_index():
     assert x1.shape == (1, 16, 16) and torch.equal(x1, x2) and not torch.equal(x1, x3)
 
 
+def test_positive_crops_hold_the_rare_target():
+    # one signal pixel in a 200 x 100 image: uniform 16 x 16 crops hold it ~1 % of the time
+    img = np.ones((200, 100), np.float32)
+    mask = np.zeros((200, 100), bool)
+    mask[3, 97] = True  # near a corner: the crop must still fit inside the image
+    s = ImageSet([img], [mask])
+    always = SpectrogramDataset(s, crop=(16, 16), positive_crop=1.0, seed=1)
+    never = SpectrogramDataset(s, crop=(16, 16), positive_crop=0.0, seed=1)
+    hits_always, hits_never = [], []
+    for epoch in range(200):
+        always.set_epoch(epoch)
+        never.set_epoch(epoch)
+        x, y = always[0]
+        assert x.shape == (1, 16, 16)
+        hits_always.append(float(y.sum()))
+        hits_never.append(float(never[0][1].sum()))
+    assert hits_always == [1.0] * 200
+    assert sum(hits_never) < 20
+    # where in the crop the pixel falls still varies
+    origins = set()
+    for epoch in range(50):
+        always.set_epoch(epoch)
+        origins.add(int(np.argwhere(always[0][1][0].numpy())[0][0]))
+    assert len(origins) > 1
+    with pytest.raises(ValueError, match="positive_crop"):
+        SpectrogramDataset(s, crop=(16, 16), positive_crop=1.5)
+
+
 # -- the training loop --------------------------------------------------------------------------
 
 

@@ -221,6 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_kwargs=model_kwargs,
         augment=args.augment,
         crop=crop,
+        positive_crop=args.positive_crop,
         scheduler=None if args.scheduler == "none" else args.scheduler,
         threads=args.threads,
         output=out,
@@ -385,6 +386,14 @@ def add_parsers(subparsers: Any) -> None:
         metavar=("T", "F"),
         default=None,
         help="random training crops of T blocks x F bins",
+    )
+    g.add_argument(
+        "--positive-crop",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of crops placed on a signal pixel, for rare targets such as CSES "
+        "anomalies (default: 0)",
     )
     g.add_argument("--threads", type=int, default=None, help="torch threads")
     g = p.add_argument_group("architecture")

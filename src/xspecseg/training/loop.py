@@ -443,6 +443,7 @@ def train_model(
     model_kwargs: dict[str, Any] | None = None,
     augment: Any = "odm_unet",
     crop: tuple[int, int] | None = None,
+    positive_crop: float = 0.0,
     scheduler: str | None = None,
     scheduler_kwargs: dict[str, Any] | None = None,
     momentum: float = 0.9,
@@ -492,6 +493,9 @@ def train_model(
     crop : (int, int), optional
         Random training crops of this size (needed when images differ in size and
         ``batch_size > 1`` would otherwise pad them).
+    positive_crop : float
+        Share of training crops placed on a randomly chosen signal pixel (see
+        :class:`~xspecseg.training.data.SpectrogramDataset`); for rare targets.
     scheduler, scheduler_kwargs :
         None or ``"cosine_warm_restarts"`` (``T_0=20``), see :func:`make_scheduler`.
     momentum, weight_decay : float
@@ -535,12 +539,14 @@ def train_model(
     train_ds = _as_dataset(dataset_train, None)
     norm = getattr(train_ds, "normalisation", None)
     if isinstance(train_ds, SpectrogramDataset):
-        train_ds = train_ds.with_options(augment=aug, crop=crop, seed=seed)
+        train_ds = train_ds.with_options(
+            augment=aug, crop=crop, positive_crop=positive_crop, seed=seed
+        )
     val_ds = None
     if dataset_val is not None:
         val_ds = _as_dataset(dataset_val, norm)
         if isinstance(val_ds, SpectrogramDataset):
-            val_ds = val_ds.with_options(augment=None, crop=None)
+            val_ds = val_ds.with_options(augment=None, crop=None, positive_crop=0.0)
     fill = norm.fill if norm is not None else 0.0
 
     run = {
@@ -556,6 +562,7 @@ def train_model(
         if aug is None
         else (aug.to_dict() if hasattr(aug, "to_dict") else repr(aug)),
         "crop": None if crop is None else list(crop),
+        "positive_crop": float(positive_crop),
         "scheduler": scheduler,
         "scheduler_kwargs": scheduler_kwargs or {},
         "momentum": momentum,
