@@ -129,8 +129,9 @@ def table(
             "configured": configured,
             "injected": seasonal_truth["count"].reindex_like(configured, fill_value=0),
             "detected": seasonal["count"].reindex_like(configured, fill_value=0),
-            "detected_true": stats.seasonal_distribution(cat.isel(event=det_hit))["count"]
-            .reindex_like(configured, fill_value=0),
+            "detected_true": stats.seasonal_distribution(cat.isel(event=det_hit))[
+                "count"
+            ].reindex_like(configured, fill_value=0),
             "maglat_injected": mlat_truth["count"].rename(
                 {mlat_truth["count"].dims[0]: "abs_maglat"}
             ),

@@ -312,9 +312,7 @@ def test_fuzz_raw_reader_reads_or_explains(tmp_path, size, n_info, period):
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(
-    pieces=st.lists(
-        st.tuples(st.integers(0, 400), st.integers(1, 300)), min_size=1, max_size=4
-    ),
+    pieces=st.lists(st.tuples(st.integers(0, 400), st.integers(1, 300)), min_size=1, max_size=4),
     rate=st.sampled_from([10.0, 20.0]),
 )
 def test_fuzz_mseed_reader_places_every_sample(tmp_path, pieces, rate):
