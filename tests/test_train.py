@@ -131,6 +131,21 @@ def test_synth_iar_cache_and_band(tmp_path):
     c = synth_iar(nights=1, seed=0, start="2013-01-03", cache_dir=tmp_path)
     np.testing.assert_array_equal(a.images[0], c.images[0])
     np.testing.assert_array_equal(a.masks[0], c.masks[0])
+    # a cached set says what it was cut into, as a fresh one does
+    assert a.description["kind"] == c.description["kind"] == "night"
+
+
+def test_a_model_trained_on_synth_cses_predicts_by_half_orbit(tmp_path):
+    from xspecseg.models import load
+    from xspecseg.train import synth_cses
+
+    s = synth_cses(halforbits=1, seed=3, cache_dir=tmp_path)
+    assert s.description["kind"] == "halforbit"
+    assert synth_cses(halforbits=1, seed=3, cache_dir=tmp_path).description["kind"] == "halforbit"
+    train_model("unet", s, None, epochs=1, model_kwargs=TINY, progress=False, crop=(64, 64),
+                output=tmp_path / "m")  # fmt: skip
+    cfg = load(tmp_path / "m").xspecseg_config
+    assert cfg["image_kind"] == "halforbit" and cfg["night_window"] is None
 
 
 def test_imageset_save_load_roundtrip(tmp_path):

@@ -698,6 +698,7 @@ def synth_iar(
         out = out.with_masks(m, labels)
     out.description = {
         **out.description,
+        "kind": "night",
         "labels": labels,
         "band": None if band is None else [float(band[0]), float(band[1])],
     }
@@ -762,6 +763,7 @@ def synth_cses(
     out = full.crop_band(band)
     out.description = {
         **out.description,
+        "kind": "halforbit",  # what predict cuts the data into for a model trained on these
         "labels": "truth",
         "band": None if band is None else [float(band[0]), float(band[1])],
     }
