@@ -32,7 +32,7 @@ import xarray as xr
 import xspecseg as xs
 from xspecseg import plot, stats
 from xspecseg.geomag import season_of
-from xspecseg.synth import CsesParams, cses_anomaly_table
+from xspecseg.synth.cses import CsesParams, cses_anomaly_table
 
 SEASONS = ["DJF", "MAM", "JJA", "SON"]
 MAGLAT_BINS = np.arange(50.0, 86.0, 4.0)  # |magnetic latitude|, deg
@@ -46,16 +46,21 @@ def one_day(day: str, seed: int, model: str, out: str) -> str:
     dst = Path(out) / "days" / f"{day}.nc"
     if dst.exists():
         return str(dst)
+    # the day is this task's whole job: compute it here (explicitly: inside a worker dask
+    # would otherwise send the day's data back to the scheduler as a graph of its own)
+    here = {"scheduler": "synchronous"}
     with tempfile.TemporaryDirectory(dir=Path(out)) as tmp:
         files = cses_orbits(start=day, days=1, seed=seed, out_dir=tmp, components=("Z",))
-        sat = read_cses(files, component="Z")
-        prob = xs.predict(sat["psd"], model).compute(scheduler="synchronous")
+        sat = read_cses(files, component="Z").load()
+        prob = xs.predict(sat["psd"], model).compute(**here)
         threshold = float(prob.attrs["threshold"])
-        cat = xs.extract_events(prob, psd=sat["psd"], min_pixels=50)
-        # pixel confusion inside the model's band, against the stored truth
-        band = prob.frequency.values
-        truth = cses_truth(sat).sel(frequency=band).values
-        detected = prob.values >= threshold
+        cat = xs.extract_events(prob, psd=sat["psd"], min_pixels=50, compute_kwargs=here)
+        # pixel confusion inside the model's band (probabilities are 0 outside), against
+        # the truth stored in the files
+        lo, hi = xs.models.load(model).xspecseg_config["band"]
+        band = (sat.frequency.values >= lo) & (sat.frequency.values <= hi)
+        truth = cses_truth(sat).values[:, band]
+        detected = prob.values[:, band] >= threshold
         cat.attrs.update(
             day=day,
             half_orbits=len(files),
@@ -91,7 +96,7 @@ def match(cat: xr.Dataset, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
 
 
 def table(
-    cat: xr.Dataset, truth: pd.DataFrame, start: str, days: int, params: CsesParams
+    cat: xr.Dataset, truth: pd.DataFrame, days: pd.DatetimeIndex, params: CsesParams
 ) -> xr.Dataset:
     det_hit, found = match(cat, truth)
     seasonal = stats.seasonal_distribution(cat)
@@ -104,7 +109,7 @@ def table(
     )
     seasonal_truth = stats.seasonal_distribution(truth_cat)
     # the generator's expected count: each day draws season_counts / days-in-season
-    day_seasons = pd.Series(season_of(pd.date_range(start, periods=days, freq="D").values))
+    day_seasons = pd.Series(season_of(days.values))
     per_season = {s: float((day_seasons == s).sum()) for s in SEASONS}
     season_days = {"DJF": 90.25, "MAM": 92.0, "JJA": 92.0, "SON": 91.0}
     configured = xr.DataArray(
@@ -184,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--start", default="2021-12-01", help="first UTC day (default: %(default)s)")
     ap.add_argument("--days", type=int, default=365)
+    ap.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="process every N-th day only (the expectation and the injected truth are "
+        "taken over the same days; default: every day)",
+    )
     ap.add_argument("--seed", type=int, default=2024, help="not a training seed")
     ap.add_argument("--model", default="cses-default")
     ap.add_argument("--workers", type=int, default=None)
@@ -197,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.output)
     (out / "days").mkdir(parents=True, exist_ok=True)
-    days = [str(d.date()) for d in pd.date_range(args.start, periods=args.days, freq="D")]
+    dates = pd.date_range(args.start, periods=args.days, freq="D")[:: args.every]
+    days = [str(d.date()) for d in dates]
     t0 = time.perf_counter()
     with dask_client(args.scheduler, args.workers) as client:
         futures = client.map(one_day, days, seed=args.seed, model=args.model, out=str(out))
@@ -212,9 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     if cat is None:
         print("no detections")
         return 1
-    truth = cses_anomaly_table(args.start, days=args.days, seed=args.seed)
+    if args.every == 1:
+        truth = cses_anomaly_table(args.start, days=args.days, seed=args.seed)
+    else:  # the anomalies of the processed days only
+        truth = pd.concat(
+            [cses_anomaly_table(d, days=1, seed=args.seed) for d in days], ignore_index=True
+        )
     params = CsesParams()
-    tab = table(cat, truth, args.start, args.days, params)
+    tab = table(cat, truth, dates, params)
     xs.write_catalogue(cat, out / "cses_year_events.nc", attrs={"model": args.model})
     tab.attrs.update({k: int(v) for k, v in totals.items()})
     tab.to_netcdf(out / "cses_year_table.nc")

@@ -174,3 +174,43 @@ def test_model_is_built_once_per_worker_on_a_cluster(spectrogram):
         counts = client.run(cached)
     assert np.nanmax(np.abs(remote - local)) <= 1e-6
     assert sorted(counts.values()) in ([1, 1], [0, 1])
+
+
+# -- the shipped models against synthetic truth (seeds and dates never used in training) ----
+
+
+def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float((pred & truth).sum() / max((pred | truth).sum(), 1))
+
+
+def test_the_shipped_iar_model_finds_injected_fringes():
+    wave = xs.synth.ground_station("2013-03-02", days=2, seed=4321, components=("H",))
+    cube = xs.build_cube(wave).persist()
+    psd = cube.psd.sel(component="H")
+    psd.attrs = {**cube.attrs, **psd.attrs}
+    prob = predict(psd, "iar-default").compute()
+    truth = xs.synth.iar_truth(cube).values
+    night = np.zeros(truth.shape[0], bool)
+    for s, e in night_spans(cube.time.values, ("18:00", "06:00")):
+        night[s:e] = True
+    band = cube.frequency.values <= 6.0
+    assert truth[night][:, band].sum() > 1000  # the window holds IARs to find
+    detected = prob.values >= prob.attrs["threshold"]
+    assert _iou(detected[night][:, band], truth[night][:, band]) > 0.6
+    assert not detected[:, ~band].any()  # nothing outside the model's band
+
+
+def test_the_shipped_cses_model_finds_injected_anomalies(tmp_path):
+    from xspecseg.io import read_cses
+
+    files = xs.synth.cses_orbits("2022-05-03", days=0.3, seed=4321, out_dir=tmp_path,
+                                 components=("Z",), rate_scale=20)  # fmt: skip
+    sat = read_cses(files, component="Z")
+    prob = predict(sat.psd, "cses-default")
+    assert prob.attrs["image_unit"] == "half_orbit"
+    prob = prob.compute()
+    band = sat.frequency.values <= 12_500
+    truth = xs.synth.cses_truth(sat).values[:, band]
+    assert truth.sum() > 2000
+    detected = prob.values[:, band] >= prob.attrs["threshold"]
+    assert _iou(detected, truth) > 0.5

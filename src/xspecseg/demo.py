@@ -120,6 +120,7 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     from .events import extract_events
     from .infer import open_probability, predict, write_probability
     from .io import read_cses
+    from .training.data import DEFAULT_CSES_BAND
 
     t0 = time.perf_counter()
     orbit_dir = out / "cses_orbits"
@@ -127,25 +128,15 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
                       components=("Z",), rate_scale=10.0)  # fmt: skip
     sat = read_cses(orbit_dir, component="Z")
     truth = synth.cses_truth(sat)
-    try:
-        from .models import load
-
-        load("cses-default")
-    except FileNotFoundError as err:
-        # no trained ODM_Unet ships yet: catalogue the injected truth instead, and say so
-        prob, model, iou_text = truth.astype(np.float32), "synthetic truth", "n/a"
-        prob.attrs = {"threshold": 0.5}
-        summary.add(f"CSES-01: no shipped ODM_Unet ({str(err).split(';')[0]}); the "
-                    f"catalogue below is of the injected truth, not of detections")  # fmt: skip
-    else:
-        prob_path = out / "cses_probability.zarr"
-        write_probability(predict(sat["psd"], "cses-default"), prob_path, progress=progress,
-                          client=client)  # fmt: skip
-        prob, model = open_probability(prob_path), "cses-default (ODM_Unet)"
-        band = sat.frequency.values <= 12_500
-        detected = prob.values >= float(prob.attrs["threshold"])
-        iou_text = f"{_iou(detected[:, band], truth.values[:, band]):.3f}"
-        summary.output("CSES probabilities (zarr)", prob_path)
+    prob_path = out / "cses_probability.zarr"
+    write_probability(predict(sat["psd"], "cses-default"), prob_path, progress=progress,
+                      client=client)  # fmt: skip
+    prob, model = open_probability(prob_path), "cses-default (ODM_Unet)"
+    lo, hi = DEFAULT_CSES_BAND  # the model's band: its probabilities are 0 outside
+    band = (sat.frequency.values >= lo) & (sat.frequency.values <= hi)
+    detected = prob.values >= float(prob.attrs["threshold"])
+    iou_text = f"{_iou(detected[:, band], truth.values[:, band]):.3f}"
+    summary.output("CSES probabilities (zarr)", prob_path)
     threshold = float(prob.attrs["threshold"])
     cat = extract_events(prob, psd=sat["psd"], min_pixels=50)
     cat_path = write_catalogue(cat, out / "cses_events.nc",

@@ -38,6 +38,13 @@ SHIPPED_MODELS: dict[str, str] = {
         "--val-nights 8 --epochs 40 --batch-size 4 --lr 1e-3 --loss ce_logdice "
         f"--base-channels 8 -o {WEIGHTS_DIR / 'iar-default'}"
     ),
+    "cses-default": (
+        "xspecseg train --model odm_unet --data synth-cses --nights 240 --rate-scale 20 "
+        "--seed 0 --val-nights 16 --epochs 30 --batch-size 4 --lr 1e-3 --loss ce_logdice "
+        "--crop 256 256 --positive-crop 0.7 --augment none --threads 1 "
+        "--model-arg variant=small --model-arg width_mult=0.5 --model-arg sdi_channels=16 "
+        f"--model-arg 'decoder_channels=[64,32,16,16,8]' -o {WEIGHTS_DIR / 'cses-default'}"
+    ),
 }
 _RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")
 
