@@ -481,3 +481,9 @@ def test_cli_train_resume_and_evaluate(tmp_path, capsys):
     table = xr.open_dataset(tmp_path / "t.nc")
     assert table.sizes["model"] == 3 and {"iou", "miou", "mpa"} <= set(table.data_vars)
     table.close()
+    # a two-epoch cosine cycle: after epoch 1 the rate is half the first (T0 = 20: 0.994)
+    sched = [*common[:4], "2", *common[5:-4], "-o", str(tmp_path / "c"), "--lr", "1e-3",
+             "--scheduler", "cosine_warm_restarts", "--restart-epochs", "2"]  # fmt: skip
+    assert _run_cli(sched) == 0
+    lr = xr.open_dataset(tmp_path / "c" / "history.nc").lr.values
+    np.testing.assert_allclose(lr[0], 5e-4, rtol=1e-6)

@@ -223,6 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         crop=crop,
         positive_crop=args.positive_crop,
         scheduler=None if args.scheduler == "none" else args.scheduler,
+        scheduler_kwargs=None if args.restart_epochs is None else {"T_0": args.restart_epochs},
         threads=args.threads,
         output=out,
         command="xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:])),
@@ -374,6 +375,14 @@ def add_parsers(subparsers: Any) -> None:
         default="none",
         choices=["none", "cosine_warm_restarts"],
         help="learning-rate schedule (cosine_warm_restarts: T0 = 20 epochs)",
+    )
+    g.add_argument(
+        "--restart-epochs",
+        type=int,
+        default=None,
+        metavar="T0",
+        help="epochs per cosine cycle (default: 20, the ODM_Unet paper's; set it to "
+        "--epochs for a single decay to zero)",
     )
     g.add_argument(
         "--init", default=None, help="weight initialiser (he_normal, glorot_uniform, ...)"
