@@ -487,3 +487,13 @@ def test_cli_train_resume_and_evaluate(tmp_path, capsys):
     assert _run_cli(sched) == 0
     lr = xr.open_dataset(tmp_path / "c" / "history.nc").lr.values
     np.testing.assert_allclose(lr[0], 5e-4, rtol=1e-6)
+
+
+def test_cli_odm_unet_temperature_warmup(tmp_path):
+    data = tiny_set(4, (64, 64)).save(tmp_path / "d.npz")
+    argv = ["train", "--model", "odm_unet", "--data", f"npz:{data}", "--epochs", "2",
+            "--temperature-epochs", "1", "--model-arg", "variant=small",
+            "--model-arg", "width_mult=0.5", "--no-progress", "-o", str(tmp_path / "m")]  # fmt: skip
+    assert _run_cli(argv) == 0
+    temp = xr.open_dataset(tmp_path / "m" / "history.nc").temperature.values
+    np.testing.assert_allclose(temp, [30.0, 1.0])  # 30 -> 1 over one epoch (default: ten)

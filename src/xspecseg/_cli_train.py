@@ -224,6 +224,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         positive_crop=args.positive_crop,
         scheduler=None if args.scheduler == "none" else args.scheduler,
         scheduler_kwargs=None if args.restart_epochs is None else {"T_0": args.restart_epochs},
+        temperature_kwargs=None
+        if args.temperature_epochs is None
+        else {"warmup_epochs": args.temperature_epochs},
         threads=args.threads,
         output=out,
         command="xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:])),
@@ -383,6 +386,14 @@ def add_parsers(subparsers: Any) -> None:
         metavar="T0",
         help="epochs per cosine cycle (default: 20, the ODM_Unet paper's; set it to "
         "--epochs for a single decay to zero)",
+    )
+    g.add_argument(
+        "--temperature-epochs",
+        type=float,
+        default=None,
+        metavar="N",
+        help="ODM_Unet: epochs over which the attention temperature falls from 30 to 1 "
+        "(default: 10)",
     )
     g.add_argument(
         "--init", default=None, help="weight initialiser (he_normal, glorot_uniform, ...)"
