@@ -39,11 +39,11 @@ SHIPPED_MODELS: dict[str, str] = {
         f"--base-channels 8 -o {WEIGHTS_DIR / 'iar-default'}"
     ),
     "cses-default": (
-        "xspecseg train --model odm_unet --data synth-cses --nights 120 --rate-scale 20 "
-        "--seed 0 --val-nights 16 --epochs 12 --batch-size 4 --lr 1e-3 --loss ce_logdice "
-        "--scheduler cosine_warm_restarts --restart-epochs 12 --crop 512 501 "
-        "--positive-crop 0.5 --augment none --threads 1 --model-arg variant=small "
-        "--model-arg width_mult=0.5 --model-arg sdi_channels=16 "
+        "xspecseg train --model odm_unet --data synth-cses --nights 240 --rate-scale 20 "
+        "--seed 0 --val-nights 16 --epochs 14 --batch-size 8 --lr 5e-4 --loss ce_logdice "
+        "--scheduler cosine_warm_restarts --restart-epochs 14 --temperature-epochs 3 "
+        "--crop 256 501 --positive-crop 0.3 --augment none --threads 2 "
+        "--model-arg variant=small --model-arg width_mult=0.5 --model-arg sdi_channels=16 "
         f"--model-arg 'decoder_channels=[64,32,16,16,8]' -o {WEIGHTS_DIR / 'cses-default'}"
     ),
 }
