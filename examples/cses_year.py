@@ -235,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     tab = table(cat, truth, dates, params)
     xs.write_catalogue(cat, out / "cses_year_events.nc", attrs={"model": args.model})
     tab.attrs.update({k: int(v) for k, v in totals.items()})
-    tab.to_netcdf(out / "cses_year_table.nc")
+    # netCDF has no interval type: label the |maglat| bins by their centres
+    centres = 0.5 * (MAGLAT_BINS[:-1] + MAGLAT_BINS[1:])
+    tab.assign_coords(abs_maglat=("abs_maglat", centres, {"units": "degrees"})).to_netcdf(
+        out / "cses_year_table.nc"
+    )
     plot.seasonal_counts(stats.seasonal_distribution(cat), path=out / "seasonal_counts.png")
     plot.maglat_histogram(
         stats.maglat_distribution(cat, np.arange(-90, 91, 4)), path=out / "maglat_histogram.png"
