@@ -120,7 +120,7 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     from .events import extract_events
     from .infer import open_probability, predict, write_probability
     from .io import read_cses
-    from .training.data import DEFAULT_CSES_BAND
+    from .models import load
 
     t0 = time.perf_counter()
     orbit_dir = out / "cses_orbits"
@@ -132,7 +132,7 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     write_probability(predict(sat["psd"], "cses-default"), prob_path, progress=progress,
                       client=client)  # fmt: skip
     prob, model = open_probability(prob_path), "cses-default (ODM_Unet)"
-    lo, hi = DEFAULT_CSES_BAND  # the model's band: its probabilities are 0 outside
+    lo, hi = load("cses-default").xspecseg_config["band"]  # probabilities are 0 outside
     band = (sat.frequency.values >= lo) & (sat.frequency.values <= hi)
     detected = prob.values >= float(prob.attrs["threshold"])
     iou_text = f"{_iou(detected[:, band], truth.values[:, band]):.3f}"
