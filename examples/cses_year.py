@@ -32,7 +32,7 @@ import xarray as xr
 import xspecseg as xs
 from xspecseg import plot, stats
 from xspecseg.geomag import season_of
-from xspecseg.synth.cses import CsesParams, cses_anomaly_table
+from xspecseg.synth.cses import _SEASON_DAYS, CsesParams, cses_anomaly_table
 
 SEASONS = ["DJF", "MAM", "JJA", "SON"]
 MAGLAT_BINS = np.arange(50.0, 86.0, 4.0)  # |magnetic latitude|, deg
@@ -111,11 +111,10 @@ def table(
     # the generator's expected count: each day draws season_counts / days-in-season
     day_seasons = pd.Series(season_of(days.values))
     per_season = {s: float((day_seasons == s).sum()) for s in SEASONS}
-    season_days = {"DJF": 90.25, "MAM": 92.0, "JJA": 92.0, "SON": 91.0}
     configured = xr.DataArray(
         [
             [
-                params.season_counts[s] * per_season[s] / season_days[s] * f
+                params.season_counts[s] * per_season[s] / _SEASON_DAYS[s] * f
                 for f in (params.north_fraction, 1 - params.north_fraction)
             ]
             for s in SEASONS
