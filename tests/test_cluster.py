@@ -60,6 +60,27 @@ def test_predict_events_stats_plot(chain, local_probability, tmp_path, capsys):
     assert main(args) == 0
     cat = xs.open_catalogue(events)
     assert cat.attrs["threshold"] == 0.3 and "event" in cat.dims
+    n_all = cat.sizes["event"]
+    assert n_all >= 2 and "max_impulsiveness" not in cat.attrs
+    # a model recommending event cuts: they travel in the store's attrs and apply by default
+    import shutil
+
+    import zarr
+
+    store = tmp_path / "cut.zarr"
+    shutil.copytree(root / "local.zarr", store)
+    grp = zarr.open_group(str(store), mode="r+")
+    median_imp = float(np.nanmedian(cat.impulsiveness))
+    grp["probability"].attrs.update(max_impulsiveness=median_imp, min_mean_probability=0.0)
+    cut_args = ["events", str(store), "--cube", str(cube), "-o", str(tmp_path / "cut.nc"),
+                "--threshold", "0.3", "--min-pixels", "1"]  # fmt: skip
+    assert main(cut_args) == 0
+    cut = xs.open_catalogue(tmp_path / "cut.nc")
+    keep = ~(cat.impulsiveness.values > median_imp)
+    assert cut.sizes["event"] == keep.sum() < n_all
+    assert cut.attrs["max_impulsiveness"] == median_imp
+    assert main([*cut_args[:5], str(tmp_path / "all.nc"), *cut_args[6:], "--no-event-cuts"]) == 0
+    assert xs.open_catalogue(tmp_path / "all.nc").sizes["event"] == n_all
     assert main(["stats", str(events), "-o", str(tmp_path / "s.nc"), "--plots",
                  str(tmp_path / "plots")]) == 0  # fmt: skip
     assert (tmp_path / "plots" / "seasonal_counts.png").stat().st_size > 1000

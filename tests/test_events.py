@@ -94,6 +94,67 @@ def test_chunking_does_not_change_catalogue(chunks):
     xr.testing.assert_identical(got, ref)
     assert set(ref.hemisphere.values) == {"S"}
     assert "magnetic_latitude" in ref
+    assert np.isfinite(ref.impulsiveness).sum() >= 3  # chunk-invariant like the rest
+
+
+def _impulsiveness_reference(prob, psd, threshold):
+    """Per connected region: median |second difference| of its row-mean log10 PSD."""
+    lab, n = ndi.label(prob >= threshold, np.ones((3, 3)))
+    out = {}
+    for k in range(1, n + 1):
+        rows = np.flatnonzero((lab == k).any(axis=1))
+        r = np.array([np.log10(psd[t][lab[t] == k]).mean() for t in rows])
+        ok = (np.diff(rows)[1:] == 1) & (np.diff(rows)[:-1] == 1)
+        d2 = np.abs(r[1:-1] - (r[:-2] + r[2:]) / 2)[ok]
+        out[int(np.flatnonzero(lab.ravel() == k)[0])] = np.median(d2) if d2.size else np.nan
+    return [out[k] for k in sorted(out)]  # in the catalogue's (first pixel) order
+
+
+def test_impulsiveness_against_reference_and_the_filter():
+    rng = np.random.default_rng(5)
+    nt, nf = 200, 60
+    psd = 10.0 ** (0.02 * rng.standard_normal((nt, nf)))
+    prob = np.zeros((nt, nf))
+    t = np.arange(nt)[:, None]
+    # a smooth nucleus: a Gaussian bump in time
+    prob[20:60, 10:25] = 0.9
+    psd[20:60, 10:25] *= 10.0 ** (0.8 * np.exp(-(((t[20:60] - 40) / 10.0) ** 2)))
+    # a whistler storm: every other row bright
+    prob[100:140, 30:50] = 0.9
+    psd[100:140:2, 30:50] *= 20.0
+    # a short, impulsive region of two rows cannot be judged
+    prob[170:172, 5:40] = 0.9
+    pa, sa = _prob(prob), _prob(psd.astype(np.float32))
+    cat = extract_events(pa, psd=sa, threshold=0.5, fringes=False)
+    ref = _impulsiveness_reference(prob, psd.astype(np.float32), 0.5)
+    np.testing.assert_allclose(cat.impulsiveness.values, ref, rtol=1e-5)
+    smooth, storm, short = cat.impulsiveness.values
+    assert smooth < 0.03 < 0.5 < storm and np.isnan(short)
+    # the cut: explicit, or the model's from the probability attrs; NaN is kept
+    cut = extract_events(pa, psd=sa, threshold=0.5, fringes=False, max_impulsiveness=0.1)
+    assert cut.area_pixels.values.tolist() == [600, 70]
+    assert cut.attrs["max_impulsiveness"] == 0.1
+    pa.attrs["max_impulsiveness"] = 0.1
+    xr.testing.assert_identical(extract_events(pa, psd=sa, threshold=0.5, fringes=False), cut)
+    # without psd the model's cut cannot apply: nothing is dropped; an explicit one fails
+    assert extract_events(pa, threshold=0.5).sizes["event"] == 3
+    with pytest.raises(ValueError, match="needs psd"):
+        extract_events(pa, threshold=0.5, max_impulsiveness=0.1)
+
+
+def test_mean_probability_cut_matches_a_pandas_selection():
+    p = _blobs(7)
+    prob = _prob(p)
+    full = extract_events(prob, threshold=0.5, min_pixels=3)
+    assert full.sizes["event"] >= 3
+    cut_at = float(np.median(full.mean_probability))
+    df = full.to_dataframe()
+    expected = df[df.mean_probability >= cut_at]
+    got = extract_events(prob, threshold=0.5, min_pixels=3, min_mean_probability=cut_at)
+    assert got.area_pixels.values.tolist() == expected.area_pixels.tolist()
+    assert got.attrs["min_mean_probability"] == cut_at
+    prob.attrs["min_mean_probability"] = cut_at  # the model's recommendation, via predict
+    assert extract_events(prob, threshold=0.5, min_pixels=3).sizes["event"] == len(expected)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,6 +11,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+import xspecseg as xs
 from xspecseg.train import (
     Augment,
     ImageSet,
@@ -22,6 +23,7 @@ from xspecseg.train import (
     evaluate_classical,
     evaluate_model,
     grid_search,
+    hard_negatives,
     kfold_indices,
     mask_from_png,
     mask_to_png,
@@ -255,6 +257,54 @@ def test_positive_crops_hold_the_rare_target():
         SpectrogramDataset(s, crop=(16, 16), positive_crop=1.5)
 
 
+def test_hard_negatives_are_bursts_above_their_bin_not_loud_bins():
+    rng = np.random.default_rng(3)
+    psd = 10.0 ** (0.05 * rng.standard_normal((300, 60)))
+    psd[:, 5] *= 1e4  # a line loud all along: not a hard negative
+    psd[100:104, 20:50] *= 30.0  # a burst: the hard negatives
+    psd[200:204, 20:50] *= 30.0  # the same burst, labelled signal: never a negative
+    mask = np.zeros(psd.shape, bool)
+    mask[200:204, 20:50] = True
+    idx = hard_negatives(psd, mask, quantile=120 / (psd.size - mask.sum()))
+    rows, cols = np.unravel_index(idx, psd.shape)
+    # the 120 brightest negatives are exactly the 4 x 30 burst (reference: explicit sort)
+    excess = np.log10(psd) - np.median(np.log10(psd), axis=0)
+    order = np.argsort(np.where(mask, -np.inf, excess), axis=None)[::-1][:120]
+    assert set(idx.tolist()) == set(order.tolist())
+    assert set(rows.tolist()) == {100, 101, 102, 103} and not (cols == 5).any()
+
+
+def test_hard_crops_hold_a_hard_negative_and_validate_shares():
+    rng = np.random.default_rng(4)
+    psd = 10.0 ** (0.05 * rng.standard_normal((400, 64))).astype(np.float32)
+    psd[300:303, 10:50] *= 100.0  # 120 pixels, more than the hard share of the image
+    mask = np.zeros(psd.shape, bool)
+    mask[20:24, 40:44] = True
+    s = ImageSet([psd], [mask])
+    ds = SpectrogramDataset(
+        s, crop=(32, 64), positive_crop=0.25, hard_crop=0.5, hard_quantile=0.004, seed=2
+    )
+    kinds = {"positive": 0, "hard": 0, "other": 0}
+    for epoch in range(400):
+        ds.set_epoch(epoch)
+        x, y = ds[0]
+        if float(y.sum()):
+            kinds["positive"] += 1
+        elif float(x.max()) > float(ds.normalisation(psd)[:250].max()):
+            kinds["hard"] += 1  # the burst is in the crop
+        else:
+            kinds["other"] += 1
+    # uniform crops hold either target only 8 % of the time each
+    assert 70 < kinds["positive"] < 140
+    assert 170 < kinds["hard"] < 240
+    with pytest.raises(ValueError, match="hard_crop"):
+        SpectrogramDataset(s, crop=(16, 16), positive_crop=0.6, hard_crop=0.5)
+    # without hard crops the draws are those of the positive-crop sampler alone
+    a = SpectrogramDataset(s, crop=(32, 64), positive_crop=0.25, seed=2)
+    b = SpectrogramDataset(s, crop=(32, 64), positive_crop=0.25, hard_crop=0.0, seed=2)
+    assert torch.equal(a[0][0], b[0][0])
+
+
 # -- the training loop --------------------------------------------------------------------------
 
 
@@ -481,6 +531,11 @@ def test_cli_train_resume_and_evaluate(tmp_path, capsys):
     table = xr.open_dataset(tmp_path / "t.nc")
     assert table.sizes["model"] == 3 and {"iou", "miou", "mpa"} <= set(table.data_vars)
     table.close()
+    # a one-epoch model finds too few true events to tune cuts on: it says so, writes nothing
+    cfg_before = (tmp_path / "m" / "config.json").read_text()
+    with pytest.raises(ValueError, match="too few"):
+        _run_cli(["tune-events", str(tmp_path / "m"), "--data", f"npz:{data}", "--no-progress"])
+    assert (tmp_path / "m" / "config.json").read_text() == cfg_before
     # a two-epoch cosine cycle: after epoch 1 the rate is half the first (T0 = 20: 0.994)
     sched = [*common[:4], "2", *common[5:-4], "-o", str(tmp_path / "c"), "--lr", "1e-3",
              "--scheduler", "cosine_warm_restarts", "--restart-epochs", "2"]  # fmt: skip
@@ -497,3 +552,75 @@ def test_cli_odm_unet_temperature_warmup(tmp_path):
     assert _run_cli(argv) == 0
     temp = xr.open_dataset(tmp_path / "m" / "history.nc").temperature.values
     np.testing.assert_allclose(temp, [30.0, 1.0])  # 30 -> 1 over one epoch (default: ten)
+
+
+# -- event cuts tuned on training images ----------------------------------------------------------
+
+
+class _Oracle(nn.Module):
+    """Flags every pixel brighter than a level: anomalies and whistler storms alike."""
+
+    threshold = 0.5
+
+    def forward(self, x):
+        return 40.0 * (x - 1.0)
+
+
+def _bumps_and_storms(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    images, masks = [], []
+    t = np.arange(120)[:, None]
+    for _ in range(n):
+        psd = 10.0 ** (0.02 * rng.standard_normal((120, 40)))
+        mask = np.zeros(psd.shape, bool)
+        for c in (15, 70):  # two smooth nuclei, labelled
+            bump = 10.0 ** (1.0 * np.exp(-(((t - c - rng.integers(0, 10)) / 6.0) ** 2)))
+            psd[:, 5:15] *= bump
+            mask[:, 5:15] |= bump > 10.0**0.5
+        psd[40:60:2, 25:35] *= 30.0  # a storm of single-row bursts, not labelled
+        images.append(psd.astype(np.float32))
+        masks.append(mask)
+    return ImageSet(images, masks, frequency=np.arange(40.0) * 25.0)
+
+
+def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
+    from xspecseg.models import get_model, load, save
+    from xspecseg.training.event_filter import (
+        event_properties,
+        tune_event_filter,
+        write_event_filter,
+    )
+
+    data = _bumps_and_storms()
+    oracle = _Oracle()
+    oracle.xspecseg_config = {"normalisation": Normalisation.fit(data.images).to_dict()}
+    props = event_properties(oracle, data, min_pixels=20)
+    # per image: the two nuclei (true) and the storm (other; noise pixels the oracle flags
+    # can split it in two)
+    assert int(props.true.sum()) == 12 and int((~props.true).sum()) >= 6
+    assert float(props.impulsiveness.where(props.true).max()) < 0.1
+    assert float(props.impulsiveness.where(~props.true).min()) > 0.5
+    cuts = tune_event_filter(props, keep=0.95)
+    # each cut keeps 95 % of the 12 true events (linear quantiles: one may fall out each)
+    assert cuts["true_kept"] == pytest.approx(10 / 12, abs=1e-4) or cuts["true_kept"] > 0.84
+    assert cuts["other_kept"] == 0.0
+    with pytest.raises(ValueError, match="too few"):
+        tune_event_filter(props.isel(event=slice(0, 6)))
+
+    # the cuts go into a checkpoint's config, and predict hands them to extract_events
+    d = save(get_model("unet", base_channels=4, depth=2), tmp_path / "m", config={})
+    write_event_filter(d, cuts, command="xspecseg tune-events m")
+    net = load(d)
+    assert net.xspecseg_config["max_impulsiveness"] == cuts["max_impulsiveness"]
+    assert net.xspecseg_config["event_filter"]["command"] == "xspecseg tune-events m"
+    img = xr.DataArray(
+        data.images[0],
+        dims=("time", "frequency"),
+        coords={
+            "time": np.datetime64("2022-01-01", "ns") + np.arange(120) * np.timedelta64(2, "s"),
+            "frequency": data.frequency,
+        },
+    )
+    prob = xs.predict(img, net)
+    assert prob.attrs["max_impulsiveness"] == cuts["max_impulsiveness"]
+    assert prob.attrs["min_mean_probability"] == cuts["min_mean_probability"]

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parsers", "cmd_evaluate", "cmd_train"]
+__all__ = ["add_parsers", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
 
 _BASELINES = ("classical:beggan", "classical:canny")
 
@@ -222,6 +222,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment=args.augment,
         crop=crop,
         positive_crop=args.positive_crop,
+        hard_crop=args.hard_crop,
         scheduler=None if args.scheduler == "none" else args.scheduler,
         scheduler_kwargs=None if args.restart_epochs is None else {"T_0": args.restart_epochs},
         temperature_kwargs=None
@@ -415,6 +416,15 @@ def add_parsers(subparsers: Any) -> None:
         help="share of crops placed on a signal pixel, for rare targets such as CSES "
         "anomalies (default: 0)",
     )
+    g.add_argument(
+        "--hard-crop",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of crops placed on a hard negative: one of the brightest 1 %% of "
+        "non-signal pixels relative to their frequency bin (whistler storms, "
+        "transmitter bursts); against false alarms on clutter (default: 0)",
+    )
     g.add_argument("--threads", type=int, default=None, help="torch threads")
     g = p.add_argument_group("architecture")
     g.add_argument(
@@ -463,6 +473,55 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--no-baselines", action="store_true", help="leave out the classical baselines")
     p.add_argument("-o", "--output", default=None, help="write the table as netCDF")
     p.set_defaults(func=_evaluate_entry)
+
+    p = subparsers.add_parser(
+        "tune-events",
+        help="tune a model's recommended event cuts on its labelled training images",
+        description="Run MODEL over labelled images (the data it was trained on), extract "
+        "events at its threshold, and record in its config.json the impulsiveness and "
+        "mean-probability cuts that each keep --keep of the true events. predict passes them "
+        "on and extract_events applies them; the weights are not touched.",
+    )
+    p.add_argument("model", help="model directory or shipped name (its config is updated)")
+    _add_data_args(p, heldout=False)
+    p.add_argument("--keep", type=float, default=0.95, help="share of true events each cut "
+                   "keeps (default: %(default)s)")  # fmt: skip
+    p.add_argument("--min-pixels", type=int, default=50, help="smallest event (default: 50)")
+    p.add_argument("--dry-run", action="store_true", help="print the cuts, write nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_tune_events, _argv=None)
+
+
+def cmd_tune_events(args: argparse.Namespace) -> int:
+    from .models import load
+    from .models.checkpoint import _locate
+    from .training import load_data
+    from .training.event_filter import event_properties, tune_event_filter, write_event_filter
+
+    config_path, _ = _locate(args.model)
+    model_dir = config_path.parent
+    net = load(model_dir)
+    spec = _spec(args, seed=args.seed, nights=args.nights)
+    print(f"data: {json.dumps(spec, default=str)}", flush=True)
+    props = event_properties(
+        net, load_data(spec), min_pixels=args.min_pixels, progress=not args.no_progress
+    )
+    cuts = tune_event_filter(props, keep=args.keep)
+    print(
+        f"{cuts['true_events']} true and {cuts['other_events']} other events on "
+        f"{len(set(props.image.values.tolist()))} image(s) at threshold {net.threshold:.2f}"
+    )
+    print(
+        f"  max_impulsiveness {cuts['max_impulsiveness']:.4f}, min_mean_probability "
+        f"{cuts['min_mean_probability']:.4f}: {cuts['true_kept']:.1%} of the true events "
+        f"and {cuts['other_kept']:.1%} of the others pass"
+    )
+    if args.dry_run:
+        return 0
+    command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))
+    path = write_event_filter(model_dir, cuts, command=command)
+    print(f"  written to {path.resolve()}")
+    return 0
 
 
 def _evaluate_entry(args: argparse.Namespace) -> int:

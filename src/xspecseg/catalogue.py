@@ -66,6 +66,13 @@ VARIABLES: dict[str, tuple[str, dict[str, Any]]] = {
         {"units": "1", "long_name": "highest segmentation probability in the event"},
     ),
     "peak_psd": ("float", {"long_name": "power spectral density at the event's peak"}),
+    "impulsiveness": (
+        "float",
+        {
+            "units": "1",
+            "long_name": "median absolute second time-difference of the event's row-mean log10 PSD",
+        },
+    ),
     "component": ("str", {"long_name": "field component the event was found in"}),
     "latitude": (
         "float",

@@ -190,6 +190,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+CUT_KEYS = ("max_impulsiveness", "min_mean_probability")
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     from .catalogue import write_catalogue
     from .events import extract_events
@@ -199,7 +202,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     psd = None
     if args.cube:
         psd, _ = _open_spectra(args.cube, prob.attrs.get("component"), {})
-    cat = extract_events(prob, psd=psd, threshold=args.threshold, min_pixels=args.min_pixels)
+    cuts = {"max_impulsiveness": None, "min_mean_probability": None} if args.no_event_cuts else {}
+    cat = extract_events(
+        prob, psd=psd, threshold=args.threshold, min_pixels=args.min_pixels, **cuts
+    )
+    applied = [f"{k} {cat.attrs[k]:g}" for k in CUT_KEYS if k in cat.attrs]
+    if applied:
+        print("event cuts (the model's): " + ", ".join(applied))
     attrs = {
         "model": str(prob.attrs.get("model", "unknown")),
         "threshold": float(
@@ -345,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability cut (default: the model's recommended one)",
     )
     p.add_argument("--min-pixels", type=int, default=20)
+    p.add_argument(
+        "--no-event-cuts",
+        action="store_true",
+        help="keep every region: ignore the model's recommended impulsiveness and "
+        "mean-probability cuts (applied by default when --cube is given)",
+    )
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("stats", help="catalogue -> distributions (netCDF) and figures")

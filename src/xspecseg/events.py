@@ -40,7 +40,7 @@ from scipy import ndimage as ndi
 
 from . import geomag
 
-__all__ = ["extract_events"]
+__all__ = ["extract_events", "impulsiveness"]
 
 #: ``fringes="auto"`` analyses fringes when the frequency axis stays below this (Hz):
 #: ground search-coil IAR cubes, not VLF satellite spectra.
@@ -88,6 +88,55 @@ def _fringe_residual(psd_rows: np.ndarray, df_hz: float, opts: dict[str, float])
         res = ndi.gaussian_filter1d(res, opts["time_smooth"], axis=0, mode="nearest", truncate=4.0)
     res[bad] = np.nan
     return res
+
+
+def _row_log_sums(
+    psd: np.ndarray, lbl: np.ndarray, rows: np.ndarray, idx: np.ndarray, row0: int
+) -> dict[str, np.ndarray]:
+    """Per (label, row): sum and count of log10 PSD over the label's pixels in the row."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg = np.log10(psd.ravel()[idx])
+    ok = np.isfinite(lg)
+    key = np.stack([lbl[ok], rows[ok] + row0], axis=1)
+    if not key.size:
+        empty = np.zeros(0, np.int64)
+        return {"rl_label": empty, "rl_row": empty, "rl_sum": np.zeros(0), "rl_n": empty}
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    return {
+        "rl_label": uniq[:, 0],
+        "rl_row": uniq[:, 1],
+        "rl_sum": np.bincount(inv, weights=lg[ok], minlength=len(uniq)),
+        "rl_n": np.bincount(inv, minlength=len(uniq)),
+    }
+
+
+def impulsiveness(rows: np.ndarray, row_mean_log_psd: np.ndarray) -> float:
+    """Median absolute second time-difference of an event's row-mean log10 PSD (decades).
+
+    A nucleus-shaped anomaly or an IAR brightens smoothly from row to row, so its row
+    means follow a smooth curve and this is of the order of the estimation noise (~0.03
+    decades for CSES rows); lightning whistlers arrive as single-row bursts, and a region
+    drawn over a whistler storm jumps by tenths of a decade from row to row. Only runs
+    of three consecutive rows count; NaN for events without one.
+
+    Examples
+    --------
+    >>> rows = np.arange(7)
+    >>> round(impulsiveness(rows, 0.1 * rows), 6)  # a straight ramp is not impulsive
+    0.0
+    >>> impulsiveness(rows, np.array([0, 1, 0, 1, 0, 1, 0.0]))
+    1.0
+    """
+    rows = np.asarray(rows)
+    r = np.asarray(row_mean_log_psd, dtype=np.float64)
+    if rows.size < 3:
+        return float("nan")
+    run = (rows[2:] - rows[1:-1] == 1) & (rows[1:-1] - rows[:-2] == 1)
+    if not run.any():
+        return float("nan")
+    d2 = np.abs(r[1:-1] - 0.5 * (r[:-2] + r[2:]))[run]
+    return float(np.median(d2))
 
 
 def _time_halo(opts: dict[str, float] | None) -> int:
@@ -177,6 +226,8 @@ def _chunk_partials(
         ppos=ppos,
         peak_psd=peak_psd,
     )
+    if psd is not None:
+        out.update(_row_log_sums(psd, lbl, rows, idx, row0))
     if fringe_opts is not None and psd_ext is not None and idx.size:
         out["fringes"] = _chunk_fringes(
             psd_ext, left, np.where(mask, lab, 0), row0, freq, fringe_opts
@@ -267,6 +318,33 @@ class _UnionFind:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _event_impulsiveness(
+    parts: list[dict[str, Any]], offsets: np.ndarray, root: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """:func:`impulsiveness` of each kept event from the chunks' per-row log sums."""
+    ev = np.concatenate(
+        [root[offsets[i] + p["rl_label"] - 1] for i, p in enumerate(parts)] or [[]]
+    ).astype(np.int64)
+    row = np.concatenate([p["rl_row"] for p in parts] or [[]]).astype(np.int64)
+    total = np.concatenate([p["rl_sum"] for p in parts] or [[]])
+    n = np.concatenate([p["rl_n"] for p in parts] or [[]])
+    out = np.full(keep.size, np.nan)
+    if not ev.size:
+        return out
+    # a row lies in one chunk, but merged labels of one chunk can share a row
+    key = np.stack([ev, row], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    mean = np.bincount(inv, weights=total, minlength=len(uniq)) / np.bincount(
+        inv, weights=n, minlength=len(uniq)
+    )
+    starts = np.searchsorted(uniq[:, 0], keep, side="left")
+    stops = np.searchsorted(uniq[:, 0], keep, side="right")
+    for k, (a, b) in enumerate(zip(starts, stops)):
+        out[k] = impulsiveness(uniq[a:b, 1], mean[a:b])
+    return out
 
 
 def _border_pairs(last: np.ndarray, first: np.ndarray, connectivity: int) -> np.ndarray:
@@ -389,6 +467,8 @@ def extract_events(
     fringe_time_smooth: float = 1.5,
     fringe_spacing: tuple[float, float] = (0.2, 1.5),
     fringe_rows: int = 9,
+    max_impulsiveness: float | Literal["model"] | None = "model",
+    min_mean_probability: float | Literal["model"] | None = "model",
     compute_kwargs: dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Connected regions of a probability cube as an event catalogue.
@@ -441,6 +521,19 @@ def extract_events(
         detrended log10 PSD (decades).
     fringe_rows : int
         Number of rows near the peak whose peaks are pooled for ``fringe_frequency``.
+    max_impulsiveness : float, "model" or None
+        Drop events whose ``impulsiveness`` (see :func:`impulsiveness`) exceeds this:
+        regions a network drew over bursts of lightning whistlers, which jump by tenths
+        of a decade from row to row where anomalies change smoothly. ``"model"``: the
+        model's recommended cut (``probability.attrs["max_impulsiveness"]``, set by
+        ``xspecseg tune-events``) when there is one and ``psd`` is given, else no cut.
+        A number needs ``psd``.
+    min_mean_probability : float, "model" or None
+        Drop events whose ``mean_probability`` is below this. ``"model"``: the model's
+        recommended cut (``probability.attrs["min_mean_probability"]``) when there is
+        one, else no cut. Both recommended cuts are tuned on the model's training data
+        so that 95 % of the true events pass each (``xspecseg tune-events``); they are
+        recorded in the catalogue's attrs.
     compute_kwargs : dict, optional
         Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
 
@@ -464,6 +557,8 @@ def extract_events(
           ``season`` (DJF/MAM/JJA/SON of ``peak_time``);
           ``hemisphere`` (N/S of the geographic latitude); ``orbit``,
           ``orbit_direction`` for satellites;
+        - with ``psd``: ``impulsiveness`` (:func:`impulsiveness` of the event's
+          row-mean log10 PSD);
         - with fringes: ``delta_f`` (median over rows of the median spacing of adjacent
           fringe peaks), ``n_fringes`` and ``fringe_frequency`` (event, fringe),
           NaN-padded (see below).
@@ -510,6 +605,18 @@ def extract_events(
     fringes = bool(fringes)
     if fringes and psd_da is None:
         raise ValueError("fringes=True needs psd")
+    if max_impulsiveness == "model":
+        cut = probability.attrs.get("max_impulsiveness")
+        max_impulsiveness = float(cut) if cut is not None and psd_da is not None else None
+    elif max_impulsiveness is not None:
+        max_impulsiveness = float(max_impulsiveness)
+        if psd_da is None:
+            raise ValueError("max_impulsiveness needs psd (the event's PSD rows)")
+    if min_mean_probability == "model":
+        cut = probability.attrs.get("min_mean_probability")
+        min_mean_probability = None if cut is None else float(cut)
+    elif min_mean_probability is not None:
+        min_mean_probability = float(min_mean_probability)
     if merge_frequency == "auto":
         merge_frequency = 1.5 if fringes else None
     df_hz = float(np.median(np.diff(freq))) if freq.size > 1 else 1.0
@@ -611,6 +718,15 @@ def extract_events(
 
     keep = np.flatnonzero((count >= max(1, int(min_pixels))) & (np.arange(nodes) == root))
     keep = keep[np.argsort(first_pix[keep], kind="stable")]
+    if min_mean_probability is not None:
+        keep = keep[psum[keep] / np.maximum(count[keep], 1) >= min_mean_probability]
+    imp = None
+    if psd_da is not None:
+        imp = _event_impulsiveness(parts, offsets, root, keep)
+        if max_impulsiveness is not None:
+            # NaN (under three rows) cannot be judged and is kept
+            sel = ~(imp > float(max_impulsiveness))
+            keep, imp = keep[sel], imp[sel]
     nf = freq.size
     times = np.asarray(probability["time"].values).astype("datetime64[ns]")
     first_row = first_pix[keep] // max(nf, 1)
@@ -640,6 +756,16 @@ def extract_events(
         },
         coords={"event": np.arange(keep.size)},
     )
+    if imp is not None:
+        ds["impulsiveness"] = (
+            "event",
+            imp,
+            {
+                "long_name": "median absolute second time-difference of the event's "
+                "row-mean log10 PSD",
+                "units": "1",
+            },
+        )
     if fringes:
         rows_of: dict[int, list[tuple[int, np.ndarray]]] = {}
         for i, p in enumerate(parts):
@@ -667,6 +793,10 @@ def extract_events(
             "fringes": int(fringes),
         }
     )
+    if max_impulsiveness is not None:
+        ds.attrs["max_impulsiveness"] = float(max_impulsiveness)
+    if min_mean_probability is not None:
+        ds.attrs["min_mean_probability"] = float(min_mean_probability)
     for key in ("model", "station", "component", "xspecseg_version"):
         if key in probability.attrs:
             ds.attrs[key] = probability.attrs[key]

@@ -510,6 +510,10 @@ def predict(
             "image_unit": unit,
         },
     )
+    for key in ("max_impulsiveness", "min_mean_probability"):
+        if config.get(key) is not None:
+            # the model's recommended event filter travels with its threshold
+            out.attrs[key] = float(config[key])
     for key in ("component", "station", "latitude", "longitude", "altitude_km"):
         if key in data.attrs:
             out.attrs[key] = data.attrs[key]

@@ -45,6 +45,9 @@ SHIPPED_MODELS: dict[str, str] = {
         "--crop 256 501 --positive-crop 0.3 --augment none --threads 2 "
         "--model-arg variant=small --model-arg width_mult=0.5 --model-arg sdi_channels=16 "
         f"--model-arg 'decoder_channels=[64,32,16,16,8]' -o {WEIGHTS_DIR / 'cses-default'}"
+        # then the event cuts, on the same training images (config only)
+        f" && xspecseg tune-events {WEIGHTS_DIR / 'cses-default'} --data synth-cses "
+        "--nights 240 --rate-scale 20 --seed 0"
     ),
 }
 _RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")

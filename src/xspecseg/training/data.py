@@ -845,6 +845,16 @@ class SpectrogramDataset(Dataset):
         Share of crops placed so that they hold a randomly chosen signal pixel (anywhere
         in the crop); the others are uniform. Rare targets (CSES anomalies cover ~1 % of
         a half-orbit) are otherwise almost never seen by a network trained on crops.
+    hard_crop : float
+        Share of crops placed so that they hold a *hard negative*: a non-signal pixel
+        among the brightest ``hard_quantile`` share of the image's non-signal pixels,
+        brightness measured as log PSD above its frequency bin's median over time
+        (lightning-whistler storms, transmitter bursts, hiss edges). A network that
+        meets those mostly in uniform crops learns to call bright clutter signal, which
+        at the real rate of anomalies swamps the true detections. ``positive_crop +
+        hard_crop`` must not exceed 1; the rest of the crops are uniform.
+    hard_quantile : float
+        Share of non-signal pixels that count as hard negatives (default 0.01).
     seed : int
         Augmentations and crops of item ``i`` in epoch ``e`` are drawn from a generator
         seeded by ``(seed, e, i)``: reproducible, order- and worker-independent.
@@ -865,19 +875,31 @@ class SpectrogramDataset(Dataset):
         augment: Any = None,
         crop: tuple[int, int] | None = None,
         positive_crop: float = 0.0,
+        hard_crop: float = 0.0,
+        hard_quantile: float = 0.01,
         seed: int = 0,
     ) -> None:
         from .augment import as_augment
 
         if not 0.0 <= float(positive_crop) <= 1.0:
             raise ValueError(f"positive_crop must lie in [0, 1], got {positive_crop}")
+        if not 0.0 <= float(hard_crop) <= 1.0 - float(positive_crop):
+            raise ValueError(
+                f"hard_crop must lie in [0, 1 - positive_crop], got {hard_crop} "
+                f"(positive_crop {positive_crop})"
+            )
+        if not 0.0 < float(hard_quantile) <= 1.0:
+            raise ValueError(f"hard_quantile must lie in (0, 1], got {hard_quantile}")
         self.data = data
         self.normalisation = normalisation or Normalisation.fit(data.images)
         self.augment = as_augment(augment)
         self.crop = None if crop is None else (int(crop[0]), int(crop[1]))
         self.positive_crop = float(positive_crop)
+        self.hard_crop = float(hard_crop)
+        self.hard_quantile = float(hard_quantile)
         self.seed = int(seed)
         self.epoch = 0
+        self._hard: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -893,6 +915,8 @@ class SpectrogramDataset(Dataset):
             "augment": self.augment,
             "crop": self.crop,
             "positive_crop": self.positive_crop,
+            "hard_crop": self.hard_crop,
+            "hard_quantile": self.hard_quantile,
             "seed": self.seed,
         }
         args.update(kw)
@@ -908,7 +932,10 @@ class SpectrogramDataset(Dataset):
         rng = self._rng(index)
         if self.crop is not None:
             ch, cw = min(self.crop[0], x.shape[0]), min(self.crop[1], x.shape[1])
-            i0, j0 = _crop_origin(y, (ch, cw), self.positive_crop, rng)
+            hard = self._hard_negatives(index) if self.hard_crop else None
+            i0, j0 = _crop_origin(
+                y, (ch, cw), self.positive_crop, rng, hard=hard, hard_share=self.hard_crop
+            )
             x = x[i0 : i0 + ch, j0 : j0 + cw]
             y = y[i0 : i0 + ch, j0 : j0 + cw]
         xt = torch.from_numpy(np.ascontiguousarray(x))[None]
@@ -917,15 +944,59 @@ class SpectrogramDataset(Dataset):
             xt, yt = self.augment(xt, yt, rng)
         return xt, yt
 
+    def _hard_negatives(self, index: int) -> np.ndarray:
+        if index not in self._hard:
+            self._hard[index] = hard_negatives(
+                self.data.images[index], self.data.masks[index], self.hard_quantile
+            )
+        return self._hard[index]
+
+
+def hard_negatives(psd: np.ndarray, mask: np.ndarray, quantile: float = 0.01) -> np.ndarray:
+    """Flat indices of the brightest non-signal pixels of a (time, frequency) image.
+
+    Brightness is ``log10(psd)`` minus its median over time in each frequency bin, so a
+    bin that is loud all along (a transmitter line, the low-frequency background) does
+    not count, while a burst above its own bin's level does.
+
+    Examples
+    --------
+    >>> psd = np.ones((8, 4)); psd[2, 1] = 100.0; psd[5, 3] = 10.0
+    >>> mask = np.zeros((8, 4), bool); mask[5, 3] = True
+    >>> np.unravel_index(hard_negatives(psd, mask, 1 / 31), psd.shape)
+    (array([2]), array([1]))
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg = np.log10(np.asarray(psd, dtype=np.float64))
+    excess = lg - np.nanmedian(np.where(np.isfinite(lg), lg, np.nan), axis=0, keepdims=True)
+    candidates = ~np.asarray(mask, bool) & np.isfinite(excess)
+    values = excess[candidates]
+    if not values.size:
+        return np.empty(0, np.int64)
+    k = max(1, round(quantile * values.size))
+    cut = np.partition(values, values.size - k)[values.size - k]
+    return np.flatnonzero(candidates & (excess >= cut))
+
 
 def _crop_origin(
-    mask: np.ndarray, size: tuple[int, int], positive: float, rng: np.random.Generator
+    mask: np.ndarray,
+    size: tuple[int, int],
+    positive: float,
+    rng: np.random.Generator,
+    *,
+    hard: np.ndarray | None = None,
+    hard_share: float = 0.0,
 ) -> tuple[int, int]:
     h, w = mask.shape
     ch, cw = size
     # draw the coin first so the stream of draws does not depend on the mask's content
-    if rng.random() < positive:
+    coin = rng.random()
+    hits = None
+    if coin < positive:
         hits = np.flatnonzero(mask)
+    elif coin < positive + hard_share and hard is not None:
+        hits = hard
+    if hits is not None:
         if hits.size:
             pi, pj = np.unravel_index(int(hits[rng.integers(hits.size)]), mask.shape)
             lo_i, hi_i = max(0, pi - ch + 1), min(pi, h - ch)

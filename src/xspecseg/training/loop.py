@@ -444,6 +444,7 @@ def train_model(
     augment: Any = "odm_unet",
     crop: tuple[int, int] | None = None,
     positive_crop: float = 0.0,
+    hard_crop: float = 0.0,
     scheduler: str | None = None,
     scheduler_kwargs: dict[str, Any] | None = None,
     momentum: float = 0.9,
@@ -496,6 +497,10 @@ def train_model(
     positive_crop : float
         Share of training crops placed on a randomly chosen signal pixel (see
         :class:`~xspecseg.training.data.SpectrogramDataset`); for rare targets.
+    hard_crop : float
+        Share of training crops placed on a hard negative (a bright non-signal pixel,
+        see :class:`~xspecseg.training.data.SpectrogramDataset`); against false alarms
+        on clutter.
     scheduler, scheduler_kwargs :
         None or ``"cosine_warm_restarts"`` (``T_0=20``), see :func:`make_scheduler`.
     momentum, weight_decay : float
@@ -540,13 +545,17 @@ def train_model(
     norm = getattr(train_ds, "normalisation", None)
     if isinstance(train_ds, SpectrogramDataset):
         train_ds = train_ds.with_options(
-            augment=aug, crop=crop, positive_crop=positive_crop, seed=seed
+            augment=aug,
+            crop=crop,
+            positive_crop=positive_crop,
+            hard_crop=hard_crop,
+            seed=seed,
         )
     val_ds = None
     if dataset_val is not None:
         val_ds = _as_dataset(dataset_val, norm)
         if isinstance(val_ds, SpectrogramDataset):
-            val_ds = val_ds.with_options(augment=None, crop=None, positive_crop=0.0)
+            val_ds = val_ds.with_options(augment=None, crop=None, positive_crop=0.0, hard_crop=0.0)
     fill = norm.fill if norm is not None else 0.0
 
     run = {
@@ -563,6 +572,7 @@ def train_model(
         else (aug.to_dict() if hasattr(aug, "to_dict") else repr(aug)),
         "crop": None if crop is None else list(crop),
         "positive_crop": float(positive_crop),
+        "hard_crop": float(hard_crop),
         "scheduler": scheduler,
         "scheduler_kwargs": scheduler_kwargs or {},
         "momentum": momentum,

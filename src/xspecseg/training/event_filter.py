@@ -1,0 +1,161 @@
+"""Event-level cuts a model recommends, tuned on its labelled training images.
+
+A segmentation network trained where targets are common (synthetic half-orbits with the
+anomaly rate scaled up, so that a crop holds one) meets far more clutter per target when
+it runs at the real rate: at one CSES anomaly per ~22 half-orbits, regions it draws over
+lightning-whistler storms and hiss edges outnumber the anomalies. Two event properties
+separate most of them (see :func:`xspecseg.events.impulsiveness`): true events change
+smoothly from row to row and the network is confident over their whole area. This
+module picks, on the model's own training images, the cuts that keep a chosen share of
+the true events, and writes them into the model's config; :func:`xspecseg.predict`
+passes them on and :func:`xspecseg.extract_events` applies them by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from torch import nn
+
+from .data import ImageSet, Normalisation, SpectrogramDataset
+from .loop import predict_images
+
+__all__ = ["event_properties", "tune_event_filter", "write_event_filter"]
+
+#: row spacing given to training images that have no time axis of their own (CSES: 2.048 s)
+_ROW = np.timedelta64(2048, "ms")
+
+
+def event_properties(
+    model: nn.Module, data: ImageSet, *, min_pixels: int = 50, progress: bool = False
+) -> xr.Dataset:
+    """Events the model finds on labelled images, with whether each is a true one.
+
+    Each image is predicted whole, thresholded at the model's threshold and passed to
+    :func:`xspecseg.extract_events` with its PSD and no event cuts. An event is *true*
+    when a labelled pixel lies inside its time-frequency box.
+
+    Returns
+    -------
+    xr.Dataset
+        Dim ``event``: ``image``, ``true``, ``area_pixels``, ``mean_probability``,
+        ``impulsiveness``.
+    """
+    from ..events import extract_events
+
+    cfg = getattr(model, "xspecseg_config", {}) or {}
+    norm = (
+        Normalisation.from_dict(cfg["normalisation"])
+        if cfg.get("normalisation")
+        else Normalisation.fit(data.images)
+    )
+    if cfg.get("band") and data.frequency is not None:
+        data = data.crop_band(tuple(cfg["band"]))
+    threshold = float(getattr(model, "threshold", cfg.get("threshold", 0.5)))
+    probs = predict_images(model, SpectrogramDataset(data, norm))
+    freq = (
+        np.asarray(data.frequency, float)
+        if data.frequency is not None
+        else np.arange(data.images[0].shape[1], dtype=float)
+    )
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("image", "true", "area_pixels", "mean_probability", "impulsiveness")
+    }
+    it = enumerate(zip(probs, data.images, data.masks))
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, total=len(probs), desc="events", unit="image")
+    for i, (p, psd, mask) in it:
+        time = np.datetime64("2000-01-01", "ns") + np.arange(p.shape[0]) * _ROW
+        coords = {"time": time, "frequency": freq}
+        prob = xr.DataArray(p, dims=("time", "frequency"), coords=coords)
+        cat = extract_events(
+            prob,
+            psd=xr.DataArray(psd, dims=("time", "frequency"), coords=coords),
+            threshold=threshold,
+            min_pixels=min_pixels,
+            fringes=False,
+            max_impulsiveness=None,
+            min_mean_probability=None,
+            compute_kwargs={"scheduler": "synchronous"},
+        )
+        r0 = np.searchsorted(time, cat.start_time.values)
+        r1 = np.searchsorted(time, cat.end_time.values)
+        c0 = np.searchsorted(freq, cat.f_min.values)
+        c1 = np.searchsorted(freq, cat.f_max.values)
+        for k in range(cat.sizes["event"]):
+            rows["image"].append(i)
+            rows["true"].append(bool(mask[r0[k] : r1[k] + 1, c0[k] : c1[k] + 1].any()))
+        rows["area_pixels"].extend(cat.area_pixels.values.tolist())
+        rows["mean_probability"].extend(cat.mean_probability.values.tolist())
+        rows["impulsiveness"].extend(cat.impulsiveness.values.tolist())
+    return xr.Dataset({k: ("event", np.asarray(v)) for k, v in rows.items()})
+
+
+def tune_event_filter(props: xr.Dataset, keep: float = 0.95) -> dict[str, Any]:
+    """Cuts that each keep ``keep`` of the true events in ``props``.
+
+    ``max_impulsiveness`` is the ``keep`` quantile of the true events' impulsiveness,
+    ``min_mean_probability`` the ``1 - keep`` quantile of their mean probability. Also
+    returns the share of true and of other events that pass both.
+
+    Examples
+    --------
+    >>> props = xr.Dataset({"true": ("event", [True] * 20 + [False] * 20),
+    ...     "mean_probability": ("event", np.r_[np.linspace(0.8, 1, 20), np.full(20, 0.5)]),
+    ...     "impulsiveness": ("event", np.r_[np.linspace(0.01, 0.05, 20), np.full(20, 0.3)])})
+    >>> cuts = tune_event_filter(props, keep=0.9)
+    >>> cuts["true_kept"] >= 0.8, cuts["other_kept"]
+    (True, 0.0)
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must lie in (0, 1], got {keep}")
+    true = props["true"].values.astype(bool)
+    if true.sum() < 10:
+        raise ValueError(
+            f"only {int(true.sum())} true events: too few to tune event cuts (need >= 10)"
+        )
+    imp = props["impulsiveness"].values
+    mp = props["mean_probability"].values
+    max_imp = float(np.nanquantile(imp[true], keep))
+    min_mp = float(np.quantile(mp[true], 1.0 - keep))
+    passed = ~(imp > max_imp) & (mp >= min_mp)
+    return {
+        "max_impulsiveness": round(max_imp, 4),
+        "min_mean_probability": round(min_mp, 4),
+        "keep": float(keep),
+        "true_events": int(true.sum()),
+        "other_events": int((~true).sum()),
+        "true_kept": round(float(passed[true].mean()), 4),
+        "other_kept": round(float(passed[~true].mean()), 4) if (~true).any() else None,
+    }
+
+
+def write_event_filter(
+    model_dir: str | os.PathLike, cuts: dict[str, Any], command: str | None = None
+) -> Path:
+    """Record ``cuts`` in a model directory's ``config.json`` (weights untouched).
+
+    The two cuts become top-level keys (``max_impulsiveness``, ``min_mean_probability``)
+    beside ``threshold``; how they were tuned goes under ``event_filter``.
+    """
+    from ..models.checkpoint import CONFIG_FILE, _atomic_write
+
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no model config at {path}")
+    cfg = json.loads(path.read_text())
+    cfg["max_impulsiveness"] = float(cuts["max_impulsiveness"])
+    cfg["min_mean_probability"] = float(cuts["min_mean_probability"])
+    cfg["event_filter"] = {k: v for k, v in cuts.items() if k not in cfg} | (
+        {"command": command} if command else {}
+    )
+    text = json.dumps(cfg, indent=2, sort_keys=True, allow_nan=False)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    return path
