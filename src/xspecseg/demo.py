@@ -153,7 +153,8 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     north = int(seasonal["count"].sel(hemisphere="N").sum())
     summary.add(
         f"CSES-01: {days:g} days, {n_files} half-orbit files -> {model}: "
-        f"{cat.sizes['event']} anomaly regions ({north} north); IoU vs truth {iou_text} "
+        f"{cat.sizes['event']} anomaly regions after the model's event cuts ({north} north); "
+        f"pixel IoU vs truth {iou_text} "
         f"({time.perf_counter() - t0:.0f} s)"
     )
     summary.output("CSES half-orbit files (HDF5, EFD level-2 layout)", orbit_dir)

@@ -39,6 +39,7 @@ import xarray as xr
 from scipy import ndimage as ndi
 
 from . import geomag
+from ._compute import compute
 
 __all__ = ["extract_events", "impulsiveness"]
 
@@ -535,7 +536,8 @@ def extract_events(
         so that 95 % of the true events pass each (``xspecseg tune-events``); they are
         recorded in the catalogue's attrs.
     compute_kwargs : dict, optional
-        Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
+        Passed to ``dask.compute`` (e.g. ``scheduler="threads"``). Inside a Dask worker
+        task the default is to compute in that task (``scheduler="synchronous"``).
 
     Returns
     -------
@@ -678,7 +680,7 @@ def extract_events(
                 fringe_opts=fopts,
             )
         )
-    parts = list(dask.compute(*tasks, **(compute_kwargs or {})))
+    parts = list(compute(*tasks, **(compute_kwargs or {})))
 
     # union-find over (chunk, label): node = offset[chunk] + label - 1
     offsets = np.cumsum([0, *[p["n"] for p in parts]])
