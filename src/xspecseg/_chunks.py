@@ -17,6 +17,7 @@ def halo_map(
     out_chunk_shape: Callable[[int], tuple[int, ...]],
     dtype: Any,
     axis: int = -1,
+    pieces: int = 1,
     **kwargs: Any,
 ) -> da.Array:
     """Apply ``func`` to every chunk of ``x`` along ``axis`` together with ``halo`` neighbours.
@@ -28,10 +29,18 @@ def halo_map(
     ``out_chunk_shape(chunk_length)``; the output's chunks along ``axis`` are those of
     ``x``. Unlike :func:`dask.array.map_overlap` this works when chunks are shorter than
     the halo: the extended slice may span several chunks.
+
+    ``pieces > 1`` splits every chunk into that many tasks (as equal as whole samples
+    allow; the output then has those smaller chunks). Slicing them out of the chunk
+    instead of rechunking ``x`` first keeps each task's input a view of one chunk, not
+    a copy, except where its halo reaches into a neighbour.
     """
     axis = axis % x.ndim
     n = x.shape[axis]
     bounds = np.cumsum((0, *x.chunks[axis]))
+    if pieces > 1:
+        cuts = [np.linspace(a, b, pieces + 1).round() for a, b in itertools.pairwise(bounds)]
+        bounds = np.unique(np.concatenate([bounds.astype(float), *cuts])).astype(np.int64)
     pieces = []
     for a, b in itertools.pairwise(bounds):
         lo, hi = max(0, a - halo), min(n, b + halo)

@@ -236,9 +236,8 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     # number of workers (7 day-tasks on 2 workers leave one idle for a day's time, 12 %
     # of the run), and a task's memory halves. The halos make the split invisible in the
     # result; the extra work is two filter halos per day.
-    task_n = day_n // 2 if bpd % 2 == 0 else day_n
     both = halo_map(
-        days.rechunk((ncomp, task_n)),
+        days,
         _halo(sos),
         _cube_day,
         out_chunk_shape=lambda m: (ncomp, m // cfg.block_samples, nf + 1),
@@ -246,6 +245,7 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
         cfg=cfg,
         sos=sos,
         calib2=calib2,
+        pieces=2 if bpd % 2 == 0 else 1,
     )
     psd = both[..., :nf].rechunk((1, bpd, nf))
     valid = both[..., nf].rechunk((1, bpd))
