@@ -1,7 +1,8 @@
 """One simulated year of CSES-01 orbits through ODM_Unet, against the configured truth.
 
 Generates every half-orbit of a year (Z component, the paper's anomaly rates), runs the
-shipped ODM_Unet (``cses-default``) on each day, catalogues the detections and compares
+shipped ODM_Unet (``cses-default``) on each day, catalogues the detections (after the
+model's recommended event cuts, see ``xspecseg tune-events``) and compares
 their seasonal, hemispheric and magnetic-latitude distributions with the anomalies the
 generator was configured to inject. One task per UTC day runs on a Dask cluster; a
 day's orbit files are deleted once its catalogue is written, so the disk holds a day
@@ -11,6 +12,7 @@ days, so an interrupted run resumes.
 Usage::
 
     python examples/cses_year.py -o cses-year                 # 365 days from 2021-12-01
+    python examples/cses_year.py -o cses-year --every 3       # every 3rd day (README)
     python examples/cses_year.py -o cses-test --days 4        # a quick look
 
 Writes ``OUTPUT/cses_year_events.nc`` (the detections), ``OUTPUT/cses_year_table.nc``
