@@ -49,6 +49,7 @@ def full_catalogue(n: int = 25, seed: int = 0, *, iar: bool = True) -> xr.Datase
             "mean_probability": ("event", rng.uniform(0.5, 0.9, n)),
             "max_probability": ("event", rng.uniform(0.9, 1.0, n)),
             "peak_psd": ("event", 10 ** rng.uniform(-3, 1, n)),
+            "impulsiveness": ("event", rng.uniform(0.0, 0.8, n)),
             "component": ("event", rng.choice(["Ex", "Ey", "Ez"], n)),
             "latitude": ("event", lat),
             "longitude": ("event", rng.uniform(-180, 180, n)),
@@ -63,6 +64,7 @@ def full_catalogue(n: int = 25, seed: int = 0, *, iar: bool = True) -> xr.Datase
     if n:
         cat["peak_time"][0] = np.datetime64("NaT", "ns")
         cat["magnetic_latitude"][-1] = np.nan
+        cat["impulsiveness"][-1] = np.nan  # events under three rows
         cat["season"][-1] = ""
     if iar:
         ff = np.sort(rng.uniform(0.5, 6.0, (n, 5)), axis=1)
