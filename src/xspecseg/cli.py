@@ -209,6 +209,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     applied = [f"{k} {cat.attrs[k]:g}" for k in CUT_KEYS if k in cat.attrs]
     if applied:
         print("event cuts (the model's): " + ", ".join(applied))
+    if psd is None and "max_impulsiveness" in prob.attrs and not args.no_event_cuts:
+        print("note: the model's impulsiveness cut needs the PSD: pass --cube to apply it")
     attrs = {
         "model": str(prob.attrs.get("model", "unknown")),
         "threshold": float(
