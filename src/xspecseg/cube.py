@@ -225,17 +225,25 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     parts.append(data)
     if trail:
         parts.append(da.full((ncomp, trail), np.nan, dtype=data.dtype, chunks=(ncomp, day_n)))
-    days = da.concatenate(parts, axis=1).rechunk((ncomp, day_n))
+    # Compute in half-days, stored as whole days: 2 x days tasks balance on any even
+    # number of workers (7 day-tasks on 2 workers leave one idle for a day's time, 12 %
+    # of the run), and a task's memory halves. The halos make the split invisible in the
+    # result; the extra work is two filter halos per day. Input in pieces shorter than a
+    # day (hourly files) is assembled per half-day, so the two halves do not wait on one
+    # assembly task and its worker; input in day-long or longer chunks is sliced into
+    # halves in place, which a copy into half-day chunks would only slow down.
+    bpd = cfg.blocks_per_day
+    pieces = 2 if bpd % 2 == 0 else 1
+    joined = da.concatenate(parts, axis=1)
+    if max(data.chunks[1]) < day_n:
+        days, pieces = joined.rechunk((ncomp, day_n // pieces)), 1
+    else:
+        days = joined.rechunk((ncomp, day_n))
 
     sos = dsp.bandpass_sos(*cfg.band, cfg.sampling_rate, cfg.order) if cfg.band else None
     freq = cfg.frequencies()
     calib2 = _calibration_gain(cfg, freq)
     nf = freq.size
-    bpd = cfg.blocks_per_day
-    # Compute in half-days, stored as whole days: 2 x days tasks balance on any even
-    # number of workers (7 day-tasks on 2 workers leave one idle for a day's time, 12 %
-    # of the run), and a task's memory halves. The halos make the split invisible in the
-    # result; the extra work is two filter halos per day.
     both = halo_map(
         days,
         _halo(sos),
@@ -245,7 +253,7 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
         cfg=cfg,
         sos=sos,
         calib2=calib2,
-        pieces=2 if bpd % 2 == 0 else 1,
+        pieces=pieces,
     )
     psd = both[..., :nf].rechunk((1, bpd, nf))
     valid = both[..., nf].rechunk((1, bpd))
