@@ -41,7 +41,7 @@ def halo_map(
     if pieces > 1:
         cuts = [np.linspace(a, b, pieces + 1).round() for a, b in itertools.pairwise(bounds)]
         bounds = np.unique(np.concatenate([bounds.astype(float), *cuts])).astype(np.int64)
-    pieces = []
+    outs = []
     for a, b in itertools.pairwise(bounds):
         lo, hi = max(0, a - halo), min(n, b + halo)
         index = tuple(slice(lo, hi) if d == axis else slice(None) for d in range(x.ndim))
@@ -59,5 +59,5 @@ def halo_map(
             meta=np.empty((0,) * len(out_shape), dtype=dtype),
             **kwargs,
         )
-        pieces.append(piece)
-    return da.concatenate(pieces, axis=axis)
+        outs.append(piece)
+    return da.concatenate(outs, axis=axis)

@@ -190,23 +190,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-CUT_KEYS = ("max_impulsiveness", "min_mean_probability")
-
-
 def cmd_events(args: argparse.Namespace) -> int:
     from .catalogue import write_catalogue
-    from .events import extract_events
+    from .events import EVENT_CUT_KEYS, extract_events
     from .infer import open_probability
 
     prob = open_probability(args.probability)
     psd = None
     if args.cube:
         psd, _ = _open_spectra(args.cube, prob.attrs.get("component"), {})
-    cuts = {"max_impulsiveness": None, "min_mean_probability": None} if args.no_event_cuts else {}
+    cuts = dict.fromkeys(EVENT_CUT_KEYS) if args.no_event_cuts else {}
     cat = extract_events(
         prob, psd=psd, threshold=args.threshold, min_pixels=args.min_pixels, **cuts
     )
-    applied = [f"{k} {cat.attrs[k]:g}" for k in CUT_KEYS if k in cat.attrs]
+    applied = [f"{k} {cat.attrs[k]:g}" for k in EVENT_CUT_KEYS if k in cat.attrs]
     if applied:
         print("event cuts (the model's): " + ", ".join(applied))
     if psd is None and "max_impulsiveness" in prob.attrs and not args.no_event_cuts:

@@ -47,6 +47,8 @@ __all__ = ["extract_events", "impulsiveness"]
 #: ground search-coil IAR cubes, not VLF satellite spectra.
 IAR_MAX_FREQUENCY = 20.0
 _BIG = np.iinfo(np.int64).max
+#: event cuts a model may recommend in its config (passed on by predict as attrs)
+EVENT_CUT_KEYS = ("max_impulsiveness", "min_mean_probability")
 
 
 # ----------------------------------------------------------------------------------------

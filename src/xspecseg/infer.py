@@ -510,7 +510,9 @@ def predict(
             "image_unit": unit,
         },
     )
-    for key in ("max_impulsiveness", "min_mean_probability"):
+    from .events import EVENT_CUT_KEYS
+
+    for key in EVENT_CUT_KEYS:
         if config.get(key) is not None:
             # the model's recommended event filter travels with its threshold
             out.attrs[key] = float(config[key])
