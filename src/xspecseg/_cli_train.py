@@ -511,10 +511,11 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
         f"{cuts['true_events']} true and {cuts['other_events']} other events on "
         f"{len(set(props.image.values.tolist()))} image(s) at threshold {net.threshold:.2f}"
     )
+    others = "no other events" if cuts["other_kept"] is None else f"{cuts['other_kept']:.1%}"
     print(
         f"  max_impulsiveness {cuts['max_impulsiveness']:.4f}, min_mean_probability "
         f"{cuts['min_mean_probability']:.4f}: {cuts['true_kept']:.1%} of the true events "
-        f"and {cuts['other_kept']:.1%} of the others pass"
+        f"and {others} of the others pass"
     )
     if args.dry_run:
         return 0
