@@ -7,7 +7,9 @@ their seasonal, hemispheric and magnetic-latitude distributions with the anomali
 generator was configured to inject. One task per UTC day runs on a Dask cluster; a
 day's orbit files are deleted once its catalogue is written, so the disk holds a day
 at a time. Each day's catalogue is kept under ``OUTPUT/days/``: a re-run skips finished
-days, so an interrupted run resumes.
+days, so an interrupted run resumes (a day made with a different threshold, or a cut
+stricter than the model's current ones, is made again; a looser cut is tightened to the
+model's with :func:`xspecseg.events.select_events`).
 
 Usage::
 
@@ -33,6 +35,7 @@ import xarray as xr
 
 import xspecseg as xs
 from xspecseg import plot, stats
+from xspecseg.events import EVENT_CUT_KEYS, select_events
 from xspecseg.geomag import season_of
 from xspecseg.synth.cses import _SEASON_DAYS, CsesParams, cses_anomaly_table
 
@@ -46,7 +49,7 @@ def one_day(day: str, seed: int, model: str, out: str) -> str:
     from xspecseg.synth import cses_orbits, cses_truth
 
     dst = Path(out) / "days" / f"{day}.nc"
-    if dst.exists():
+    if dst.exists() and reusable(xs.open_catalogue(dst).attrs, model_cuts(model)):
         return str(dst)
     # the day is this task's whole job: compute it here (explicitly: inside a worker dask
     # would otherwise send the day's data back to the scheduler as a graph of its own)
@@ -74,10 +77,37 @@ def one_day(day: str, seed: int, model: str, out: str) -> str:
     return str(dst)
 
 
-def collect(paths: list[str]) -> tuple[xr.Dataset, dict[str, int]]:
+def model_cuts(model: str) -> dict[str, float]:
+    """The event cuts ``model`` recommends (and its threshold)."""
+    cfg = xs.models.load(model).xspecseg_config
+    keys = ("threshold", *EVENT_CUT_KEYS)
+    return {k: float(cfg[k]) for k in keys if cfg.get(k) is not None}
+
+
+def reusable(day_attrs: dict, cuts: dict[str, float]) -> bool:
+    """Whether a finished day's catalogue holds every event the model's cuts pass.
+
+    True when it was made at the same threshold with no cut stricter than the model's
+    (the tighter cuts of a retuned model are then applied in :func:`collect`).
+    """
+    if float(day_attrs.get("threshold", -1.0)) != cuts.get("threshold"):
+        return False
+    for key in EVENT_CUT_KEYS:
+        if key not in day_attrs:
+            continue
+        if key not in cuts:
+            return False
+        made, now = float(day_attrs[key]), cuts[key]
+        if (made < now) if key.startswith("max_") else (made > now):
+            return False
+    return True
+
+
+def collect(paths: list[str], model: str) -> tuple[xr.Dataset, dict[str, int]]:
+    cuts = {k: v for k, v in model_cuts(model).items() if k != "threshold"}
     cats, totals = [], {"tp": 0, "fp": 0, "fn": 0, "half_orbits": 0}
     for p in paths:
-        c = xs.open_catalogue(p).load()
+        c = select_events(xs.open_catalogue(p).load(), **cuts)
         for k in totals:
             totals[k] += int(c.attrs[k])
         if c.sizes["event"]:
@@ -222,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     for leftover in out.glob("tmp*"):
         shutil.rmtree(leftover, ignore_errors=True)
 
-    cat, totals = collect(sorted(paths))
+    cat, totals = collect(sorted(paths), args.model)
     if cat is None:
         print("no detections")
         return 1

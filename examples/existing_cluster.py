@@ -24,7 +24,7 @@ def main() -> None:
         print(f"running on {client.dashboard_link or client.scheduler.address}")
         wave = xs.synth.ground_station(start="2013-01-20", days=3, seed=2)  # one task a day
         xs.write_cube(xs.build_cube(wave), "cluster_cube.zarr", client=client)  # resumable
-        psd = xs.open_cube("cluster_cube.zarr").psd.sel(component="H")
+        psd = xs.open_cube("cluster_cube.zarr").psd  # the model takes the H+D sum from it
         prob = xs.predict(psd, "iar-default")  # the model reaches each worker once
         xs.write_probability(prob, "cluster_prob.zarr", client=client)
         print(xs.extract_events(xs.open_probability("cluster_prob.zarr"), psd=psd))

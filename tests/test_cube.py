@@ -470,3 +470,26 @@ def test_real_sierra_nevada_day_against_scipy_and_station_spectra(shared_data):
     fs_station = 6.0 + 0.03125 * np.arange(609)
     ratio = np.median(ours / np.interp(f, fs_station, station))
     assert 0.8 < ratio < 1.25, f"our median amplitude / station's = {ratio:.3f}"
+
+
+def test_select_component_sums_named_components():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 5, 4))
+    x[1, 2, 3] = np.nan
+    psd = xr.DataArray(
+        x,
+        dims=("component", "time", "frequency"),
+        coords={"component": ["H", "D", "Z"], "time": np.arange(5), "frequency": np.arange(4)},
+        attrs={"units": "nT^2/Hz"},
+    )
+    cube = xr.Dataset({"psd": psd}, attrs={"station": "ESK"})
+    hd = xs.select_component(cube, "H+D")
+    np.testing.assert_array_equal(hd.values, x[0] + x[1])  # NaN where a part is NaN
+    assert hd.dims == ("time", "frequency")
+    assert hd.attrs == {"station": "ESK", "units": "nT^2/Hz", "component": "H+D"}
+    np.testing.assert_array_equal(xs.select_component(psd, "Z").values, x[2])
+    for bad in ("H+X", "H+H"):
+        with pytest.raises(ValueError, match="has components"):
+            xs.select_component(cube, bad)
+    with pytest.raises(ValueError, match="no 'component' dimension"):
+        xs.select_component(psd.sel(component="H"), "H")

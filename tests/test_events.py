@@ -157,6 +157,51 @@ def test_mean_probability_cut_matches_a_pandas_selection():
     assert extract_events(prob, threshold=0.5, min_pixels=3).sizes["event"] == len(expected)
 
 
+def test_shape_cuts_match_a_pandas_selection():
+    from xspecseg.events import select_events
+
+    prob = _prob(_blobs(11, shape=(200, 60)), freq=np.arange(60) * 25.0)
+    full = extract_events(prob, threshold=0.5, min_pixels=3)
+    assert full.sizes["event"] >= 4
+    df = full.to_dataframe()
+    bw = df.f_max - df.f_min
+    dur = (df.end_time - df.start_time).dt.total_seconds()
+    min_bw, max_dur = float(bw.median()), float(dur.median())
+    expected = df[(bw >= min_bw) & (dur <= max_dur)]
+    assert 0 < len(expected) < len(df)
+    got = extract_events(
+        prob, threshold=0.5, min_pixels=3, min_bandwidth=min_bw, max_duration=max_dur
+    )
+    assert got.area_pixels.values.tolist() == expected.area_pixels.tolist()
+    assert got.event.values.tolist() == list(range(len(expected)))
+    assert (got.attrs["min_bandwidth"], got.attrs["max_duration"]) == (min_bw, max_dur)
+    # the same cuts on the catalogue afterwards; the model's, via the probability attrs
+    xr.testing.assert_identical(
+        select_events(full, min_bandwidth=min_bw, max_duration=max_dur), got
+    )
+    prob.attrs.update(min_bandwidth=min_bw, max_duration=max_dur)
+    xr.testing.assert_identical(extract_events(prob, threshold=0.5, min_pixels=3), got)
+    none = extract_events(prob, threshold=0.5, min_pixels=3, min_bandwidth=None, max_duration=None)
+    assert none.sizes["event"] == len(df) and "min_bandwidth" not in none.attrs
+
+
+def test_select_events_records_the_stricter_cut_and_is_idempotent():
+    from xspecseg.events import select_events
+
+    cat = extract_events(_prob(_blobs(3)), threshold=0.5, min_pixels=3)
+    mp = np.sort(cat.mean_probability.values)
+    lo, hi = float(mp[1]), float(mp[-2])
+    once = select_events(cat, min_mean_probability=hi)
+    xr.testing.assert_identical(select_events(once, min_mean_probability=hi), once)
+    # a looser cut after a stricter one changes nothing, the attrs keep the stricter
+    xr.testing.assert_identical(select_events(once, min_mean_probability=lo), once)
+    assert once.attrs["min_mean_probability"] == hi
+    with pytest.raises(ValueError, match="impulsiveness"):
+        select_events(cat, max_impulsiveness=0.1)  # made without psd
+    with pytest.raises(ValueError, match="not an event catalogue"):
+        select_events(xr.Dataset({"x": ("time", [1.0])}), min_bandwidth=1.0)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),

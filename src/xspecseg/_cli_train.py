@@ -271,6 +271,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not names:
         raise ValueError("nothing to evaluate: give model directories/names or keep the baselines")
 
+    if args.data == "synth-iar" and not args.components:
+        # the images a summed-component model takes (classical baselines run on them too)
+        from .models.checkpoint import _locate
+
+        for name in names:
+            if not name.startswith("classical:"):
+                cfg_path = _locate(name)[0]
+                cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+                comp = cfg.get("component") or ""
+                if "+" in comp:
+                    args.components = [comp]
+                    print(f"images: components {comp} (the input of {name})", flush=True)
+                break
     held = load_data(_spec(args, seed=args.seed, nights=args.nights))
     free = None
     if args.free_nights > 0 and args.data.startswith("synth-"):
@@ -478,8 +491,8 @@ def add_parsers(subparsers: Any) -> None:
         "tune-events",
         help="tune a model's recommended event cuts on its labelled training images",
         description="Run MODEL over labelled images (the data it was trained on), extract "
-        "events at its threshold, and record in its config.json the impulsiveness and "
-        "mean-probability cuts that each keep --keep of the true events. predict passes them "
+        "events at its threshold, and record in its config.json the impulsiveness, "
+        "mean-probability, bandwidth and duration cuts that each keep --keep of the true events. predict passes them "
         "on and extract_events applies them; the weights are not touched.",
     )
     p.add_argument("model", help="model directory or shipped name (its config is updated)")
@@ -493,6 +506,7 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def cmd_tune_events(args: argparse.Namespace) -> int:
+    from .events import EVENT_CUT_KEYS
     from .models import load
     from .models.checkpoint import _locate
     from .training import load_data
@@ -512,10 +526,9 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
         f"{len(set(props.image.values.tolist()))} image(s) at threshold {net.threshold:.2f}"
     )
     others = "no other events" if cuts["other_kept"] is None else f"{cuts['other_kept']:.1%}"
+    applied = ", ".join(f"{k} {cuts[k]:g}" for k in EVENT_CUT_KEYS if k in cuts)
     print(
-        f"  max_impulsiveness {cuts['max_impulsiveness']:.4f}, min_mean_probability "
-        f"{cuts['min_mean_probability']:.4f}: {cuts['true_kept']:.1%} of the true events "
-        f"and {others} of the others pass"
+        f"  {applied}: {cuts['true_kept']:.1%} of the true events and {others} of the others pass"
     )
     if args.dry_run:
         return 0

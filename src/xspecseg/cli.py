@@ -155,7 +155,7 @@ def _open_spectra(path_args: Sequence[str], component: str | None, model_config:
         comp = component or model_config.get("component") or "Z"
         sat = read_cses(list(path_args) if len(path_args) > 1 else path_args[0], component=comp)
         return sat["psd"], f"CSES EFD {comp} from {first}"
-    from .cube import open_cube
+    from .cube import open_cube, select_component
 
     cube = open_cube(first)
     comps = [str(c) for c in cube.component.values]
@@ -164,11 +164,9 @@ def _open_spectra(path_args: Sequence[str], component: str | None, model_config:
         comp = comps[0]
         if len(comps) > 1:
             print(f"no --component given: using {comp!r} of {comps}", file=sys.stderr)
-    if comp not in comps:
+    if any(c not in comps for c in comp.split("+")):
         raise ValueError(f"component {comp!r} is not in {first} (it has {comps})")
-    psd = cube["psd"].sel(component=comp)
-    psd.attrs = {**cube.attrs, **psd.attrs, "component": comp}
-    return psd, f"cube {first} component {comp}"
+    return select_component(cube, comp), f"cube {first} component {comp}"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -29,7 +29,14 @@ from ._chunks import halo_map
 from ._timeaxis import NS_PER_S, sample_period_ns, waveform_start
 from .config import CubeConfig
 
-__all__ = ["build_cube", "filter_waveform", "open_cube", "verify_cube", "write_cube"]
+__all__ = [
+    "build_cube",
+    "filter_waveform",
+    "open_cube",
+    "select_component",
+    "verify_cube",
+    "write_cube",
+]
 
 _HALO_RTOL = 1e-12
 
@@ -395,6 +402,54 @@ def open_cube(
     if "xspecseg_version" not in ds.attrs or "psd" not in ds:
         raise ValueError(f"{store} is not an xspecseg cube store (no xspecseg attributes)")
     return ds
+
+
+def select_component(cube: xr.Dataset | xr.DataArray, component: str) -> xr.DataArray:
+    """One component's PSD, or the summed PSD of several (``"H+D"``), lazily.
+
+    The sum of the two horizontal components' PSDs is the PSD of the horizontal field,
+    whatever the coils' orientation; where both carry the same signal over independent
+    noise it halves the variance of the spectral estimate (twice the Welch segments).
+    A sum is NaN where any part is.
+
+    Parameters
+    ----------
+    cube : xr.Dataset or xr.DataArray
+        A cube (its ``psd``) or a PSD with dims ``(component, time, frequency)``.
+    component : str
+        A component name, or names joined by ``+``.
+
+    Returns
+    -------
+    xr.DataArray
+        ``(time, frequency)``, attrs of the cube and the PSD plus ``component``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> psd = xr.DataArray(np.ones((2, 3, 4)), dims=("component", "time", "frequency"),
+    ...                    coords={"component": ["H", "D"]})
+    >>> select_component(psd, "H+D").values[0]
+    array([2., 2., 2., 2.])
+    """
+    psd = cube["psd"] if isinstance(cube, xr.Dataset) else cube
+    attrs = {**(cube.attrs if isinstance(cube, xr.Dataset) else {}), **psd.attrs}
+    if "component" not in psd.dims:
+        raise ValueError(f"no 'component' dimension to select {component!r} from")
+    have = [str(c) for c in psd["component"].values]
+    parts = [c.strip() for c in str(component).split("+")]
+    missing = [c for c in parts if c not in have]
+    if missing or len(set(parts)) != len(parts):
+        raise ValueError(f"component {component!r}: the PSD has components {have}")
+    if len(parts) == 1:
+        out = psd.sel(component=parts[0])
+    else:
+        out = psd.sel(component=parts).sum("component", skipna=False)
+        out = out.assign_coords(component=str(component))
+    out = out.transpose("time", "frequency")
+    out.name = psd.name
+    out.attrs = {**attrs, "component": str(component)}
+    return out
 
 
 def verify_cube(store: str | os.PathLike, *, repair: bool = False) -> list[np.datetime64]:

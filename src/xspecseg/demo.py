@@ -47,7 +47,7 @@ def ground_chain(out: Path, days: int, client: Any, progress: bool, summary: Sum
     from . import plot, stats, synth
     from .catalogue import write_catalogue
     from .config import CubeConfig
-    from .cube import build_cube, open_cube, write_cube
+    from .cube import build_cube, open_cube, select_component, write_cube
     from .events import extract_events
     from .infer import night_spans, open_probability, predict, write_probability
 
@@ -57,8 +57,7 @@ def ground_chain(out: Path, days: int, client: Any, progress: bool, summary: Sum
     write_cube(build_cube(wave, CubeConfig.preset("iar")), cube_path, progress=progress,
                client=client)  # fmt: skip
     cube = open_cube(cube_path)
-    psd = cube.psd.sel(component="H")
-    psd.attrs = {**cube.attrs, **psd.attrs, "component": "H"}
+    psd = select_component(cube, "H+D")  # iar-default's input: the horizontal PSD
     prob_path = out / "ground_probability.zarr"
     prob = predict(psd, "iar-default")
     write_probability(prob, prob_path, progress=progress, client=client)

@@ -41,14 +41,14 @@ from scipy import ndimage as ndi
 from . import geomag
 from ._compute import compute
 
-__all__ = ["extract_events", "impulsiveness"]
+__all__ = ["extract_events", "impulsiveness", "select_events"]
 
 #: ``fringes="auto"`` analyses fringes when the frequency axis stays below this (Hz):
 #: ground search-coil IAR cubes, not VLF satellite spectra.
 IAR_MAX_FREQUENCY = 20.0
 _BIG = np.iinfo(np.int64).max
 #: event cuts a model may recommend in its config (passed on by predict as attrs)
-EVENT_CUT_KEYS = ("max_impulsiveness", "min_mean_probability")
+EVENT_CUT_KEYS = ("max_impulsiveness", "min_mean_probability", "min_bandwidth", "max_duration")
 
 
 # ----------------------------------------------------------------------------------------
@@ -411,7 +411,9 @@ def _select_psd(
         comp = str(probability["component"].values)
     if "component" in psd.dims:
         if comp is not None:
-            psd = psd.sel(component=comp)
+            from .cube import select_component
+
+            psd = select_component(psd, comp)
         elif psd.sizes["component"] == 1:
             psd = psd.isel(component=0)
             comp = str(psd["component"].values)
@@ -472,6 +474,8 @@ def extract_events(
     fringe_rows: int = 9,
     max_impulsiveness: float | Literal["model"] | None = "model",
     min_mean_probability: float | Literal["model"] | None = "model",
+    min_bandwidth: float | Literal["model"] | None = "model",
+    max_duration: float | Literal["model"] | None = "model",
     compute_kwargs: dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Connected regions of a probability cube as an event catalogue.
@@ -534,9 +538,17 @@ def extract_events(
     min_mean_probability : float, "model" or None
         Drop events whose ``mean_probability`` is below this. ``"model"``: the model's
         recommended cut (``probability.attrs["min_mean_probability"]``) when there is
-        one, else no cut. Both recommended cuts are tuned on the model's training data
-        so that 95 % of the true events pass each (``xspecseg tune-events``); they are
-        recorded in the catalogue's attrs.
+        one, else no cut.
+    min_bandwidth, max_duration : float, "model" or None
+        Drop events narrower than ``min_bandwidth`` Hz (``f_max - f_min``) or longer than
+        ``max_duration`` s (``end_time - start_time``): regions whose shape is not that of
+        the events the model was trained on (for CSES: hiss edges and bands running for
+        minutes along the band limits, where anomalies are nuclei some kHz wide and under
+        three minutes long). ``"model"``: the model's recommended cut when there is one.
+        The recommended cuts are tuned on the model's training data so that 95 % of the
+        true events pass each (``xspecseg tune-events``); every cut applied is recorded
+        in the catalogue's attrs. :func:`select_events` applies the same cuts to a
+        catalogue afterwards.
     compute_kwargs : dict, optional
         Passed to ``dask.compute`` (e.g. ``scheduler="threads"``). Inside a Dask worker
         task the default is to compute in that task (``scheduler="synchronous"``).
@@ -616,11 +628,15 @@ def extract_events(
         max_impulsiveness = float(max_impulsiveness)
         if psd_da is None:
             raise ValueError("max_impulsiveness needs psd (the event's PSD rows)")
-    if min_mean_probability == "model":
-        cut = probability.attrs.get("min_mean_probability")
-        min_mean_probability = None if cut is None else float(cut)
-    elif min_mean_probability is not None:
-        min_mean_probability = float(min_mean_probability)
+    cuts: dict[str, float | None] = {"max_impulsiveness": max_impulsiveness}
+    for key, value in (
+        ("min_mean_probability", min_mean_probability),
+        ("min_bandwidth", min_bandwidth),
+        ("max_duration", max_duration),
+    ):
+        if value == "model":
+            value = probability.attrs.get(key)
+        cuts[key] = None if value is None else float(value)
     if merge_frequency == "auto":
         merge_frequency = 1.5 if fringes else None
     df_hz = float(np.median(np.diff(freq))) if freq.size > 1 else 1.0
@@ -722,15 +738,9 @@ def extract_events(
 
     keep = np.flatnonzero((count >= max(1, int(min_pixels))) & (np.arange(nodes) == root))
     keep = keep[np.argsort(first_pix[keep], kind="stable")]
-    if min_mean_probability is not None:
-        keep = keep[psum[keep] / np.maximum(count[keep], 1) >= min_mean_probability]
     imp = None
     if psd_da is not None:
         imp = _event_impulsiveness(parts, offsets, root, keep)
-        if max_impulsiveness is not None:
-            # NaN (under three rows) cannot be judged and is kept
-            sel = ~(imp > float(max_impulsiveness))
-            keep, imp = keep[sel], imp[sel]
     nf = freq.size
     times = np.asarray(probability["time"].values).astype("datetime64[ns]")
     first_row = first_pix[keep] // max(nf, 1)
@@ -797,14 +807,105 @@ def extract_events(
             "fringes": int(fringes),
         }
     )
-    if max_impulsiveness is not None:
-        ds.attrs["max_impulsiveness"] = float(max_impulsiveness)
-    if min_mean_probability is not None:
-        ds.attrs["min_mean_probability"] = float(min_mean_probability)
     for key in ("model", "station", "component", "xspecseg_version"):
         if key in probability.attrs:
             ds.attrs[key] = probability.attrs[key]
-    return ds
+    return select_events(ds, **cuts)
+
+
+def _event_bandwidth(cat: xr.Dataset) -> np.ndarray:
+    return np.asarray(cat["f_max"].values, float) - np.asarray(cat["f_min"].values, float)
+
+
+def _event_duration_s(cat: xr.Dataset) -> np.ndarray:
+    span = np.asarray(cat["end_time"].values) - np.asarray(cat["start_time"].values)
+    return span.astype("timedelta64[ns]").astype(np.int64) / 1e9
+
+
+#: cut -> (catalogue variable or derived property, True for an upper bound)
+_CUTS = {
+    "max_impulsiveness": ("impulsiveness", True),
+    "min_mean_probability": ("mean_probability", False),
+    "min_bandwidth": (_event_bandwidth, False),
+    "max_duration": (_event_duration_s, True),
+}
+
+
+def select_events(
+    catalogue: xr.Dataset,
+    *,
+    max_impulsiveness: float | None = None,
+    min_mean_probability: float | None = None,
+    min_bandwidth: float | None = None,
+    max_duration: float | None = None,
+) -> xr.Dataset:
+    """The events of a catalogue that pass event cuts (None: no cut).
+
+    The cuts of :func:`extract_events` applied to a catalogue after the fact, e.g. to
+    bring catalogues made with older cuts to a model's current ones. Each cut applied
+    is recorded in ``attrs`` (where one is there already, the stricter of the two:
+    applying a cut twice, or a looser one after a stricter, changes nothing).
+
+    Parameters
+    ----------
+    catalogue : xr.Dataset
+        Dim ``event`` with ``start_time``, ``end_time``, ``f_min``, ``f_max``,
+        ``mean_probability`` and, for ``max_impulsiveness``, ``impulsiveness``.
+    max_impulsiveness : float, optional
+        Keep ``impulsiveness <= max_impulsiveness`` (NaN, an event of under three rows,
+        cannot be judged and is kept).
+    min_mean_probability : float, optional
+        Keep ``mean_probability >= min_mean_probability``.
+    min_bandwidth : float, optional
+        Keep ``f_max - f_min >= min_bandwidth`` (Hz, bin centres).
+    max_duration : float, optional
+        Keep ``end_time - start_time <= max_duration`` (seconds, row times).
+
+    Returns
+    -------
+    xr.Dataset
+        The passing events, renumbered ``0..n-1`` when ``event`` is a coordinate.
+
+    Examples
+    --------
+    >>> cat = xr.Dataset({"f_min": ("event", [100.0, 4000.0]),
+    ...                   "f_max": ("event", [300.0, 8000.0])})
+    >>> select_events(cat, min_bandwidth=1000.0).f_min.values
+    array([4000.])
+    """
+    if "event" not in catalogue.dims:
+        raise ValueError("not an event catalogue: no dimension 'event'")
+    given = {
+        "max_impulsiveness": max_impulsiveness,
+        "min_mean_probability": min_mean_probability,
+        "min_bandwidth": min_bandwidth,
+        "max_duration": max_duration,
+    }
+    n = int(catalogue.sizes["event"])
+    passed = np.ones(n, dtype=bool)
+    attrs = dict(catalogue.attrs)
+    for key, value in given.items():
+        if value is None:
+            continue
+        value = float(value)
+        prop, upper = _CUTS[key]
+        if isinstance(prop, str):
+            if prop not in catalogue:
+                raise ValueError(f"{key} needs the catalogue variable {prop!r}")
+            x = np.asarray(catalogue[prop].values, float)
+        else:
+            x = prop(catalogue)
+        # NaN is never above or below a cut: it is kept
+        passed &= ~(x > value) if upper else ~(x < value)
+        old = attrs.get(key)
+        if old is not None:
+            value = min(float(old), value) if upper else max(float(old), value)
+        attrs[key] = value
+    out = catalogue.isel(event=np.flatnonzero(passed))
+    if "event" in out.coords:
+        out = out.assign_coords(event=np.arange(out.sizes["event"]))
+    out.attrs = attrs
+    return out
 
 
 def _add_position(

@@ -395,7 +395,10 @@ def predict(
     ----------
     data : xr.DataArray
         PSD with dims ``(time, frequency)`` (one component of a cube, or a satellite
-        cube's ``psd``), dask-backed or not; any chunking along ``time``.
+        cube's ``psd``), dask-backed or not; any chunking along ``time``. A cube's
+        ``(component, time, frequency)`` PSD is accepted when the model's config names
+        its input ``component``: that one is taken, or the sum of several for a model
+        trained on summed PSDs (``"H+D"``, see :func:`xspecseg.cube.select_component`).
     model : torch.nn.Module, path or str
         A loaded model, a checkpoint path or a shipped name (``"iar-default"``). The
         checkpoint config decides normalisation, frequency band and image unit; a bare
@@ -425,12 +428,11 @@ def predict(
     --------
     >>> import xspecseg as xs
     >>> cube = xs.open_cube("site.zarr")                               # doctest: +SKIP
-    >>> prob = xs.predict(cube.psd.sel(component="H"), "iar-default")  # doctest: +SKIP
+    >>> prob = xs.predict(cube.psd, "iar-default")  # its input: H+D  # doctest: +SKIP
     """
-    if set(data.dims) != {"time", "frequency"}:
-        raise ValueError(f"predict needs dims (time, frequency), got {data.dims}")
-    data = data.transpose("time", "frequency")
     source, config, info = _source_of(model)
+    data = _model_input(data, config.get("component"))
+    data = data.transpose("time", "frequency")
     dev = _device(device)
     band = _band_slice(data, config.get("band"))
     arr = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
@@ -519,9 +521,40 @@ def predict(
     for key in ("component", "station", "latitude", "longitude", "altitude_km"):
         if key in data.attrs:
             out.attrs[key] = data.attrs[key]
-    if "component" in data.coords and data["component"].ndim == 0:
-        out.attrs["component"] = str(data["component"].values)
+    if _component_of(data) is not None:
+        out.attrs["component"] = _component_of(data)
     return out
+
+
+def _component_of(data: xr.DataArray) -> str | None:
+    if "component" in data.coords and data["component"].ndim == 0:
+        return str(data["component"].values)
+    comp = data.attrs.get("component")
+    return None if comp is None else str(comp)
+
+
+def _model_input(data: xr.DataArray, wanted: str | None) -> xr.DataArray:
+    """The (time, frequency) PSD a model takes from ``data`` (see :func:`predict`)."""
+    if "component" in data.dims and set(data.dims) == {"component", "time", "frequency"}:
+        if wanted is None:
+            raise ValueError(
+                "the PSD has several components and the model's config does not say which "
+                "it takes: pass one, e.g. cube.psd.sel(component='H')"
+            )
+        from .cube import select_component
+
+        return select_component(data, wanted)
+    if set(data.dims) != {"time", "frequency"}:
+        raise ValueError(f"predict needs dims (time, frequency), got {data.dims}")
+    have = _component_of(data)
+    if wanted is not None and "+" in wanted and have is not None and have != wanted:
+        # a single component is about half the level of a sum: a silently biased input
+        raise ValueError(
+            f"the model takes the summed PSD of components {wanted!r}, got component "
+            f"{have!r}: pass the cube's PSD with its component dim, or "
+            f"xs.select_component(cube, {wanted!r})"
+        )
+    return data
 
 
 def _round_up(n: int, m: int) -> int:

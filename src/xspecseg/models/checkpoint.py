@@ -34,7 +34,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # shipped name -> the command that trains it (named in the error when it is missing)
 SHIPPED_MODELS: dict[str, str] = {
     "iar-default": (
-        "xspecseg train --data synth-iar --nights 128 --seed 0 --start 2012-10-01 "
+        "xspecseg train --data synth-iar --components H+D --nights 128 --seed 0 "
+        "--start 2012-10-01 "
         "--val-nights 8 --epochs 40 --batch-size 4 --lr 1e-3 --loss ce_logdice "
         f"--base-channels 8 -o {WEIGHTS_DIR / 'iar-default'}"
     ),

@@ -328,7 +328,8 @@ def cut_nights(
     cube : xr.Dataset
         A spectrogram cube (``psd`` with dims component, time, frequency).
     components : sequence of str, optional
-        Components to use (default: all).
+        Components to use (default: all); ``"H+D"`` is the summed PSD of H and D (see
+        :func:`xspecseg.cube.select_component`).
     night : (str, str)
         UT window "HH:MM"; an end at or before the start is on the next day.
     band : (float, float) or None
@@ -350,6 +351,8 @@ def cut_nights(
     >>> cut_nights(cube)[0].shape                               # doctest: +SKIP
     (432, 246)
     """
+    from ..cube import select_component
+
     psd = cube["psd"]
     if band is not None:
         psd = psd.sel(frequency=slice(band[0], band[1]))
@@ -370,13 +373,14 @@ def cut_nights(
         if i1 <= i0:
             continue
         for c in comps:
-            img = psd.sel(component=c).isel(time=slice(int(i0), int(i1)))
+            img = select_component(psd, c).isel(time=slice(int(i0), int(i1)))
             img.attrs = {
                 "id": f"{np.datetime_as_string(day, 'D')}_{c}",
                 "kind": "night",
                 "component": str(c),
                 "night": str(np.datetime_as_string(day, "D")),
                 "start": str(t0),
+                "row_seconds": float(block / np.timedelta64(1, "s")),
             }
             out.append(img)
     return out
@@ -403,6 +407,10 @@ def cut_halforbits(
     edges = np.flatnonzero(key[1:] != key[:-1]) + 1
     starts = np.r_[0, edges]
     stops = np.r_[edges, key.size]
+    times = np.asarray(psd["time"].values).astype("datetime64[ns]")
+    row_seconds = (
+        float(np.median(np.diff(times)) / np.timedelta64(1, "s")) if times.size > 1 else 0.0
+    )
     out = []
     for a, b in zip(starts, stops):
         img = psd.isel(time=slice(int(a), int(b)))
@@ -414,6 +422,7 @@ def cut_halforbits(
             "orbit": int(orbit[a]),
             "direction": str(d),
             "start": str(np.asarray(psd["time"].values[a])),
+            "row_seconds": row_seconds,
         }
         out.append(img)
     return out
@@ -642,7 +651,8 @@ def synth_iar(
     start : str
         First evening (UTC date); the default is in winter, when IARs are frequent.
     components : sequence of str
-        Components generated (one image per component and night).
+        Components (one image per component and night); ``"H+D"``: the summed PSD of
+        H and D, both generated (the horizontal field's PSD, half the Welch variance).
     iar : bool
         False generates IAR-free nights (for false-positive rates); masks are then empty.
     labels : {"truth", "beggan"}
@@ -679,16 +689,23 @@ def synth_iar(
         from ..cube import build_cube
         from ..synth import ground_station
 
+        parts = tuple(dict.fromkeys(p for c in components for p in str(c).split("+")))
         wave = ground_station(
             start=start,
             days=int(nights) + 1,
             seed=int(seed),
-            components=tuple(components),
+            components=parts,
             iar=bool(iar),
             **params,
         )
         cube = build_cube(wave, CubeConfig.preset("iar"))
-        full = from_cube(cube, labels="truth", night=night, band=(-np.inf, np.inf))
+        full = from_cube(
+            cube,
+            labels="truth",
+            components=tuple(components),
+            night=night,
+            band=(-np.inf, np.inf),
+        )
         full.description = {"source": "synth-iar", **key}
         if path is not None:
             full.save(path)

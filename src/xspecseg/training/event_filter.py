@@ -3,12 +3,14 @@
 A segmentation network trained where targets are common (synthetic half-orbits with the
 anomaly rate scaled up, so that a crop holds one) meets far more clutter per target when
 it runs at the real rate: at one CSES anomaly per ~22 half-orbits, regions it draws over
-lightning-whistler storms and hiss edges outnumber the anomalies. Two event properties
-separate most of them (see :func:`xspecseg.events.impulsiveness`): true events change
-smoothly from row to row and the network is confident over their whole area. This
-module picks, on the model's own training images, the cuts that keep a chosen share of
-the true events, and writes them into the model's config; :func:`xspecseg.predict`
-passes them on and :func:`xspecseg.extract_events` applies them by default.
+lightning-whistler storms and hiss edges outnumber the anomalies. Four event properties
+separate most of them: true events change smoothly from row to row (see
+:func:`xspecseg.events.impulsiveness`), the network is confident over their whole area,
+and they have the shape of the training events (some kHz wide, under a few minutes
+long), where hiss edges are narrow bands running for minutes. This module picks, on the
+model's own training images, the cuts that keep a chosen share of the true events, and
+writes them into the model's config; :func:`xspecseg.predict` passes them on and
+:func:`xspecseg.extract_events` applies them by default.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from .loop import predict_images
 
 __all__ = ["event_properties", "tune_event_filter", "write_event_filter"]
 
-#: row spacing given to training images that have no time axis of their own (CSES: 2.048 s)
-_ROW = np.timedelta64(2048, "ms")
+#: row spacing (s) of training images whose meta does not say (cached before it did)
+_ROW_SECONDS = {"halforbit": 2.048, "night": 100.0}
 
 
 def event_properties(
@@ -44,9 +46,10 @@ def event_properties(
     -------
     xr.Dataset
         Dim ``event``: ``image``, ``true``, ``area_pixels``, ``mean_probability``,
-        ``impulsiveness``.
+        ``impulsiveness``, ``bandwidth`` (Hz) and ``duration`` (s), the properties
+        :func:`tune_event_filter` cuts on.
     """
-    from ..events import extract_events
+    from ..events import _event_bandwidth, _event_duration_s, extract_events
 
     cfg = getattr(model, "xspecseg_config", {}) or {}
     norm = (
@@ -63,16 +66,18 @@ def event_properties(
         if data.frequency is not None
         else np.arange(data.images[0].shape[1], dtype=float)
     )
-    rows: dict[str, list[Any]] = {
-        k: [] for k in ("image", "true", "area_pixels", "mean_probability", "impulsiveness")
-    }
+    keys = ("image", "true", "area_pixels", "mean_probability", "impulsiveness")
+    rows: dict[str, list[Any]] = {k: [] for k in (*keys, "bandwidth", "duration")}
     it = enumerate(zip(probs, data.images, data.masks))
     if progress:
         from tqdm import tqdm
 
         it = tqdm(it, total=len(probs), desc="events", unit="image")
     for i, (p, psd, mask) in it:
-        time = np.datetime64("2000-01-01", "ns") + np.arange(p.shape[0]) * _ROW
+        meta = data.meta[i]
+        row_s = float(meta.get("row_seconds") or _ROW_SECONDS.get(meta.get("kind"), 1.0))
+        row = np.timedelta64(round(row_s * 1e9), "ns")
+        time = np.datetime64("2000-01-01", "ns") + np.arange(p.shape[0]) * row
         coords = {"time": time, "frequency": freq}
         prob = xr.DataArray(p, dims=("time", "frequency"), coords=coords)
         cat = extract_events(
@@ -83,6 +88,8 @@ def event_properties(
             fringes=False,
             max_impulsiveness=None,
             min_mean_probability=None,
+            min_bandwidth=None,
+            max_duration=None,
             compute_kwargs={"scheduler": "synchronous"},
         )
         r0 = np.searchsorted(time, cat.start_time.values)
@@ -95,15 +102,19 @@ def event_properties(
         rows["area_pixels"].extend(cat.area_pixels.values.tolist())
         rows["mean_probability"].extend(cat.mean_probability.values.tolist())
         rows["impulsiveness"].extend(cat.impulsiveness.values.tolist())
+        rows["bandwidth"].extend(_event_bandwidth(cat).tolist())
+        rows["duration"].extend(_event_duration_s(cat).tolist())
     return xr.Dataset({k: ("event", np.asarray(v)) for k, v in rows.items()})
 
 
 def tune_event_filter(props: xr.Dataset, keep: float = 0.95) -> dict[str, Any]:
     """Cuts that each keep ``keep`` of the true events in ``props``.
 
-    ``max_impulsiveness`` is the ``keep`` quantile of the true events' impulsiveness,
-    ``min_mean_probability`` the ``1 - keep`` quantile of their mean probability. Also
-    returns the share of true and of other events that pass both.
+    ``max_impulsiveness`` and ``max_duration`` are the ``keep`` quantiles of the true
+    events' impulsiveness and duration, ``min_mean_probability`` and ``min_bandwidth``
+    the ``1 - keep`` quantiles of their mean probability and bandwidth (a property
+    ``props`` lacks gets no cut). Also returns the share of true and of other events
+    that pass all cuts.
 
     Examples
     --------
@@ -121,14 +132,23 @@ def tune_event_filter(props: xr.Dataset, keep: float = 0.95) -> dict[str, Any]:
         raise ValueError(
             f"only {int(true.sum())} true events: too few to tune event cuts (need >= 10)"
         )
-    imp = props["impulsiveness"].values
-    mp = props["mean_probability"].values
-    max_imp = float(np.nanquantile(imp[true], keep))
-    min_mp = float(np.quantile(mp[true], 1.0 - keep))
-    passed = ~(imp > max_imp) & (mp >= min_mp)
+    out: dict[str, Any] = {}
+    passed = np.ones(true.size, dtype=bool)
+    for key, prop, upper in (
+        ("max_impulsiveness", "impulsiveness", True),
+        ("min_mean_probability", "mean_probability", False),
+        ("min_bandwidth", "bandwidth", False),
+        ("max_duration", "duration", True),
+    ):
+        if prop not in props:
+            continue
+        x = np.asarray(props[prop].values, float)
+        cut = float(np.nanquantile(x[true], keep if upper else 1.0 - keep))
+        out[key] = round(cut, 4)
+        # as select_events: NaN is kept
+        passed &= ~(x > out[key]) if upper else ~(x < out[key])
     return {
-        "max_impulsiveness": round(max_imp, 4),
-        "min_mean_probability": round(min_mp, 4),
+        **out,
         "keep": float(keep),
         "true_events": int(true.sum()),
         "other_events": int((~true).sum()),
@@ -142,18 +162,22 @@ def write_event_filter(
 ) -> Path:
     """Record ``cuts`` in a model directory's ``config.json`` (weights untouched).
 
-    The two cuts become top-level keys (``max_impulsiveness``, ``min_mean_probability``)
-    beside ``threshold``; how they were tuned goes under ``event_filter``.
+    The cuts (any of :data:`xspecseg.events.EVENT_CUT_KEYS` in ``cuts``) become
+    top-level keys beside ``threshold``, replacing all earlier ones; how they were tuned
+    goes under ``event_filter``.
     """
+    from ..events import EVENT_CUT_KEYS
     from ..models.checkpoint import CONFIG_FILE, _atomic_write
 
     path = Path(model_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no model config at {path}")
     cfg = json.loads(path.read_text())
-    cfg["max_impulsiveness"] = float(cuts["max_impulsiveness"])
-    cfg["min_mean_probability"] = float(cuts["min_mean_probability"])
-    cfg["event_filter"] = {k: v for k, v in cuts.items() if k not in cfg} | (
+    for key in EVENT_CUT_KEYS:
+        cfg.pop(key, None)
+        if cuts.get(key) is not None:
+            cfg[key] = float(cuts[key])
+    cfg["event_filter"] = {k: v for k, v in cuts.items() if k not in EVENT_CUT_KEYS} | (
         {"command": command} if command else {}
     )
     text = json.dumps(cfg, indent=2, sort_keys=True, allow_nan=False)

@@ -287,6 +287,7 @@ def evaluate_model(
     ds = _as_dataset(data, normalisation)
     if isinstance(ds, SpectrogramDataset):
         ds = ds.with_options(augment=None, crop=None)
+        _check_component(cfg.get("component"), ds.data.meta)
     probs = predict_images(model, ds)
     masks = _masks_of(ds)
     thr = np.asarray(sorted({*map(float, thresholds), float(threshold)}))
@@ -301,6 +302,18 @@ def evaluate_model(
     if loss is not None:
         out["loss"] = _mean_loss(model, ds, _loss(loss))
     return out
+
+
+def _check_component(wanted: str | None, meta: Sequence[dict[str, Any]]) -> None:
+    """Refuse images of another input than a summed-component model was trained on."""
+    if not wanted or "+" not in wanted:
+        return
+    have = {str(m["component"]) for m in meta if m.get("component")}
+    if have and have != {wanted}:
+        raise ValueError(
+            f"the model takes the summed PSD of components {wanted!r}, the images are of "
+            f"{sorted(have)}: make them with components=({wanted!r},) (--components {wanted})"
+        )
 
 
 def evaluate_classical(name: str, data: ImageSet, **kwargs: Any) -> dict[str, Any]:
@@ -793,6 +806,8 @@ def _config(
     dtrain = _description(data_train)
     base = data_train.data if isinstance(data_train, SpectrogramDataset) else data_train
     freq = getattr(base, "frequency", None)
+    # the input the model takes from a multi-component cube (predict selects it)
+    comps = {str(m["component"]) for m in getattr(base, "meta", []) if m.get("component")}
     last = {
         k: float(history[k][-1])
         for k in ("train_loss", "val_loss", "val_iou", "val_miou", "val_mpa")
@@ -805,6 +820,7 @@ def _config(
             "band": dtrain.get("band"),
             "night_window": dtrain.get("night") if dtrain.get("kind", "night") == "night" else None,
             "image_kind": dtrain.get("kind"),
+            "component": comps.pop() if len(comps) == 1 else None,
             "frequency_bins": None if freq is None else int(np.asarray(freq).size),
             "frequency_range": None if freq is None else [float(np.min(freq)), float(np.max(freq))],
             "threshold": threshold,
