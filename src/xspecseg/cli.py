@@ -354,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-event-cuts",
         action="store_true",
-        help="keep every region: ignore the model's recommended impulsiveness and "
-        "mean-probability cuts (applied by default when --cube is given)",
+        help="keep every region: ignore the model's recommended event cuts (impulsiveness, "
+        "applied when --cube is given; mean probability, bandwidth, duration)",
     )
     p.set_defaults(func=cmd_events)
 
