@@ -220,3 +220,22 @@ def test_bad_resolution():
 
 def test_module_documents_tolerance():
     assert str(GROUPING_TOLERANCE_DEG) in geomag.__doc__
+
+
+def test_conversions_in_parallel_threads_equal_serial_ones():
+    """aacgmv2 keeps the last date's coefficients in C globals: threads must not mix them."""
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xspecseg.geomag import _convert_group
+
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-80, 80, 200), rng.uniform(-180, 180, 200)
+    alt = np.full(200, 500.0)
+    days = [dt.datetime(2005 + k % 15, 1 + k % 12, 1 + k % 27, k % 24) for k in range(48)]
+    serial = [_convert_group(lat, lon, alt, d, False) for d in days]
+    for _ in range(3):  # without the lock, ~2 of 48 groups came out wrong per round
+        with ThreadPoolExecutor(8) as ex:
+            parallel = list(ex.map(lambda d: _convert_group(lat, lon, alt, d, False), days))
+        for d, a, b in zip(days, serial, parallel):
+            np.testing.assert_array_equal(a, b, err_msg=str(d))

@@ -33,6 +33,7 @@ The result is NaN (never an exception) where AACGM-v2 has no answer:
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -63,6 +64,9 @@ _NS_PER_HOUR = 3_600_000_000_000
 _NS_PER_DAY = 24 * _NS_PER_HOUR
 # years for which aacgmv2 refused to set its coefficients: skip them without a new banner
 _BAD_YEARS: set[int] = set()
+# aacgmv2's C library holds the coefficients of the last date set in globals: two threads
+# converting at different dates (dask's threaded scheduler) would mix them up silently
+_AACGM_LOCK = threading.Lock()
 
 MAGLAT_ATTRS = {
     "units": "degrees_north",
@@ -105,7 +109,10 @@ def _convert_group(
     pts, inverse = np.unique(np.stack([lat, lon, alt], axis=1), axis=0, return_inverse=True)
     code = "G2A|TRACE" if trace else "G2A"
     try:
-        out = aacgmv2.convert_latlon_arr(pts[:, 0], pts[:, 1], pts[:, 2], when, method_code=code)[0]
+        with _AACGM_LOCK:
+            out = aacgmv2.convert_latlon_arr(
+                pts[:, 0], pts[:, 1], pts[:, 2], when, method_code=code
+            )[0]
     except RuntimeError:
         # aacgmv2 raises when its IGRF model does not cover the date
         _BAD_YEARS.add(when.year)
