@@ -331,13 +331,18 @@ def _aacgm(
     """AACGM-v2 latitude/longitude, one aacgmv2 call per UTC day (see module notes)."""
     import aacgmv2
 
+    from ..geomag import _AACGM_LOCK
+
     mlat = np.full(np.shape(lat), np.nan)
     mlon = np.full(np.shape(lat), np.nan)
     day = np.asarray(t_ms, dtype=np.int64) // _MS_PER_DAY
     for d in np.unique(day):
         sel = day == d
         when = _dt.datetime(1970, 1, 1) + _dt.timedelta(days=int(d))
-        a, b, _ = aacgmv2.convert_latlon_arr(lat[sel], lon[sel], alt[sel], when, method_code="G2A")
+        with _AACGM_LOCK:  # one date at a time in aacgmv2's C globals (see geomag)
+            a, b, _ = aacgmv2.convert_latlon_arr(
+                lat[sel], lon[sel], alt[sel], when, method_code="G2A"
+            )
         mlat[sel] = a
         mlon[sel] = b
     return mlat, mlon
