@@ -521,8 +521,9 @@ def predict(
     for key in ("component", "station", "latitude", "longitude", "altitude_km"):
         if key in data.attrs:
             out.attrs[key] = data.attrs[key]
-    if _component_of(data) is not None:
-        out.attrs["component"] = _component_of(data)
+    component = _component_of(data)
+    if component is not None:
+        out.attrs["component"] = component
     return out
 
 
