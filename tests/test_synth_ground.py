@@ -157,6 +157,30 @@ def test_truth_pixels_carry_the_injected_power(night_pair):
     assert not synth.iar_truth(bare).any()
 
 
+def test_no_truth_inside_a_recording_gap():
+    # seed 5 schedules gaps at 01:00-03:00 UT on the IAR night of 2013-02-14
+    kw = dict(QUIET, gap_probability=1.0, iar_rate_winter=1.0, iar_rate_summer=1.0)
+    cube = make_cube(synth.ground_station("2013-02-14", days=2, seed=5, components=("H",), **kw))
+    gaps = synth.disturbances("2013-02-14", days=2, seed=5, **kw).gap_mask.values.ravel()
+    hour = ((cube.time.values - np.datetime64("2013-02-14")) // np.timedelta64(1, "h")).astype(int)
+    in_gap = gaps[hour] & gaps[np.minimum(hour + 1, gaps.size - 1)]  # wholly inside a gap hour
+    assert in_gap.sum() >= 36
+    grid_only = xr.Dataset(coords={"time": cube.time, "frequency": cube.frequency}, attrs=cube.attrs)
+    expected = synth.iar_truth(grid_only).values  # the generator's fringes, blind to gaps
+    assert expected[in_gap].sum() > 500  # the fringes cross the gap
+    truth = synth.iar_truth(cube).values
+    no_data = cube.psd.isnull().all("component").values
+    assert no_data[in_gap].all()
+    assert not truth[no_data].any()
+    np.testing.assert_array_equal(truth[~no_data], expected[~no_data])
+    # a training image of that night: no label on the gap's (NaN) pixels
+    from xspecseg.training import from_cube
+
+    imgs = from_cube(cube, labels="truth")
+    for x, m in zip(imgs.images, imgs.masks):
+        assert m.any() and not m[~np.isfinite(x)].any()
+
+
 def test_truth_follows_the_nights_fringe_spacing(night_pair):
     cube, _ = night_pair
     truth = synth.iar_truth(cube)

@@ -827,6 +827,7 @@ def iar_truth(cube: xr.Dataset | xr.DataArray, threshold: float = 0.5) -> xr.Dat
         A pixel is True where the expected IAR PSD is at least ``threshold`` times the
         expected non-IAR PSD (background + Schumann + Pc1) there. With the default 0.5 a
         truth pixel's expected PSD is at least 1.5 times what it would be without IARs.
+        Pixels where the cube holds no data in any component (gaps: NaN PSD) are False.
 
     Returns
     -------
@@ -883,6 +884,14 @@ def iar_truth(cube: xr.Dataset | xr.DataArray, threshold: float = 0.5) -> xr.Dat
                     m = np.floor(ts / DAY_S) == d
                     base[m] += _pc1(ev, ts[m], f, bshape, env[m])
             mask[sel] = rel * b >= threshold * base
+    psd = cube.get("psd") if isinstance(cube, xr.Dataset) else cube
+    if psd is not None and psd.size and "frequency" in psd.dims and "time" in psd.dims:
+        # a gap records no IAR: no truth where no component holds data
+        other = [d for d in psd.dims if d not in ("time", "frequency")]
+        recorded = psd.notnull()
+        if other:
+            recorded = recorded.any(other)
+        mask &= np.asarray(recorded.transpose("time", "frequency").values, dtype=bool)
     return xr.DataArray(
         mask,
         dims=("time", "frequency"),

@@ -69,7 +69,8 @@ DEFAULT_NIGHT: tuple[str, str] = ("18:00", "06:00")
 #: Default band (Hz) of CSES images: the nucleus-shaped anomalies lie in 0–12.5 kHz.
 DEFAULT_CSES_BAND: tuple[float, float] = (0.0, 12_500.0)
 
-_CACHE_VERSION = 1
+# 2: no truth inside gaps
+_CACHE_VERSION = 2
 
 
 # -- normalisation ------------------------------------------------------------------------
@@ -591,7 +592,8 @@ def from_cube(
     meta = [dict(a.attrs) for a in cut]
     truth = None
     if labels == "truth":
-        truth = _truth_for(cube, cut, satellite)
+        # a gap in the image (either part of H+D missing) records no signal
+        truth = [t & np.isfinite(x) for t, x in zip(_truth_for(cube, cut, satellite), images)]
     keep, mlist = _labels(images, meta, labels, truth=truth, masks=masks)
     freq = np.asarray(cut[0]["frequency"].values, dtype=np.float64)
     desc = {
