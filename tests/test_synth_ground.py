@@ -165,7 +165,9 @@ def test_no_truth_inside_a_recording_gap():
     hour = ((cube.time.values - np.datetime64("2013-02-14")) // np.timedelta64(1, "h")).astype(int)
     in_gap = gaps[hour] & gaps[np.minimum(hour + 1, gaps.size - 1)]  # wholly inside a gap hour
     assert in_gap.sum() >= 36
-    grid_only = xr.Dataset(coords={"time": cube.time, "frequency": cube.frequency}, attrs=cube.attrs)
+    grid_only = xr.Dataset(
+        coords={"time": cube.time, "frequency": cube.frequency}, attrs=cube.attrs
+    )
     expected = synth.iar_truth(grid_only).values  # the generator's fringes, blind to gaps
     assert expected[in_gap].sum() > 500  # the fringes cross the gap
     truth = synth.iar_truth(cube).values
