@@ -35,9 +35,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_MODELS: dict[str, str] = {
     "iar-default": (
         "xspecseg train --data synth-iar --components H+D --nights 128 --seed 0 "
-        "--start 2012-10-01 "
-        "--val-nights 8 --epochs 40 --batch-size 4 --lr 1e-3 --loss ce_logdice "
-        f"--base-channels 8 -o {WEIGHTS_DIR / 'iar-default'}"
+        "--start 2012-10-01 --val-nights 16 --epochs 40 --batch-size 4 --lr 1e-3 "
+        "--loss ce_logdice --base-channels 8 --augment none "
+        "--scheduler cosine_warm_restarts --restart-epochs 40 --threads 1 "
+        f"-o {WEIGHTS_DIR / 'iar-default'}"
     ),
     "cses-default": (
         "xspecseg train --model odm_unet --data synth-cses --nights 240 --rate-scale 20 "
