@@ -615,7 +615,9 @@ def _truth_for(cube: xr.Dataset, cut: list[xr.DataArray], satellite: bool) -> li
         return _materialise([tr.sel(time=a["time"], frequency=a["frequency"]) for a in cut])
     from ..synth import iar_truth
 
-    full = iar_truth(cube)
+    # the grid alone: the caller drops truth on the images' NaN pixels, and a lazy cube's
+    # PSD would be computed a second time for iar_truth's own gap check
+    full = iar_truth(cube.drop_vars("psd"))
     return [
         np.asarray(full.sel(time=a["time"], frequency=a["frequency"]).values, dtype=bool)
         for a in cut
