@@ -485,3 +485,67 @@ def test_real_mtpy_adelaide_bp05(shared_data):
     assert np.isnan(v[~covered]).all()
     assert (~covered).sum() > 0
     assert np.isfinite(v[covered]).all()
+
+
+# ------------------------------------------------------------------ hostile files
+
+
+def _plant_pickle(path: Path, marker: Path) -> Path:
+    """A file that obspy's format detection would unpickle, creating ``marker`` if it does.
+
+    obspy treats any file whose first 100 bytes mention ``obspy.core.stream`` as a pickled
+    Stream and unpickles it; the payload here opens ``marker`` for writing.
+    """
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path.write_bytes(b"S'obspy.core.stream'\n0" + pickle.dumps(Payload(), protocol=0))
+    return path
+
+
+def test_planted_pickle_is_live(tmp_path):
+    # the hostile file really runs code when obspy is left to guess (the reference)
+    marker = tmp_path / "ran"
+    f = _plant_pickle(tmp_path / "x.bin", marker)
+    with pytest.raises(Exception):  # noqa: B017 - only the side effect matters
+        obspy.read(str(f))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "how"),
+    [
+        ("record.mseed", "file"),
+        ("record.mseed", "file-mseed"),
+        ("record.dat", "file"),
+        ("record.dat", "file-mseed"),
+        ("notes.bin", "dir"),
+        ("notes.bin", "dir-mseed"),
+        ("notes.bin", "dir-raw"),
+        ("notes.bin", "glob"),
+        ("notes.bin", "cli-dir"),
+        ("notes.bin", "cli-dir-raw"),
+    ],
+)
+def test_no_data_file_runs_code(tmp_path, name, how):
+    from xspecseg.cli import main
+
+    marker = tmp_path / "ran"
+    folder = tmp_path / "records"
+    folder.mkdir()
+    _write_ms(folder / "good.mseed", _trace(0, np.arange(30.0)))
+    hostile = _plant_pickle(folder / name, marker)
+    fmt = {"mseed": "mseed", "raw": "raw-int16"}.get(how.rsplit("-", 1)[-1])
+    target = {"file": hostile, "glob": folder / "*"}.get(how.split("-")[0], folder)
+    if how.startswith("cli"):
+        args = ["cube", str(target), "-o", str(tmp_path / "c.zarr"), "--workers", "1"]
+        main([*args, "--no-progress"] + (["--format", fmt] if fmt else []))
+    else:
+        try:
+            open_waveform(target, format=fmt).compute()
+        except (ValueError, FileNotFoundError):
+            pass
+    assert not marker.exists()

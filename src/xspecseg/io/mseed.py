@@ -1,6 +1,6 @@
-"""miniSEED (and other obspy-readable) records as a lazy waveform.
+"""miniSEED records as a lazy waveform.
 
-Opening reads only the headers (``obspy.read(path, headonly=True)``); each file's
+Opening reads only the headers (``obspy.read(path, format="MSEED", headonly=True)``); each file's
 samples are read by one dask task, shared by all blocks that need that file.
 
 Placement: the grid is anchored at the earliest trace start; each trace starts
@@ -26,8 +26,38 @@ from dask.base import tokenize
 from .._timeaxis import regular_time_coords, sample_period_ns
 from ._assemble import Piece, assemble, round_div, time_chunks
 
-# indirection so that tests can count full reads
-_obspy_read = obspy.read
+
+def _obspy_read(path: str, **kwargs):
+    """obspy's miniSEED reader, never its format detection.
+
+    obspy's detection tries every installed plugin, one of which unpickles any file that
+    mentions ``obspy.core.stream`` near its start: a data file could run code. Only the
+    MSEED plugin is ever asked to read a file here.
+    """
+    return obspy.read(path, format="MSEED", **kwargs)
+
+
+def is_mseed(path: str | Path) -> bool:
+    """True when the file starts like a miniSEED 2 record or a miniSEED 3 record.
+
+    Reads 8 bytes and decodes nothing, so it is safe on any file: miniSEED 2 starts with a
+    6-character sequence number (digits, spaces or zeros), a quality flag ``D``, ``R``,
+    ``Q`` or ``M`` and a space (or NUL); miniSEED 3 with ``MS`` and the version byte 3.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    if head[:3] == b"MS\x03":
+        return True
+    return (
+        len(head) == 8
+        and all(c in b"0123456789 " for c in head[:6])
+        and head[6:7] in (b"D", b"R", b"Q", b"M")
+        and head[7:8] in (b" ", b"\x00")
+    )
+
 
 # encodings whose values float32 holds exactly; others are read as float64
 _FLOAT32_ENCODINGS = {"INT16", "FLOAT32", "ASCII"}

@@ -33,6 +33,7 @@ import xarray as xr
 from .._timeaxis import INDEX_MAX_SAMPLES, regular_time_coords, sample_period_ns
 from . import raw as _raw
 from ._assemble import round_div, time_chunks
+from .mseed import is_mseed
 
 FORMATS = ("raw-int16", "mseed", "netcdf", "zarr")
 _ALIASES = {
@@ -92,18 +93,12 @@ def _expand(paths: Any) -> list[str]:
     return out
 
 
-def _looks_like_obspy(path: str) -> bool:
-    try:
-        from .mseed import _obspy_read
-
-        _obspy_read(path, headonly=True)
-    except Exception:
-        return False
-    return True
-
-
 def infer_format(path: str) -> str | None:
-    """Format of one path from its name, or obspy's detection; ``None`` if unknown."""
+    """Format of one path from its name, or a miniSEED header check; ``None`` if unknown.
+
+    Nothing is decoded to find out: a file is never handed to a general-purpose reader whose
+    detection could run code (obspy's includes pickle).
+    """
     p = Path(path)
     if _is_zarr_dir(p):
         return "zarr"
@@ -114,7 +109,7 @@ def infer_format(path: str) -> str | None:
         return "mseed"
     if ext in _NETCDF_EXT:
         return "netcdf"
-    if p.is_file() and _looks_like_obspy(path):
+    if p.is_file() and is_mseed(path):
         return "mseed"
     return None
 
