@@ -26,7 +26,8 @@ import torch  # noqa: E402
 from benchmarks_util import peak_rss, start_rss_sampler  # noqa: E402
 
 import xspecseg as xs  # noqa: E402
-from xspecseg.infer import _band_slice, _source_of, cached_model, night_spans, normalise  # noqa: E402
+from xspecseg.contract import ModelCard  # noqa: E402
+from xspecseg.infer import _band_slice, _source_of, cached_model, night_spans  # noqa: E402
 
 
 def _model_ref(name: str, root: Path) -> str:
@@ -54,7 +55,8 @@ def torch_loop(
     source, config, _ = _source_of(model_ref)
     model = cached_model(source, "cpu")
     spans = night_spans(times, config.get("night_window") or (18.0, 6.0))
-    images = [normalise(psd[s:e, freq_slice], config) for s, e in spans]
+    rep = ModelCard.from_config(config).representation
+    images = [rep(psd[s:e, freq_slice]) for s, e in spans]
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with torch.inference_mode():

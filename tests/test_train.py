@@ -1,4 +1,4 @@
-"""Training: data, normalisation, augmentation, deterministic resumable loop, CV, grid search, CLI."""
+"""Training: data, input representation, augmentation, deterministic resumable loop, CV, grid search, CLI."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import xarray as xr
 from torch import nn
 
 import xspecseg as xs
+from xspecseg.contract import InputRepresentation
 from xspecseg.train import (
     Augment,
     ImageSet,
-    Normalisation,
     SpectrogramDataset,
     clahe,
     cross_validate,
@@ -61,9 +61,9 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 # -- data ----------------------------------------------------------------------------------------
 
 
-def test_normalisation_fixed_stats_chunk_independent():
+def test_fixed_representation_is_row_independent():
     s = tiny_set()
-    norm = Normalisation.fit(s.images)
+    norm = InputRepresentation.fit(s.images, method="log-fixed")
     img = s.images[0].copy()
     img[3, 3] = np.nan
     img[4, 4] = 0.0  # log undefined -> fill
@@ -71,10 +71,10 @@ def test_normalisation_fixed_stats_chunk_independent():
     halves = np.concatenate([norm(img[:16]), norm(img[16:])])
     np.testing.assert_array_equal(whole, halves)
     assert whole[3, 3] == norm.fill == 0.0 and whole[4, 4] == 0.0
-    back = Normalisation.from_dict(json.loads(json.dumps(norm.to_dict())))
+    back = InputRepresentation.from_dict(json.loads(json.dumps(norm.to_dict())))
     assert back == norm
     allv = np.log10(np.concatenate([x.ravel() for x in s.images]))
-    assert norm.median == pytest.approx(np.median(allv))
+    assert norm.center == pytest.approx(np.median(allv))
 
 
 def test_png_masks_any_size_black_is_signal(tmp_path):
@@ -306,7 +306,7 @@ def test_hard_crops_hold_a_hard_negative_and_validate_shares():
         x, y = ds[0]
         if float(y.sum()):
             kinds["positive"] += 1
-        elif float(x.max()) > float(ds.normalisation(psd)[:250].max()):
+        elif float(x.max()) > float(ds.representation(psd)[:250].max()):
             kinds["hard"] += 1  # the burst is in the crop
         else:
             kinds["other"] += 1
@@ -384,7 +384,7 @@ def test_final_model_saved_with_config(tmp_path):
     back = load(tmp_path / "m")
     cfg = back.xspecseg_config
     assert 0.4 <= back.threshold <= 0.9 and back.threshold == net.threshold
-    assert cfg["normalisation"]["median"] == pytest.approx(Normalisation.fit(s.images).median)
+    assert cfg["representation"] == InputRepresentation.fit(s.images).to_dict()
     assert cfg["band"] == [0, 3.1]
     assert cfg["provenance"]["command"] == "test" and cfg["provenance"]["seed"] == 0
     assert cfg["training"]["optimizer"] == "adam" and cfg["architecture"] == "unet"
@@ -610,7 +610,8 @@ def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
 
     data = _bumps_and_storms()
     oracle = _Oracle()
-    oracle.xspecseg_config = {"normalisation": Normalisation.fit(data.images).to_dict()}
+    rep = InputRepresentation.fit(data.images, method="log-fixed")  # the oracle reads levels
+    oracle.xspecseg_config = {"representation": rep.to_dict()}
     props = event_properties(oracle, data, min_pixels=20)
     # per image: the two nuclei (true) and the storm (other; noise pixels the oracle flags
     # can split it in two)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -410,7 +411,10 @@ def select_component(cube: xr.Dataset | xr.DataArray, component: str) -> xr.Data
     The sum of the two horizontal components' PSDs is the PSD of the horizontal field,
     whatever the coils' orientation; where both carry the same signal over independent
     noise it halves the variance of the spectral estimate (twice the Welch segments).
-    A sum is NaN where any part is.
+    Where some parts of a sum have no data (a component missing for a day, a gap in one
+    coil), the sum is made of the parts that do, scaled by ``parts / present`` so that its
+    level stays that of the whole sum, and a :class:`UserWarning` names the missing
+    component and times when the block is computed. A pixel is NaN only where every part is.
 
     Parameters
     ----------
@@ -444,11 +448,55 @@ def select_component(cube: xr.Dataset | xr.DataArray, component: str) -> xr.Data
     if len(parts) == 1:
         out = psd.sel(component=parts[0])
     else:
-        out = psd.sel(component=parts).sum("component", skipna=False)
+        sub = psd.sel(component=parts).transpose("component", "time", "frequency")
+        summed = _sum_present(sub.data, parts, sub["time"].values)
+        out = xr.DataArray(
+            summed,
+            dims=("time", "frequency"),
+            coords={k: v for k, v in sub.coords.items() if "component" not in v.dims},
+        )
         out = out.assign_coords(component=str(component))
     out = out.transpose("time", "frequency")
     out.name = psd.name
     out.attrs = {**attrs, "component": str(component)}
+    return out
+
+
+def _sum_present(stack: Any, parts: list[str], time: np.ndarray) -> Any:
+    """Sum over axis 0 of the parts with data, scaled to the whole sum; lazily if dask."""
+    if isinstance(stack, da.Array):
+        stack = stack.rechunk({0: -1})
+        t = da.from_array(time, chunks=(stack.chunks[1],))
+        return da.map_blocks(
+            _sum_present_block,
+            stack,
+            t[None, :, None],
+            parts=tuple(parts),
+            drop_axis=0,
+            dtype=stack.dtype,
+            meta=np.empty((0, 0), stack.dtype),
+        )
+    return _sum_present_block(np.asarray(stack), time[None, :, None], parts=tuple(parts))
+
+
+def _sum_present_block(stack: np.ndarray, time: np.ndarray, *, parts: tuple[str, ...]):
+    finite = np.isfinite(stack)
+    n = finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(finite, stack, 0).sum(axis=0) * (len(parts) / n)
+    out = np.where(n > 0, out, np.nan).astype(stack.dtype, copy=False)
+    partial = (n > 0) & (n < len(parts))
+    if partial.any():
+        rows = partial.any(axis=1)
+        t = np.asarray(time).reshape(-1)[rows] if np.size(time) > 1 else None
+        lost = [p for p, f in zip(parts, finite, strict=True) if not f[partial].all()]
+        span = "" if t is None or not t.size else f" between {t.min()} and {t.max()}"
+        warnings.warn(
+            f"component {'+'.join(lost)} has no data{span} ({int(rows.sum())} time blocks): "
+            f"using {'+'.join(p for p in parts if p not in lost) or 'the others'} there",
+            UserWarning,
+            stacklevel=2,
+        )
     return out
 
 

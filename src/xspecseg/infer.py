@@ -33,6 +33,8 @@ import xarray as xr
 
 from . import _store
 from ._chunks import halo_map
+from .contract import InputRepresentation, ModelCard
+from .cube import select_component
 
 __all__ = ["ModelSource", "open_probability", "predict", "write_probability"]
 
@@ -63,6 +65,8 @@ class ModelSource:
 
 
 _CACHE: dict[tuple[str, str, str], Any] = {}
+# a bare nn.Module without a card: log10 of the PSD, no band, tiles
+_BARE_CARD = ModelCard(architecture="")
 _CACHE_LOCK = threading.Lock()
 
 
@@ -132,30 +136,6 @@ def _info(model: Any) -> dict:
     info.setdefault("receptive_field", None)
     info.setdefault("local", True)
     return info
-
-
-# ----------------------------------------------------------------------------------------
-# normalisation: fixed statistics only, so the output cannot depend on the chunking
-# ----------------------------------------------------------------------------------------
-def normalise(psd: np.ndarray, config: dict) -> np.ndarray:
-    """Network input from PSD values, as the checkpoint's config says.
-
-    ``config["normalisation"]`` may hold ``log10`` (default True), ``center`` and
-    ``scale`` (fixed statistics from the training set; default 0 and 1) and ``fill`` (the
-    value NaN becomes after scaling; default 0). Per-image or per-tile statistics are never
-    used: they would make the output depend on how the record is cut.
-    """
-    norm = dict(config.get("normalisation") or config.get("normalization") or {})
-    x = np.asarray(psd, dtype=np.float32)
-    if norm.get("log10", True):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.log10(np.where(x > 0, x, np.nan))
-    center = float(norm.get("center", norm.get("median", 0.0)))
-    scale = float(norm.get("scale", norm.get("iqr", 1.0)))
-    x = (x - center) / scale
-    return np.nan_to_num(x, nan=float(norm.get("fill", 0.0)), posinf=0.0, neginf=0.0).astype(
-        np.float32
-    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -235,7 +215,7 @@ def _tile_block(
     right: int,
     offset: int,
     source: ModelSource,
-    config: dict,
+    representation: InputRepresentation,
     band: slice,
     tile: int,
     tile_halo: int,
@@ -248,7 +228,7 @@ def _tile_block(
     """Probabilities for the rows ``[offset + left, offset + n - right)`` of the image."""
     _torch_threads(threads)
     model = cached_model(source, device)
-    x = normalise(block[:, band], config)
+    x = representation(block[:, band])
     a = offset + left
     b = offset + block.shape[0] - right
     images, spans = [], []
@@ -271,7 +251,7 @@ def _image_block(
     spans: tuple[tuple[int, int], ...],
     band: slice,
     source: ModelSource,
-    config: dict,
+    representation: InputRepresentation,
     device: str,
     batch_size: int,
     amp: bool,
@@ -286,8 +266,9 @@ def _image_block(
     if spans:
         _torch_threads(threads)
         model = cached_model(source, device)
-        x = normalise(block[:, band], config)
-        probs = _forward(model, [x[s:e] for s, e in spans], device, batch_size, amp)
+        # each image unit whole: a relative representation's backgrounds are its own
+        images = [representation(block[s:e, band]) for s, e in spans]
+        probs = _forward(model, images, device, batch_size, amp)
         for (s, e), p in zip(spans, probs, strict=True):
             out[s:e, band] = p
     out[np.isnan(block)] = np.nan
@@ -378,7 +359,7 @@ def _band_slice(data: xr.DataArray, band) -> slice:
 
 
 def predict(
-    data: xr.DataArray,
+    data: xr.DataArray | xr.Dataset,
     model: Any,
     *,
     batch_size: int = 4,
@@ -431,32 +412,33 @@ def predict(
     >>> prob = xs.predict(cube.psd, "iar-default")  # its input: H+D  # doctest: +SKIP
     """
     source, config, info = _source_of(model)
-    data = _model_input(data, config.get("component"))
+    card = ModelCard.from_config(config) if config else _BARE_CARD
+    data = _model_input(data, card)
     data = data.transpose("time", "frequency")
     dev = _device(device)
-    band = _band_slice(data, config.get("band"))
+    band = _band_slice(data, card.band)
     arr = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
     arr = arr.rechunk({1: -1})
     source_key = dask.delayed(source, pure=True)  # one copy of the model per worker
-    expected_bins = config.get("frequency_bins")
-    if expected_bins is not None and band.stop - band.start != int(expected_bins):
+    if card.frequency_bins is not None and band.stop - band.start != card.frequency_bins:
         raise ValueError(
-            f"the model was trained on {expected_bins} frequency bins over "
-            f"{config.get('band')} Hz, the data have {band.stop - band.start} there: the cube's "
-            f"frequency resolution differs from the training cubes'"
+            f"the model was trained on {card.frequency_bins} frequency bins over "
+            f"{card.band} Hz, the data have {band.stop - band.start} there: the cube's "
+            "frequency resolution differs from the training cubes'; build the cube with the "
+            "model's grid (for the IAR models: xs.CubeConfig.preset('iar'), resampling the "
+            "record to 100 Hz if it has another rate)"
         )
-    unit = image_unit
-    if unit == "auto":
-        kind = {"night": "night", "halforbit": "half_orbit", "half_orbit": "half_orbit"}
-        unit = (
-            config.get("image_unit")
-            or kind.get(str(config.get("image_kind")))
-            or ("night" if config.get("night_window") else "none")
+    unit = card.image_unit if image_unit == "auto" else image_unit
+    if unit == "none" and card.representation.needs_whole_units:
+        raise ValueError(
+            f"the model's input representation ({card.representation.method}) is computed "
+            "over whole image units and cannot be tiled: use image_unit='night' or "
+            "'half_orbit'"
         )
     kwargs = dict(
         source=source_key,
         band=band,
-        config=config,
+        representation=card.representation,
         device=dev,
         batch_size=batch_size,
         amp=amp,
@@ -464,7 +446,7 @@ def predict(
     )
     if unit in ("night", "half_orbit"):
         spans = (
-            night_spans(data["time"].values, config.get("night_window") or (18.0, 6.0))
+            night_spans(data["time"].values, card.night_window or (18.0, 6.0))
             if unit == "night"
             else orbit_spans(data)
         )
@@ -503,21 +485,16 @@ def predict(
         attrs={
             "long_name": "probability of the target class",
             "units": "1",
-            "threshold": float(config.get("threshold", getattr(model, "threshold", 0.5))),
+            "threshold": float(card.threshold if config else getattr(model, "threshold", 0.5)),
             "model": str(
-                config.get("name")
-                or config.get("architecture")
+                card.architecture
                 or (source.ref if source.kind != "object" else type(model).__name__)
             ),
             "image_unit": unit,
         },
     )
-    from .events import EVENT_CUT_KEYS
-
-    for key in EVENT_CUT_KEYS:
-        if config.get(key) is not None:
-            # the model's recommended event filter travels with its threshold
-            out.attrs[key] = float(config[key])
+    # the model's recommended event filter travels with its threshold
+    out.attrs.update(card.event_cuts)
     for key in ("component", "station", "latitude", "longitude", "altitude_km"):
         if key in data.attrs:
             out.attrs[key] = data.attrs[key]
@@ -534,21 +511,36 @@ def _component_of(data: xr.DataArray) -> str | None:
     return None if comp is None else str(comp)
 
 
-def _model_input(data: xr.DataArray, wanted: str | None) -> xr.DataArray:
+def _model_input(data: xr.DataArray | xr.Dataset, card: ModelCard) -> xr.DataArray:
     """The (time, frequency) PSD a model takes from ``data`` (see :func:`predict`)."""
+    if isinstance(data, xr.Dataset):
+        if "psd" not in data:
+            raise ValueError("predict needs a cube (a Dataset with 'psd') or a PSD DataArray")
+        # the station metadata lives on the cube: keep it with the PSD
+        data = data["psd"].assign_attrs({**data.attrs, **data["psd"].attrs})
+    wanted = card.component
+    # a relative input does not see the level, so a sum and one of its parts look alike
+    level_free = card.representation.needs_whole_units
     if "component" in data.dims and set(data.dims) == {"component", "time", "frequency"}:
+        have = [str(c) for c in data["component"].values]
         if wanted is None:
+            if len(have) == 1:
+                return select_component(data, have[0])
             raise ValueError(
-                "the PSD has several components and the model's config does not say which "
+                "the PSD has several components and the model's card does not say which "
                 "it takes: pass one, e.g. cube.psd.sel(component='H')"
             )
-        from .cube import select_component
-
+        parts = [p.strip() for p in wanted.split("+")]
+        present = [p for p in parts if p in have]
+        if present and len(present) < len(parts) and level_free:
+            return select_component(data, "+".join(present))
         return select_component(data, wanted)
     if set(data.dims) != {"time", "frequency"}:
         raise ValueError(f"predict needs dims (time, frequency), got {data.dims}")
     have = _component_of(data)
     if wanted is not None and "+" in wanted and have is not None and have != wanted:
+        if level_free and set(have.split("+")) <= set(wanted.split("+")):
+            return data
         # a single component is about half the level of a sum: a silently biased input
         raise ValueError(
             f"the model takes the summed PSD of components {wanted!r}, got component "

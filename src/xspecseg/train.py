@@ -1,7 +1,7 @@
 """Training, evaluation, cross-validation and grid search of the segmentation networks.
 
 The public entry point; the implementation lives in :mod:`xspecseg.training`
-(``data``: images cut from cubes, labels and normalisation; ``augment``: the ODM_Unet
+(``data``: images cut from cubes, labels and the torch Dataset; ``augment``: the ODM_Unet
 paper's augmentations; ``loop``: :func:`train_model`; ``search``: :func:`cross_validate`
 and :func:`grid_search` on Dask).
 

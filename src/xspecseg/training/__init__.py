@@ -5,13 +5,13 @@ The public entry point is :mod:`xspecseg.train`, which re-exports these names.
 
 from __future__ import annotations
 
+from ..contract import InputRepresentation
 from .augment import Augment, as_augment, clahe
 from .data import (
     DEFAULT_BAND,
     DEFAULT_CSES_BAND,
     DEFAULT_NIGHT,
     ImageSet,
-    Normalisation,
     SpectrogramDataset,
     cut_halforbits,
     cut_nights,
@@ -47,7 +47,7 @@ __all__ = [
     "THRESHOLDS",
     "Augment",
     "ImageSet",
-    "Normalisation",
+    "InputRepresentation",
     "SpectrogramDataset",
     "as_augment",
     "clahe",

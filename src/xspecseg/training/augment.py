@@ -16,7 +16,7 @@ MotionBlur          0.7   line kernel at a random angle, 3–7 pixels
 
 The paper gives only probabilities; the magnitudes are albumentations' defaults, which
 it used. Intensity operations act on the *normalised* image (robust sigmas around the
-training median, see :class:`~xspecseg.training.data.Normalisation`); those defined on
+training median, see :class:`~xspecseg.contract.InputRepresentation`); those defined on
 [0, 1] images (CLAHE, gamma, brightness) map ``value_range`` (default ±4 sigmas) onto
 [0, 1] and back, clipping beyond it. Frequency flips are off by default: a reversed
 spectrum (background rising with frequency) is not a spectrum a station records.

@@ -1,4 +1,4 @@
-"""Training images cut from spectrogram cubes, their labels, normalisation and Dataset.
+"""Training images cut from spectrogram cubes, their labels and the torch Dataset.
 
 An *image* is a ``(time, frequency)`` array of linear PSD:
 
@@ -15,16 +15,16 @@ labeller (:func:`xspecseg.classical.beggan_labeller`, the paper's Training Set A
 
 :class:`ImageSet` holds materialised images (nights are small: 432 x 246 float32 is
 0.4 MB) and is what a Dask task rebuilds from a cheap description with :func:`load_data`.
-:class:`Normalisation` turns a PSD into the network input with statistics fixed at
-training time, so inference gives the same result however a cube is chunked.
+The network input of an image is made by the model card's
+:class:`~xspecseg.contract.InputRepresentation`, the same object inference uses.
 
 Examples
 --------
 >>> import numpy as np
 >>> imgs = ImageSet([np.full((8, 6), 10.0, np.float32)], [np.zeros((8, 6), bool)])
->>> norm = Normalisation.fit(imgs.images)
->>> norm(imgs.images[0]).shape
-(8, 6)
+>>> x, y = SpectrogramDataset(imgs)[0]
+>>> tuple(x.shape)
+(1, 8, 6)
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from ..contract import InputRepresentation
+
 __all__ = [
     "DEFAULT_BAND",
     "DEFAULT_CSES_BAND",
     "DEFAULT_NIGHT",
     "ImageSet",
-    "Normalisation",
     "SpectrogramDataset",
     "cut_halforbits",
     "cut_nights",
@@ -71,104 +72,6 @@ DEFAULT_CSES_BAND: tuple[float, float] = (0.0, 12_500.0)
 
 # 2: no truth inside gaps
 _CACHE_VERSION = 2
-
-
-# -- normalisation ------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Normalisation:
-    """Fixed robust scaling of log10 PSD: ``(log10(psd) - median) / scale``.
-
-    ``median`` and ``scale`` are computed once over the training set and stored in the
-    model checkpoint; they are never recomputed per image, tile or chunk, so the network
-    sees the same numbers whatever piece of a cube it is given. ``scale`` is the
-    inter-quartile range divided by 1.349 (the standard deviation of a Gaussian with that
-    IQR). Pixels without data (NaN, or non-positive PSD whose log is undefined) become
-    ``fill`` *after* scaling; the default 0 is the training median, i.e. ordinary
-    background, so a gap looks neither like signal nor like an edge.
-
-    Parameters
-    ----------
-    median, scale : float
-        Statistics of ``log10(psd)`` (or of ``psd`` itself with ``log10=False``).
-    fill : float
-        Value of missing pixels in the scaled image.
-    log10 : bool
-        Take ``log10`` of the input first (False: the input is already in log units).
-
-    Examples
-    --------
-    >>> n = Normalisation(median=1.0, scale=0.5)
-    >>> n(np.array([[10.0, 100.0, np.nan]])).tolist()
-    [[0.0, 2.0, 0.0]]
-    """
-
-    median: float
-    scale: float
-    fill: float = 0.0
-    log10: bool = True
-
-    @classmethod
-    def fit(
-        cls,
-        images: Sequence[np.ndarray],
-        *,
-        log10: bool = True,
-        fill: float = 0.0,
-        max_pixels: int = 4_000_000,
-    ) -> Normalisation:
-        """Median and IQR/1.349 over all finite pixels of ``images`` (deterministic).
-
-        With more than ``max_pixels`` pixels a regular stride subsamples them (no random
-        draw, so the statistics are reproducible).
-        """
-        vals = []
-        for img in images:
-            v = np.asarray(img, dtype=np.float64).ravel()
-            if log10:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    v = np.log10(v)
-            vals.append(v[np.isfinite(v)])
-        allv = np.concatenate(vals) if vals else np.empty(0)
-        if allv.size == 0:
-            raise ValueError("cannot fit a normalisation: the images hold no finite pixel")
-        if allv.size > max_pixels:
-            allv = allv[:: -(-allv.size // max_pixels)]
-        q25, q50, q75 = np.quantile(allv, [0.25, 0.5, 0.75])
-        scale = float(q75 - q25) / 1.349
-        if not scale > 0:
-            scale = 1.0  # constant images: keep the transform invertible
-        return cls(median=float(q50), scale=scale, fill=float(fill), log10=bool(log10))
-
-    def __call__(self, psd: np.ndarray) -> np.ndarray:
-        """The scaled float32 image (same shape); NaN -> ``fill``."""
-        # float64 arithmetic: the result must not depend on how the caller chunked or
-        # typed its input, and float32 log10 differs by an ulp between code paths
-        x = np.asarray(psd, dtype=np.float64)
-        if self.log10:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x = np.log10(x)
-        x = (x - self.median) / self.scale
-        return np.where(np.isfinite(x), x, self.fill).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": "log10-median-iqr" if self.log10 else "median-iqr",
-            "median": self.median,
-            "scale": self.scale,
-            "fill": self.fill,
-            "log10": self.log10,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Normalisation:
-        return cls(
-            median=float(d["median"]),
-            scale=float(d["scale"]),
-            fill=float(d.get("fill", 0.0)),
-            log10=bool(d.get("log10", True)),
-        )
 
 
 # -- image sets -----------------------------------------------------------------------------
@@ -854,9 +757,10 @@ class SpectrogramDataset(Dataset):
     ----------
     data : ImageSet
         The images (linear PSD) and masks.
-    normalisation : Normalisation, optional
-        Fitted on ``data`` when not given (do that on the training set only and pass the
-        same object to validation and test sets).
+    representation : InputRepresentation, optional
+        How an image becomes the network input; a ``"log-relative"`` one is fitted on
+        ``data`` when not given (do that on the training set only and pass the same object
+        to validation and test sets). Applied to whole images, before any crop.
     augment : Augment or str or None
         Random augmentation (:class:`xspecseg.training.augment.Augment`); None for none.
     crop : (int, int), optional
@@ -891,7 +795,7 @@ class SpectrogramDataset(Dataset):
     def __init__(
         self,
         data: ImageSet,
-        normalisation: Normalisation | None = None,
+        representation: InputRepresentation | None = None,
         *,
         augment: Any = None,
         crop: tuple[int, int] | None = None,
@@ -912,7 +816,8 @@ class SpectrogramDataset(Dataset):
         if not 0.0 < float(hard_quantile) <= 1.0:
             raise ValueError(f"hard_quantile must lie in (0, 1], got {hard_quantile}")
         self.data = data
-        self.normalisation = normalisation or Normalisation.fit(data.images)
+        self.representation = representation or InputRepresentation.fit(data.images)
+        self._inputs: dict[int, np.ndarray] = {}
         self.augment = as_augment(augment)
         self.crop = None if crop is None else (int(crop[0]), int(crop[1]))
         self.positive_crop = float(positive_crop)
@@ -930,9 +835,9 @@ class SpectrogramDataset(Dataset):
         self.epoch = int(epoch)
 
     def with_options(self, **kw: Any) -> SpectrogramDataset:
-        """A copy sharing the images, with other ``augment``/``crop``/``seed``/normalisation."""
+        """A copy sharing the images, with other ``augment``/``crop``/``seed``/representation."""
         args = {
-            "normalisation": self.normalisation,
+            "representation": self.representation,
             "augment": self.augment,
             "crop": self.crop,
             "positive_crop": self.positive_crop,
@@ -941,14 +846,17 @@ class SpectrogramDataset(Dataset):
             "seed": self.seed,
         }
         args.update(kw)
-        norm = args.pop("normalisation")
-        return SpectrogramDataset(self.data, norm, **args)
+        rep = args.pop("representation")
+        out = SpectrogramDataset(self.data, rep, **args)
+        if rep == self.representation:
+            out._inputs = self._inputs  # same images, same inputs: share the cache
+        return out
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(index), 0x5EC])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.normalisation(self.data.images[index])
+        x = self.network_input(index)
         y = self.data.masks[index]
         rng = self._rng(index)
         if self.crop is not None:
@@ -964,6 +872,13 @@ class SpectrogramDataset(Dataset):
         if self.augment is not None:
             xt, yt = self.augment(xt, yt, rng)
         return xt, yt
+
+    def network_input(self, index: int) -> np.ndarray:
+        """The representation of whole image ``index`` (computed once, then cached)."""
+        x = self._inputs.get(index)
+        if x is None:
+            x = self._inputs[index] = self.representation(self.data.images[index])
+        return x
 
     def _hard_negatives(self, index: int) -> np.ndarray:
         if index not in self._hard:

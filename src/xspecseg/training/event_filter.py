@@ -24,7 +24,8 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from .data import ImageSet, Normalisation, SpectrogramDataset
+from ..contract import ModelCard
+from .data import ImageSet, SpectrogramDataset
 from .loop import predict_images
 
 __all__ = ["event_properties", "tune_event_filter", "write_event_filter"]
@@ -52,11 +53,7 @@ def event_properties(
     from ..events import _event_bandwidth, _event_duration_s, extract_events
 
     cfg = getattr(model, "xspecseg_config", {}) or {}
-    norm = (
-        Normalisation.from_dict(cfg["normalisation"])
-        if cfg.get("normalisation")
-        else Normalisation.fit(data.images)
-    )
+    norm = ModelCard.from_config(cfg).representation if cfg else None
     if cfg.get("band") and data.frequency is not None:
         data = data.crop_band(tuple(cfg["band"]))
     threshold = float(getattr(model, "threshold", cfg.get("threshold", 0.5)))

@@ -38,8 +38,9 @@ import torch
 import xarray as xr
 from torch import nn
 
+from ..contract import InputRepresentation, ModelCard
 from .augment import as_augment
-from .data import ImageSet, Normalisation, SpectrogramDataset, pad_collate
+from .data import ImageSet, SpectrogramDataset, pad_collate
 
 __all__ = [
     "OPTIMIZERS",
@@ -137,12 +138,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _as_dataset(
-    data: Any, normalisation: Normalisation | None
+    data: Any, representation: InputRepresentation | None
 ) -> SpectrogramDataset | torch.utils.data.Dataset:
     if isinstance(data, ImageSet):
-        return SpectrogramDataset(data, normalisation)
-    if isinstance(data, SpectrogramDataset) and normalisation is not None:
-        return data.with_options(normalisation=normalisation)
+        return SpectrogramDataset(data, representation)
+    if isinstance(data, SpectrogramDataset) and representation is not None:
+        return data.with_options(representation=representation)
     return data
 
 
@@ -239,7 +240,7 @@ def evaluate_model(
     model: nn.Module,
     data: ImageSet | SpectrogramDataset,
     *,
-    normalisation: Normalisation | dict[str, Any] | None = None,
+    representation: InputRepresentation | dict[str, Any] | None = None,
     threshold: float | None = None,
     thresholds: Sequence[float] = THRESHOLDS,
     loss: str | nn.Module | None = None,
@@ -249,12 +250,12 @@ def evaluate_model(
     Parameters
     ----------
     model : nn.Module
-        The network (``model.threshold`` and ``model.xspecseg_config["normalisation"]``
-        from :func:`xspecseg.models.load` are used when the arguments are not given).
+        The network (``model.threshold`` and the input representation of its card,
+        from :func:`xspecseg.models.load`, are used when the arguments are not given).
     data : ImageSet or SpectrogramDataset
         Held-out images with masks (augmentation is switched off).
-    normalisation : Normalisation or dict, optional
-        The model's input normalisation (default: from its config, else the dataset's).
+    representation : InputRepresentation or dict, optional
+        The model's input representation (default: its card's, else the dataset's).
     threshold : float, optional
         Probability cut for ``iou``/``miou``/``mpa``/``fp_fraction``.
     thresholds : sequence of float
@@ -278,13 +279,13 @@ def evaluate_model(
     ['miou', 'mpa']
     """
     cfg = getattr(model, "xspecseg_config", {}) or {}
-    if normalisation is None and "normalisation" in cfg:
-        normalisation = cfg["normalisation"]
-    if isinstance(normalisation, dict):
-        normalisation = Normalisation.from_dict(normalisation)
+    if representation is None and cfg:
+        representation = ModelCard.from_config(cfg).representation
+    if isinstance(representation, dict):
+        representation = InputRepresentation.from_dict(representation)
     if threshold is None:
         threshold = float(getattr(model, "threshold", cfg.get("threshold", 0.5)))
-    ds = _as_dataset(data, normalisation)
+    ds = _as_dataset(data, representation)
     if isinstance(ds, SpectrogramDataset):
         ds = ds.with_options(augment=None, crop=None)
         _check_component(cfg.get("component"), ds.data.meta)
@@ -479,7 +480,7 @@ def train_model(
         A :func:`xspecseg.models.get_model` name (``"unet"``, ``"odm_unet"``,
         ``"smp:Unet"``, ...) built with ``model_kwargs``, or a built network.
     dataset_train, dataset_val : ImageSet or SpectrogramDataset
-        Training and validation images. The input normalisation is fitted on the
+        Training and validation images. The input representation is fitted on the
         training images (unless ``dataset_train`` is a :class:`SpectrogramDataset`, whose
         own is kept) and used for both.
     epochs : int
@@ -555,7 +556,7 @@ def train_model(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
     train_ds = _as_dataset(dataset_train, None)
-    norm = getattr(train_ds, "normalisation", None)
+    norm = getattr(train_ds, "representation", None)
     if isinstance(train_ds, SpectrogramDataset):
         train_ds = train_ds.with_options(
             augment=aug,
@@ -593,7 +594,7 @@ def train_model(
         "temperature_kwargs": temperature_kwargs or {},
         "n_train": len(train_ds),
         "n_val": 0 if val_ds is None else len(val_ds),
-        "normalisation": None if norm is None else norm.to_dict(),
+        "representation": None if norm is None else norm.to_dict(),
     }
     run = _json_safe(run)
 
@@ -785,11 +786,24 @@ def _description(data: Any) -> dict[str, Any]:
     return {"type": type(data).__name__, "images": len(data) if hasattr(data, "__len__") else None}
 
 
+def _card_component(comps: set[str]) -> str | None:
+    """The input a model trained on images of ``comps`` takes from a cube.
+
+    A model trained on the horizontal field's components alone and summed takes ``H+D``
+    and, where one is missing, the other (see :func:`xspecseg.cube.select_component`).
+    """
+    if len(comps) == 1:
+        return next(iter(comps))
+    if comps and comps <= {"H", "D", "H+D"} and "H+D" in comps:
+        return "H+D"
+    return None
+
+
 def _config(
     *,
     arch: str,
     arch_kwargs: dict[str, Any],
-    norm: Normalisation | None,
+    norm: InputRepresentation | None,
     data_train: Any,
     data_val: Any,
     run: dict[str, Any],
@@ -816,16 +830,16 @@ def _config(
         {
             "architecture": arch,
             "model_kwargs": arch_kwargs,
-            "normalisation": None if norm is None else norm.to_dict(),
+            "representation": None if norm is None else norm.to_dict(),
             "band": dtrain.get("band"),
             "night_window": dtrain.get("night") if dtrain.get("kind", "night") == "night" else None,
             "image_kind": dtrain.get("kind"),
-            "component": comps.pop() if len(comps) == 1 else None,
+            "component": _card_component(comps),
             "frequency_bins": None if freq is None else int(np.asarray(freq).size),
             "frequency_range": None if freq is None else [float(np.min(freq)), float(np.max(freq))],
             "threshold": threshold,
             "threshold_source": threshold_source,
-            "training": {k: v for k, v in run.items() if k not in ("normalisation",)},
+            "training": {k: v for k, v in run.items() if k not in ("representation",)},
             "metrics": last,
             "provenance": {
                 "command": command if command is not None else " ".join(sys.argv),

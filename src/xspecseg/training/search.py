@@ -73,7 +73,7 @@ def cross_validate(
 ) -> xr.Dataset:
     """k-fold cross-validation of :func:`~xspecseg.training.loop.train_model`.
 
-    Each fold fits its own input normalisation on its training part.
+    Each fold fits its own input representation on its training part.
 
     Parameters
     ----------

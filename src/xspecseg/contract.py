@@ -1,0 +1,329 @@
+"""The contract between training and inference: the model card and the input representation.
+
+What a network sees must be computed the same way when it is trained and when it is run,
+whatever the record's unit, station or chunking. This module owns that, and needs no torch:
+
+* :class:`InputRepresentation` turns the PSD of one whole image unit (an IAR night, a CSES
+  half-orbit) into the network input;
+* :class:`ModelCard` is the typed, frozen description a checkpoint carries (architecture,
+  input component, band and grid, image unit, representation, threshold, event cuts,
+  provenance), read from a checkpoint's ``config.json`` through one explicit migration.
+
+Representations
+---------------
+``"log-relative"`` (the default of new models)
+    ``log10(psd)`` minus a low quantile (``background_quantile``, default the lower
+    quartile) over time in each frequency bin, minus the same quantile over frequency of
+    what remains in each time row, over a fixed scale. A low quantile is the background a
+    signal stands on: a fringe, a nucleus or a burst that covers most of a row or most of
+    a bin's night still stands out, where a median would take it for background. A constant gain (the
+    record in nT, pT or fT; a satellite's calibration) and any spectral tilt that is the
+    same all image long (``f**-a`` backgrounds, coil responses, the band-pass edge) cancel
+    exactly; so does a level that changes from row to row (diurnal level, storm hours,
+    broadband sferics). What is left is the structure a detector should read: power
+    relative to its own background.
+``"log-fixed"``
+    ``(log10(psd) - center) / scale`` with statistics fixed at training time: the models
+    shipped before the relative representation. The unit of the record decides its output.
+
+Either way NaN pixels (no data) become ``fill`` and the statistics never depend on how the
+record is chunked: the relative one is computed over whole image units only.
+
+Examples
+--------
+>>> import numpy as np
+>>> rep = InputRepresentation("log-relative", scale=0.5)
+>>> psd = np.outer(np.ones(6), [1.0, 10.0, 100.0]); psd[2, 1] = 1000.0
+>>> x = rep(psd)
+>>> bool(np.allclose(rep(psd * 1e-6), x)), round(float(x[2, 1]), 3)
+(True, 4.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "CARD_KEYS",
+    "ImageUnit",
+    "InputRepresentation",
+    "ModelCard",
+    "RepresentationMethod",
+]
+
+RepresentationMethod = Literal["log-relative", "log-fixed"]
+ImageUnit = Literal["night", "half_orbit", "none"]
+
+#: Event cuts a card may recommend (see :func:`xspecseg.events.extract_events`).
+EVENT_CUT_KEYS = ("max_impulsiveness", "min_mean_probability", "min_bandwidth", "max_duration")
+
+
+def _log10(psd: np.ndarray) -> np.ndarray:
+    # float64: the result must not depend on how the caller typed its input
+    x = np.asarray(psd, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.where(x > 0, x, np.nan))
+
+
+def _background(x: np.ndarray, q: float, axis: int) -> np.ndarray:
+    finite = np.isfinite(x)
+    if finite.all():
+        return np.quantile(x, q, axis=axis, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+        return np.nanquantile(np.where(finite, x, np.nan), q, axis=axis, keepdims=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRepresentation:
+    """How a (time, frequency) PSD image becomes the network input.
+
+    Parameters
+    ----------
+    method : {"log-relative", "log-fixed"}
+        See the module docstring. ``"log-relative"`` must be given whole image units.
+    center, scale : float
+        Fixed statistics (from the training set) applied after the log (and, for
+        ``"log-relative"``, after removing the backgrounds).
+    fill : float
+        Value of pixels without data in the result.
+    clip : float, optional
+        Bound of ``|result|`` (a lightning spike of 10 decades stays a finite input).
+    background_quantile : float
+        Quantile taken as the background of each frequency bin and time row
+        (``"log-relative"`` only).
+    passes : int
+        Times the two backgrounds are removed in turn (a quantile polish): the first pass
+        is exact for a gain and a fixed spectral shape, further ones remove more of a level
+        that changes with time (a 2-decade ramp over a night: residual 0.2 of the scale
+        after one pass, 0.04 after two).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> InputRepresentation("log-fixed", center=1.0, scale=0.5)(
+    ...     np.array([[10.0, 100.0, np.nan]])).tolist()
+    [[0.0, 2.0, 0.0]]
+    """
+
+    method: RepresentationMethod = "log-relative"
+    center: float = 0.0
+    scale: float = 1.0
+    fill: float = 0.0
+    clip: float | None = None
+    background_quantile: float = 0.25
+    passes: int = 2
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.passes, int) and 1 <= self.passes <= 10):
+            raise ValueError(f"passes must be an integer in 1..10, got {self.passes!r}")
+        if not 0.0 < self.background_quantile < 1.0:
+            raise ValueError(
+                f"background_quantile must lie in (0, 1), got {self.background_quantile}"
+            )
+        if self.method not in ("log-relative", "log-fixed"):
+            raise ValueError(
+                f"unknown input representation {self.method!r} (log-relative, log-fixed)"
+            )
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"representation scale must be a positive number, got {self.scale}")
+        if not np.isfinite(self.center) or not np.isfinite(self.fill):
+            raise ValueError("representation center and fill must be finite")
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"representation clip must be positive, got {self.clip}")
+
+    @property
+    def needs_whole_units(self) -> bool:
+        """True when the result depends on the whole image (it cannot be tiled)."""
+        return self.method == "log-relative"
+
+    def relative(self, psd: np.ndarray) -> np.ndarray:
+        """``log10(psd)`` before ``center``/``scale``: backgrounds removed if relative."""
+        x = _log10(psd)
+        if self.method == "log-relative":
+            if x.ndim != 2:
+                raise ValueError(f"a relative representation needs a 2-D image, got {x.shape}")
+            for _ in range(self.passes):
+                x = x - _background(x, self.background_quantile, axis=0)
+                x = x - _background(x, self.background_quantile, axis=1)
+        return x
+
+    def __call__(self, psd: np.ndarray) -> np.ndarray:
+        """The float32 network input of one whole image unit (same shape)."""
+        x = (self.relative(psd) - self.center) / self.scale
+        if self.clip is not None:
+            x = np.clip(x, -self.clip, self.clip)
+        return np.where(np.isfinite(x), x, self.fill).astype(np.float32)
+
+    @classmethod
+    def fit(
+        cls,
+        images: Sequence[np.ndarray],
+        *,
+        method: RepresentationMethod = "log-relative",
+        fill: float = 0.0,
+        clip: float | None = None,
+        background_quantile: float = 0.25,
+        max_pixels: int = 4_000_000,
+    ) -> InputRepresentation:
+        """Median and IQR/1.349 over the finite pixels of ``images`` (deterministic).
+
+        With more than ``max_pixels`` pixels a regular stride subsamples them.
+        """
+        probe = cls(method, background_quantile=background_quantile)
+        vals = [v[np.isfinite(v)] for v in (probe.relative(img).ravel() for img in images)]
+        allv = np.concatenate(vals) if vals else np.empty(0)
+        if allv.size == 0:
+            raise ValueError("cannot fit an input representation: no finite pixel in the images")
+        if allv.size > max_pixels:
+            allv = allv[:: -(-allv.size // max_pixels)]
+        q25, q50, q75 = np.quantile(allv, [0.25, 0.5, 0.75])
+        scale = float(q75 - q25) / 1.349
+        return cls(
+            method,
+            center=float(q50),
+            scale=scale if scale > 0 else 1.0,
+            fill=float(fill),
+            clip=clip,
+            background_quantile=background_quantile,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputRepresentation:
+        """From :meth:`to_dict`, or from the normalisation dict of older checkpoints."""
+        d = dict(d)
+        if d.get("method") in ("log10-median-iqr", "median-iqr") or "median" in d:
+            if d.get("log10", True) is False:
+                raise ValueError("a checkpoint normalisation without log10 is not supported")
+            return cls(
+                "log-fixed",
+                center=float(d["median"]),
+                scale=float(d["scale"]),
+                fill=float(d.get("fill", 0.0)),
+            )
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown input-representation keys {sorted(unknown)}")
+        clip = d.get("clip")
+        return cls(
+            d.get("method", "log-relative"),
+            center=float(d.get("center", 0.0)),
+            scale=float(d.get("scale", 1.0)),
+            fill=float(d.get("fill", 0.0)),
+            clip=None if clip is None else float(clip),
+            background_quantile=float(d.get("background_quantile", 0.25)),
+            passes=int(d.get("passes", 2)),
+        )
+
+
+def _hhmm(value: float | str) -> str:
+    """18.5 or "18:30" -> "18:30" (UT)."""
+    if isinstance(value, str):
+        return value
+    minutes = round(float(value) * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+#: Keys of a checkpoint config that the card reads (everything else is kept as ``extra``).
+CARD_KEYS = (
+    "name",
+    "kwargs",
+    "component",
+    "band",
+    "frequency_bins",
+    "image_unit",
+    "night_window",
+    "representation",
+    "threshold",
+    *EVENT_CUT_KEYS,
+    "provenance",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What a checkpoint says about the model: everything inference must reproduce.
+
+    Build it with :meth:`from_config` from a checkpoint's config (older configs are
+    migrated there, in one place) or directly when training.
+
+    Examples
+    --------
+    >>> card = ModelCard.from_config({"name": "unet", "kwargs": {}, "image_kind": "night",
+    ...                               "night_window": ["18:00", "06:00"]})
+    >>> card.image_unit, card.representation.method
+    ('night', 'log-fixed')
+    """
+
+    architecture: str
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    component: str | None = None
+    band: tuple[float, float] | None = None
+    frequency_bins: int | None = None
+    image_unit: ImageUnit = "none"
+    night_window: tuple[str, str] | None = None
+    representation: InputRepresentation = dataclasses.field(
+        default_factory=lambda: InputRepresentation("log-fixed")
+    )
+    threshold: float = 0.5
+    event_cuts: dict[str, float] = dataclasses.field(default_factory=dict)
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ModelCard:
+        """The card of a checkpoint config; the only place older key names are understood."""
+        cfg = dict(cfg)
+        # migration of format_version 1 configs written before the card existed
+        if "representation" not in cfg and "normalisation" in cfg:
+            cfg["representation"] = cfg.get("normalisation")
+        if "image_unit" not in cfg:
+            kind = {"night": "night", "halforbit": "half_orbit", "half_orbit": "half_orbit"}
+            cfg["image_unit"] = kind.get(str(cfg.get("image_kind"))) or (
+                "night" if cfg.get("night_window") else "none"
+            )
+        rep = cfg.get("representation")
+        band = cfg.get("band")
+        window = cfg.get("night_window")
+        return cls(
+            architecture=str(cfg.get("name", "")),
+            kwargs=dict(cfg.get("kwargs") or {}),
+            component=None if cfg.get("component") is None else str(cfg["component"]),
+            band=None if band is None else (float(band[0]), float(band[1])),
+            frequency_bins=None
+            if cfg.get("frequency_bins") is None
+            else int(cfg["frequency_bins"]),
+            image_unit=cfg["image_unit"],
+            night_window=None if window is None else (_hhmm(window[0]), _hhmm(window[1])),
+            representation=(
+                InputRepresentation.from_dict(rep) if rep else InputRepresentation("log-fixed")
+            ),
+            threshold=float(cfg.get("threshold", 0.5)),
+            event_cuts={k: float(cfg[k]) for k in EVENT_CUT_KEYS if cfg.get(k) is not None},
+            provenance=dict(cfg.get("provenance") or {}),
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        """The JSON-able keys a checkpoint stores for this card."""
+        out: dict[str, Any] = {
+            "name": self.architecture,
+            "kwargs": self.kwargs,
+            "component": self.component,
+            "band": None if self.band is None else list(self.band),
+            "frequency_bins": self.frequency_bins,
+            "image_unit": self.image_unit,
+            "night_window": None if self.night_window is None else list(self.night_window),
+            "representation": self.representation.to_dict(),
+            "threshold": self.threshold,
+            "provenance": self.provenance,
+            **self.event_cuts,
+        }
+        return json.loads(json.dumps(out))
