@@ -193,3 +193,44 @@ def test_bad_arguments(files, tmp_path):
         read_cses(files, frequency_range=(30_000, 40_000))
     with pytest.raises(FileNotFoundError):
         read_cses(tmp_path / "nothing_*.h5")
+
+
+# --- FREQ: bin edges or bin centres ------------------------------------------------------
+
+
+def test_freq_edges_and_centres_map_to_one_convention(files, tmp_path):
+    edges = read_cses(files[0])
+    assert edges.attrs["freq_in_files"] == "edges"
+    np.testing.assert_array_equal(edges.frequency.values, np.arange(1024) * 25.0)
+    assert edges.frequency.attrs["bin_width"] == 25.0
+    assert "lower bin edge" in edges.frequency.attrs["convention"]
+
+    centred = _copy(files[0], tmp_path, "123450")
+    _replace(centred, "FREQ", (12.5 + 25.0 * np.arange(1024, dtype=np.float32))[None, :])
+    cen = read_cses(centred, frequency_range=(1000, 12_500))
+    assert cen.attrs["freq_in_files"] == "centres"
+    sub = edges.sel(frequency=slice(1000, 12_500))
+    np.testing.assert_array_equal(cen.frequency.values, sub.frequency.values)
+    np.testing.assert_array_equal(cen.psd.values, sub.psd.values)
+
+    # all 1025 edges (0 ... 25 600 Hz) are the lower edges plus the last one
+    (tmp_path / "full").mkdir()
+    full = _copy(files[0], tmp_path / "full")
+    _replace(full, "FREQ", (25.0 * np.arange(1025, dtype=np.float32))[None, :])
+    f = read_cses(full)
+    assert f.attrs["freq_in_files"] == "edges" and f.sizes["frequency"] == 1024
+    np.testing.assert_array_equal(f.frequency.values, edges.frequency.values)
+
+    # files of both kinds in one cube
+    other = _copy(files[1], tmp_path, "123461")
+    both = read_cses([centred, other])
+    assert both.attrs["freq_in_files"] == "centres+edges"
+    np.testing.assert_array_equal(both.frequency.values, edges.frequency.values)
+
+
+def test_freq_with_another_offset_is_kept(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    _replace(p, "FREQ", (5.0 + 25.0 * np.arange(1024, dtype=np.float32))[None, :])
+    sat = read_cses(p)
+    assert sat.attrs["freq_in_files"] == "other"
+    assert float(sat.frequency[0]) == 5.0

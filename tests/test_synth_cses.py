@@ -237,3 +237,241 @@ def test_table_is_window_independent():
     # half-orbits belong to the day they start in: compare on those starting inside
     assert set(b.time) <= set(a.time)
     assert len(set(sel.time) ^ set(b.time)) <= 2
+
+
+# --- domain randomisation: hard negatives, calibration, randomised parameter sets -------
+
+from xspecseg.synth import randomised_cses_params  # noqa: E402
+from xspecseg.synth.cses import (  # noqa: E402
+    _ADDED_FIELDS,
+    _dipole_mlat,
+    _render,
+    halforbit_geometry,
+)
+
+# the original generator (before domain randomisation) on the first file of `files`
+GOLDEN_MEAN_LOG10_Z = -6.800334
+GOLDEN_ROW_MEANS_Z = [  # rows 0, 97, 194, ...: mean log10 A133_P
+    -6.555022239685059, -6.897953987121582, -6.740833759307861, -6.858237266540527,
+    -6.76253080368042, -6.726126670837402, -6.621129035949707, -6.701757907867432,
+    -7.019364356994629, -6.891643047332764, -6.794528484344482,
+]  # fmt: skip
+GOLDEN_TRUTH_Z = 7822
+ALL_HARD_NEGATIVES = dict(
+    chorus_rate=4.0,
+    auroral_hiss_rate=4.0,
+    whistler_storm_rate=3.0,
+    extra_line_rate=8.0,
+    plhr_rate=4.0,
+    burst_rate=20.0,
+    fill_rate=4.0,
+)
+
+
+def test_defaults_reproduce_original_generator(files):
+    with h5py.File(files[0]) as f:
+        z = np.log10(f["A133_P"][()])
+        truth = int(((f["SYNTH_TRUTH"][()] & 4) != 0).sum())
+        keys = set(json.loads(f.attrs["SYNTH_PARAMS"]))
+    # values pinned from the generator before the randomisation fields existed
+    np.testing.assert_allclose(z[::97].mean(axis=1), GOLDEN_ROW_MEANS_Z, atol=1e-4)
+    assert abs(z.mean() - GOLDEN_MEAN_LOG10_Z) < 1e-5
+    assert abs(truth - GOLDEN_TRUTH_Z) <= 20
+    # the new fields stay out of SYNTH_PARAMS while at their defaults (same file bytes)
+    assert not keys & _ADDED_FIELDS
+    assert "halforbit" in keys and "seed" in keys
+
+
+def test_new_fields_json_roundtrip():
+    p = CsesParams(calibration_gain=0.01, fill_rows=(2.0, 5.0), day_fraction=0.3)
+    d = json.loads(p.to_json())
+    assert d["calibration_gain"] == 0.01 and d["fill_rows"] == [2.0, 5.0]
+    assert "chorus_rate" not in d  # still at its default
+    assert _ADDED_FIELDS <= set(CsesParams.__dataclass_fields__)
+    assert CsesParams.from_json(p.to_json()) == p
+    with pytest.raises(ValueError, match="calibration_gain"):
+        cses_orbits(START, days=0.01, out_dir="unused", calibration_gain=0.0)
+
+
+@pytest.fixture(scope="module")
+def two_passes():
+    """(descending = day side, ascending = night side) half-orbits of START."""
+    p = CsesParams(rate_scale=0.0)
+    t0 = int(np.datetime64(START, "ms").astype(np.int64))
+    hs = _halforbits_starting(t0, t0 + 86_400_000, p)
+    h_day = int(next(h for h in hs if h % 2 == 0))
+    h_night = int(next(h for h in hs if h % 2 == 1))
+    return {h: halforbit_geometry(h, p) for h in (h_day, h_night)}, h_day, h_night
+
+
+def _excess(two_passes, h, **kw):
+    """log10 ratio of the Z spectrum with ``kw`` over the plain one (exactly 0 where the
+    added emission is absent: every hard negative has its own random stream)."""
+    geoms = two_passes[0]
+    base, _, _ = _render(7, h, CsesParams(rate_scale=0.0), geoms[h])
+    spec, truth, _ = _render(7, h, CsesParams(rate_scale=0.0, **kw), geoms[h])
+    assert not truth["Z"].any()
+    return np.log10(spec["Z"].astype(float) / base["Z"].astype(float)), geoms[h]
+
+
+def test_chorus_outside_plasmasphere_below_08_fce(two_passes):
+    _, h_day, h_night = two_passes
+    for h in (h_day, h_night):
+        ex, g = _excess(two_passes, h, chorus_rate=8.0)
+        rows, cols = np.nonzero(ex > 0.05)
+        assert rows.size > 200
+        dml = np.abs(_dipole_mlat(g.lat.to_numpy(), g.lon.to_numpy()))
+        assert dml[rows].min() > 57.5  # L > 3.5: outside the plasmapause
+        fce = 873_600.0 * np.cos(np.deg2rad(dml[rows])) ** 6
+        # 0.8 f_ce of the row an element starts in; it may run into the next row, where
+        # f_ce is a few per cent lower (poleward)
+        assert np.all(cols * 25.0 <= 0.85 * fce + 50.0)
+
+
+def test_auroral_hiss_high_latitude_broadband_funnel(two_passes):
+    _, h_day, _ = two_passes
+    ex, g = _excess(two_passes, h_day, auroral_hiss_rate=4.0)
+    hit = ex > 0.3
+    rows = np.flatnonzero(hit.any(axis=1))
+    assert rows.size > 30  # minutes long
+    mlat = np.abs(g.mlat.to_numpy())
+    assert np.nanmin(mlat[rows]) >= 59.0
+    width = hit[rows].sum(axis=1) * 25.0
+    assert width.max() > 8000.0  # broadband
+    low_cut = np.array([np.flatnonzero(hit[r])[0] * 25.0 for r in rows])
+    assert low_cut.max() - low_cut.min() > 3000.0  # funnel: the lower cutoff moves
+
+
+def test_whistler_storms_night_side_only(two_passes):
+    _, h_day, h_night = two_passes
+    ex_day, _ = _excess(two_passes, h_day, whistler_storm_rate=5.0)
+    assert np.all(ex_day == 0)  # the day side gets none
+    ex, g = _excess(two_passes, h_night, whistler_storm_rate=5.0)
+    rows = np.flatnonzero((ex > 0.3).any(axis=1))
+    assert rows.size > 40
+    assert np.abs(g.lat.to_numpy()[rows]).max() < 62.0
+
+
+def test_extra_lines_constant_frequency(two_passes):
+    _, h_day, _ = two_passes
+    ex, _ = _excess(two_passes, h_day, extra_line_rate=10.0)
+    hit = ex > 0.1
+    cols = np.flatnonzero(hit.sum(axis=0) > 40)  # lines: long runs in one bin
+    assert cols.size >= 3
+    assert (hit.sum(axis=0) > 0).sum() < 80  # and nothing else
+    assert (cols * 25.0 < 12_500).any()  # some inside the anomalies' band
+
+
+def test_plhr_mid_latitude_low_khz(two_passes):
+    _, h_day, h_night = two_passes
+    for h in (h_day, h_night):
+        ex, g = _excess(two_passes, h, plhr_rate=6.0)
+        rows, cols = np.nonzero(ex > 0.05)
+        assert rows.size > 50
+        lat = np.abs(g.lat.to_numpy()[rows])
+        assert lat.min() >= 20.0 and lat.max() <= 62.0
+        f = cols * 25.0
+        assert f.min() >= 400.0 and f.max() <= 6100.0
+        # a comb, not a band: per affected row, many bins between the lines stay clear
+        r0 = np.bincount(rows).argmax()
+        band = ex[r0, cols[rows == r0].min() : cols[rows == r0].max() + 1]
+        assert np.mean(band <= 0.05) > 0.2
+
+
+def test_bursts_short_and_broadband(two_passes):
+    _, h_day, _ = two_passes
+    ex, _ = _excess(two_passes, h_day, burst_rate=20.0)
+    hit = ex > 0.3
+    rows = np.flatnonzero(hit.any(axis=1))
+    assert 5 <= rows.size <= 3 * 40
+    assert np.median(hit[rows].sum(axis=1)) * 25.0 > 5000.0
+
+
+@pytest.fixture(scope="module")
+def hard_files(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cses_hard")
+
+    def write(name, **kw):
+        kw = {"rate_scale": RATE, **kw}
+        return cses_orbits(START, days=0.07, seed=5, out_dir=out / name, **kw)
+
+    return write
+
+
+def test_hard_negatives_never_in_truth(hard_files):
+    plain = read_cses(hard_files("plain"), log10=True).load()
+    hard = read_cses(hard_files("hard", **ALL_HARD_NEGATIVES), log10=True).load()
+    assert not np.array_equal(np.isnan(plain.psd.values), np.isnan(hard.psd.values))
+    t0, t1 = cses_truth(plain).values, cses_truth(hard).values
+    assert t1.sum() > 100
+    assert not np.any(t1 & ~t0)  # hard negatives only ever take truth away
+    off = read_cses(hard_files("off", rate_scale=0.0, **ALL_HARD_NEGATIVES)).load()
+    assert not cses_truth(off).values.any()
+    assert (np.log10(off.psd) - plain.psd).max() > 1.0  # and they are there
+
+
+def test_fill_rows_become_nan_with_false_truth(hard_files):
+    plain = read_cses(hard_files("plain")).load()
+    gaps = read_cses(hard_files("gaps", fill_rate=5.0)).load()
+    nan = np.isnan(gaps.psd.values)
+    rows = nan.any(axis=1)
+    assert rows.sum() >= 3 and np.all(nan[rows])  # whole rows
+    assert not cses_truth(gaps).values[rows].any()
+    np.testing.assert_array_equal(gaps.psd.values[~rows], plain.psd.values[~rows])
+    np.testing.assert_array_equal(gaps.truth.values[~rows], plain.truth.values[~rows])
+
+
+def test_calibration_gain_multiplies_psd_exactly(hard_files):
+    one = read_cses(hard_files("g1", fill_rate=3.0)).load()
+    big = read_cses(hard_files("g1024", fill_rate=3.0, calibration_gain=1024.0)).load()
+    # a power of two commutes with float32 rounding and bit-grooming: exact
+    np.testing.assert_array_equal(big.psd.values, 1024.0 * one.psd.values)
+    np.testing.assert_array_equal(big.truth.values, one.truth.values)
+    small = read_cses(hard_files("g1e-3", fill_rate=3.0, calibration_gain=1e-3, keep_bits=23))
+    full = read_cses(hard_files("g1k23", fill_rate=3.0, keep_bits=23)).load()
+    np.testing.assert_allclose(small.psd.values, 1e-3 * full.psd.values, rtol=3e-7)
+    assert np.isnan(small.psd.values).sum() == np.isnan(full.psd.values).sum() > 0
+
+
+def test_day_fraction_steers_anomalies_to_a_side():
+    day = cses_anomaly_table(START, days=20, seed=3, rate_scale=5, day_fraction=1.0)
+    night = cses_anomaly_table(START, days=20, seed=3, rate_scale=5, day_fraction=0.0)
+    assert len(day) > 20 and len(night) > 20
+    assert np.mean(day.orbit_direction == "descending") > 0.9
+    assert np.mean(night.orbit_direction == "ascending") > 0.9
+
+
+def test_compact_anomalies():
+    kw = dict(freq_sigma_hz=(100.0, 300.0), duration_s=(10.0, 60.0), rate_scale=10)
+    tab = cses_anomaly_table(START, days=10, seed=4, **kw)
+    assert len(tab) > 10
+    assert tab.sigma_f.between(0, 300.0).all() and tab.duration_s.between(9.99, 60.01).all()
+
+
+def test_randomised_params_deterministic_and_in_range():
+    assert randomised_cses_params(11) == randomised_cses_params(11)
+    assert randomised_cses_params(11) != randomised_cses_params(12)
+    sets = [randomised_cses_params(s) for s in range(200)]
+    gains = np.array([k["calibration_gain"] for k in sets])
+    assert gains.min() >= 1e-3 and gains.max() <= 1e3
+    assert gains.min() < 1e-2 and gains.max() > 1e2  # spans several decades
+    for k in sets:
+        p = CsesParams(**k)  # every set is a valid parameter set
+        assert CsesParams.from_json(p.to_json()) == p
+        assert 0.8 <= k["bg_slope"] <= 2.4 and 300 <= k["bg_knee_hz"] <= 1500
+        assert 0.0 <= k["bg_aurora_decades"] <= 1.0 and -0.2 <= k["bg_day_decades"] <= 0.5
+        assert 0.2 <= k["day_fraction"] <= 0.8
+        lo, hi = k["freq_sigma_hz"]
+        assert 100 <= lo <= hi <= 1500
+        lo, hi = k["duration_s"]
+        assert 8 <= lo <= hi <= 240
+        lo, hi = k["contrast_decades"]
+        assert 0.25 <= lo < hi <= 2.5
+        assert 4500 <= k["freq_mean_hz"] <= 7500
+        for name in ("chorus", "auroral_hiss", "extra_line", "plhr", "burst"):
+            lo, hi = k[f"{name}_decades"]
+            assert 0.2 <= lo < hi <= 2.7
+    for name, hi in (("auroral_hiss_rate", 8.0), ("burst_rate", 40.0), ("fill_rate", 5.0)):
+        r = np.array([k[name] for k in sets])
+        assert r.max() <= hi and r.max() > hi / 3  # high rates occur
+        assert 0.05 < np.mean(r == 0) < 0.4  # and sets without

@@ -309,3 +309,426 @@ def test_dask_computes_only_the_days_asked_for():
     with counter, dask.config.set(scheduler="synchronous"):
         _ = wave.isel(time=slice(5 * DAY, 5 * DAY + 10)).values
     assert counter.n <= 3  # the day's task and the slice, not 30 days
+
+
+# -- domain randomisation and hard negatives -------------------------------------------------
+
+SEC = 100  # samples a second
+
+
+def _day_num(date: str) -> int:
+    return int(np.datetime64(date, "D").astype(np.int64))
+
+
+def _wave(date: str, seed: int, days: int = 1, comps=("H",), **kw) -> np.ndarray:
+    return synth.ground_station(date, days=days, seed=seed, components=comps, **kw).values
+
+
+def _band_power(x: np.ndarray, lo: float, hi: float) -> float:
+    f, pxx = scipy.signal.welch(x, fs=100.0, nperseg=4096)
+    return float(pxx[(f >= lo) & (f <= hi)].mean())
+
+
+def test_default_record_is_unchanged():
+    # values computed with the generator before the optional ingredients existed: the
+    # defaults must keep every bit (cached data and published seeds stay valid)
+    wave = synth.ground_station("2013-12-12", days=1, seed=1, components=("H", "D"))
+    x = wave.values
+    idx = [7, 785460, 1570914, 2356368, 3141822, 3927276, 4712729]
+    vals = {
+        "H": [1.4261739, -2.6813378, -1.2615443, -1.5202496, 0.23713163, -2.7403042, 0.45598507],
+        "D": [0.55191493, 0.98490071, -1.4623389, 7.0680251, 0.54503947, 1.2370836, 0.52354228],
+    }
+    np.testing.assert_allclose(x[0, idx], vals["H"], rtol=2e-6)
+    np.testing.assert_allclose(x[1, idx], vals["D"], rtol=2e-6)
+    hourly = (x.astype(np.float64).reshape(2, 24, -1) ** 2).mean(-1)
+    np.testing.assert_allclose(
+        hourly[0, [0, 6, 12, 18, 23]],
+        [5.2205846256, 8.6521560104, 9.3441811312, 8.1096613175, 6.3615253901],
+        rtol=1e-7,
+    )
+    np.testing.assert_allclose(
+        hourly[1, [0, 6, 12, 18, 23]],
+        [5.2734476295, 8.6527305007, 9.3116279054, 8.0758579592, 6.4454599747],
+        rtol=1e-7,
+    )
+    t = np.arange("2013-12-12", "2013-12-14", np.timedelta64(100, "s"), dtype="M8[ns]")
+    grid = xr.Dataset(
+        coords={"time": t, "frequency": np.linspace(0, 10, 410)},
+        attrs={**wave.attrs, "block_seconds": 100.0, "nperseg": 4096},
+    )
+    truth = synth.iar_truth(grid).values
+    ti, fi = np.nonzero(truth)
+    assert (truth.sum(), ti.sum(), fi.sum()) == (14368, 13938420, 1291632)
+
+
+def test_steep_night_background_follows_the_model():
+    p = dict(QUIET, iar=False, background_day_sigma=0.0, background_slope_diurnal=1.0)
+    x = _wave("2013-06-14", 3, **p)[0].astype(float)
+    params = ground.GroundParams(**p)
+    t0 = _day_num("2013-06-14") * 86400.0
+    tilt = {}
+    for h in (0, 12):
+        seg = x[h * 3600 * SEC : (h + 1) * 3600 * SEC]
+        f, pxx = scipy.signal.welch(seg, fs=100.0, nperseg=4096)
+        base, _ = ground._model_psd(3, np.array([t0 + h * 3600 + 1800]), f, params, None)
+        band = (f > 0.5) & (f < 30)
+        assert 0.9 < np.median(pxx[band] / base[0, band]) < 1.1
+        lo, hi = (f > 0.55) & (f < 0.7), (f > 3.5) & (f < 5.0)
+        tilt[h] = pxx[lo].mean() / pxx[hi].mean()
+    # slope 2.6 at midnight, 0.6 at noon: the low band rises far above the upper one
+    assert tilt[0] > 10 * tilt[12]
+
+
+def test_night_pc1_rising_tones_raise_0p5_to_2_hz_at_night_only():
+    kw = dict(QUIET, iar=False)
+    ev = ground._day(1, _day_num("2013-01-10"), ground.GroundParams(**kw, pc1_night_rate=2.0))
+    assert len(ev.pc1_night) >= 1 and ev.pc1 == ()
+    for t0, _t1, fb, rise, _, sweep, *_ in ev.pc1_night:
+        assert t0 / 3600 < 7 or t0 / 3600 >= 18  # a night event
+        assert 0.5 <= fb and fb + rise + sweep <= 2.0
+    with_pc1 = _wave("2013-01-10", 1, **kw, pc1_night_rate=2.0)[0].astype(float)
+    without = _wave("2013-01-10", 1, **kw)[0].astype(float)
+    # the same noise realisation elsewhere: the daytime is untouched
+    np.testing.assert_array_equal(
+        with_pc1[10 * 3600 * SEC : 16 * 3600 * SEC], without[10 * 3600 * SEC : 16 * 3600 * SEC]
+    )
+    t0, t1, fb, rise, _, sweep, *_ = ev.pc1_night[0]
+    mid = 0.5 * (t0 + t1)
+    i0, i1 = round((mid - 900) * SEC), round((mid + 900) * SEC)
+    lo, hi = fb + 0.3 * rise, fb + 0.7 * rise + sweep  # where the tones are at mid-event
+    assert _band_power(with_pc1[i0:i1], lo, hi) > 1.5 * _band_power(without[i0:i1], lo, hi)
+    r_hi = _band_power(with_pc1[i0:i1], 3.0, 6.0) / _band_power(without[i0:i1], 3.0, 6.0)
+    assert abs(r_hi - 1) < 0.02
+    sched = synth.disturbances("2013-01-10", days=1, seed=1, **kw, pc1_night_rate=2.0)
+    assert int(sched.pc1_night_events[0]) == len(ev.pc1_night)
+
+
+def test_sferic_bursts_are_broadband_night_stripes():
+    kw = dict(QUIET, iar=False, saturation=None)
+    p = ground.GroundParams(**kw, sferic_burst_rate=4.0)
+    ev = ground._day(1, _day_num("2013-01-10"), p)
+    assert len(ev.sferic_bursts) >= 2
+    with_b = _wave("2013-01-10", 1, **kw, sferic_burst_rate=4.0)[0].astype(float)
+    without = _wave("2013-01-10", 1, **kw)[0].astype(float)
+    inside = np.zeros(with_b.size, bool)
+    for a, b in ev.sferic_bursts:
+        assert a / 3600 < 6 or a / 3600 >= 18
+        inside[round(a * SEC) : round(b * SEC) + 16] = True
+    diff = with_b != without
+    assert diff.any() and not diff[~inside].any()
+    # broadband: more power in the low and in the upper IAR band during the bursts
+    sos = scipy.signal.butter(4, [1.0, 3.0], "band", fs=100.0, output="sos")
+    sos2 = scipy.signal.butter(4, [4.0, 8.0], "band", fs=100.0, output="sos")
+    for s in (sos, sos2):
+        y1, y0 = scipy.signal.sosfiltfilt(s, with_b), scipy.signal.sosfiltfilt(s, without)
+        assert np.var(y1[inside]) > 2 * np.var(y0[inside])
+    assert int(
+        synth.disturbances("2013-01-10", days=1, seed=1, **kw, sferic_burst_rate=4.0).sferic_bursts[
+            0
+        ]
+    ) == len(ev.sferic_bursts)
+
+
+def test_storm_hours_raise_broadband_power_and_suppress_iars():
+    # seed 0: the night of 2013-01-10 has storm hours from about 23:00 to 01:40 UT
+    kw = dict(QUIET, iar=False, saturation=None)
+    night = synth.iar_truth_nights("2013-01-10", days=1, seed=0, storm_probability=1.0)
+    assert bool(night.storm[0])
+    s0 = (night.storm_start.values[0] - np.datetime64("2013-01-10")) / np.timedelta64(1, "s")
+    assert 18 * 3600 < s0 < 23.5 * 3600
+    storm = _wave("2013-01-10", 0, **kw, storm_probability=1.0)[0].astype(float)
+    quiet = _wave("2013-01-10", 0, **kw)[0].astype(float)
+    np.testing.assert_array_equal(storm[: 16 * 3600 * SEC], quiet[: 16 * 3600 * SEC])
+    seg = slice(round((s0 + 1200) * SEC), 24 * 3600 * SEC)
+    for lo, hi in ((0.5, 1.5), (1.5, 3.0), (3.0, 6.0)):
+        assert _band_power(storm[seg], lo, hi) > 2 * _band_power(quiet[seg], lo, hi), (lo, hi)
+    dist = synth.disturbances("2013-01-10", days=2, seed=0, storm_probability=1.0)
+    assert dist.storm_mask.values[0, 23] and dist.storm_mask.values[1, 0]
+    assert not dist.storm_mask.values[0, 8:17].any()
+    # truth: no IAR while the storm is fully on, and the storm noise is never truth
+    t = np.arange("2013-01-10", "2013-01-12", np.timedelta64(100, "s"), dtype="M8[ns]")
+    kw_iar = dict(QUIET, iar_rate_winter=1.0, iar_rate_summer=1.0)
+
+    def truth(**extra):
+        attrs = synth.ground_station("2013-01-10", days=2, seed=0, **kw_iar, **extra).attrs
+        grid = xr.Dataset(
+            coords={"time": t, "frequency": np.linspace(0, 10, 410)},
+            attrs={**attrs, "block_seconds": 100.0, "nperseg": 4096},
+        )
+        return synth.iar_truth(grid).values
+
+    calm, stormy = truth(), truth(storm_probability=1.0)
+    p = ground.GroundParams(**kw_iar, storm_probability=1.0)
+    s = ground._night(0, _day_num("2013-01-10"), p).storm
+    tc = t.astype(np.int64) / 1e9 + 50.0
+    full = ground._storm_env(s, tc) == 1.0
+    assert full.sum() > 36 and calm[full].sum() > 100
+    assert not stormy[full].any()
+    assert not (stormy & ~calm).any()
+
+
+def test_missing_component_is_nan_for_the_whole_day():
+    kw = dict(QUIET, missing_component_probability=1.0)
+    wave = synth.ground_station("2013-01-10", days=1, seed=2, components=("H", "D"), **kw)
+    x = wave.values
+    gone = np.isnan(x).all(1)
+    assert gone.sum() == 1 and np.isfinite(x[~gone]).all()
+    sched = synth.disturbances("2013-01-10", days=1, seed=2, components=("H", "D"), **kw)
+    assert sched.missing_component.values[0] == ("H", "D")[int(np.flatnonzero(gone)[0])]
+    # the other component is the very record it would have been
+    other = ("H", "D")[int(np.flatnonzero(~gone)[0])]
+    plain = _wave("2013-01-10", 2, comps=(other,), **QUIET)[0]
+    np.testing.assert_array_equal(x[~gone][0], plain)
+    # truth is per (time, frequency): unaffected
+    t = np.arange("2013-01-10", "2013-01-11", np.timedelta64(100, "s"), dtype="M8[ns]")
+    grids = [
+        xr.Dataset(
+            coords={"time": t, "frequency": np.linspace(0, 10, 100)},
+            attrs={**w.attrs, "block_seconds": 100.0, "nperseg": 4096},
+        )
+        for w in (wave, synth.ground_station("2013-01-10", days=1, seed=2, **QUIET))
+    ]
+    np.testing.assert_array_equal(synth.iar_truth(grids[0]), synth.iar_truth(grids[1]))
+    assert (synth.disturbances("2013-01-10", days=5, seed=2, **QUIET).missing_component == "").all()
+
+
+HARD_NEGATIVES = dict(
+    pc1_rate=2.0,
+    pc1_night_rate=3.0,
+    sferic_burst_rate=10.0,
+    storm_probability=1.0,
+    manmade_probability=1.0,
+    manmade_night_fraction=1.0,
+    manmade_frequency_range=(0.5, 5.0),
+    lightning_rate=2000.0,
+    background_slope_diurnal=1.0,
+    gap_probability=0.3,
+    missing_component_probability=0.3,
+)
+
+
+def test_hard_negatives_are_never_truth():
+    # no IARs: every hard negative on, and a real cube of the night: nothing is truth
+    wave = synth.ground_station(
+        "2013-01-10", days=1, seed=8, components=("H",), iar=False, **HARD_NEGATIVES
+    )
+    assert not synth.iar_truth(make_cube(wave)).any()
+    # with IARs: the negatives only ever remove truth (they add non-IAR power), never add it
+    t = np.arange("2013-01-08", "2013-01-12", np.timedelta64(100, "s"), dtype="M8[ns]")
+    kw = dict(iar_rate_winter=1.0, iar_rate_summer=1.0)
+
+    def truth(**extra):
+        attrs = synth.ground_station("2013-01-08", days=4, seed=8, **kw, **extra).attrs
+        grid = xr.Dataset(
+            coords={"time": t, "frequency": np.linspace(0, 10, 410)},
+            attrs={**attrs, "block_seconds": 100.0, "nperseg": 4096},
+        )
+        return synth.iar_truth(grid).values
+
+    neg = {k: v for k, v in HARD_NEGATIVES.items() if k != "background_slope_diurnal"}
+    plain, busy = truth(), truth(**neg)
+    assert busy.sum() > 1000
+    assert not (busy & ~plain).any()
+    assert busy.sum() < plain.sum()
+
+
+def test_manmade_lines_at_a_drawn_fundamental_at_night():
+    kw = dict(
+        QUIET,
+        iar=False,
+        manmade_probability=1.0,
+        manmade_pulsing_fraction=0.0,
+        manmade_frequency_range=(0.5, 5.0),
+        manmade_night_fraction=1.0,
+        manmade_harmonic_fmax=10.0,
+        manmade_amplitude=1.0,
+    )
+    sched = synth.disturbances("2013-03-01", days=20, seed=3, **kw)
+    f0 = sched.manmade_frequency.values
+    assert ((f0 >= 0.49) & (f0 <= 5.1)).all() and np.ptp(f0) > 1.0
+    np.testing.assert_allclose(100.0 / f0, np.round(100.0 / f0))  # whole-sample periods
+    first_on = sched.manmade_mask.values.argmax(1)
+    assert ((first_on >= 18) | (first_on < 4)).all()
+    ev = ground._day(3, _day_num("2013-03-01"), ground.GroundParams(**kw))
+    x = _wave("2013-03-01", 3, **kw)[0].astype(float)
+    a, b = ev.manmade_on[0]
+    f, pxx = scipy.signal.welch(x[round(a * SEC) : round(b * SEC)], fs=100.0, nperseg=8192)
+    fund = float(f0[0])
+    harmonics = np.arange(1, 40) * fund
+    for k, fh in enumerate(harmonics[harmonics < 30.0], start=1):
+        i = np.argmin(abs(f - fh))
+        line = pxx[i - 1 : i + 2].max() / np.median(pxx[i + 6 : i + 30])
+        assert (line > 5) == (fh <= 10.0), (k, fh, line)
+
+
+def test_fringes_up_to_10_hz_and_faint_fringes():
+    kw = dict(
+        QUIET,
+        iar_rate_winter=1.0,
+        iar_rate_summer=1.0,
+        iar_fmax=10.0,
+        iar_fringes=(10, 10),
+        iar_delta_f_winter=1.2,
+        iar_delta_f_summer=1.2,
+        iar_delta_f_range=(0.3, 1.5),
+    )
+    t = np.arange("2013-01-10T18", "2013-01-11T06", np.timedelta64(100, "s"), dtype="M8[ns]")
+
+    def grid(**extra):
+        attrs = synth.ground_station("2013-01-10", days=2, seed=4, **kw, **extra).attrs
+        return xr.Dataset(
+            coords={"time": t, "frequency": np.linspace(0, 12, 492)},
+            attrs={**attrs, "block_seconds": 100.0, "nperseg": 4096},
+        )
+
+    bright = synth.iar_truth(grid(iar_contrast=(2.0, 2.0)))
+    assert bright.sel(frequency=slice(8.5, 10.0)).any()  # beyond the first Schumann mode
+    assert not bright.sel(frequency=slice(10.6, 12)).any()
+    # faint fringes: the IAR PSD peaks at 0.3 x background, a peak-to-trough ratio near 1.3
+    p = ground.GroundParams(**kw, iar_contrast=(0.3, 0.3))
+    night = ground._night(4, _day_num("2013-01-10"), p)
+    tc = t.astype(np.int64) / 1e9 + 50.0
+    rel = ground._iar_relative(night, tc, np.linspace(0, 12, 1201), p)
+    assert 0.25 < rel.max() <= 0.3 + 1e-9
+    assert not synth.iar_truth(grid(iar_contrast=(0.3, 0.3))).any()  # below the 0.5 default
+    assert synth.iar_truth(grid(iar_contrast=(0.3, 0.3)), threshold=0.15).any()
+
+
+def test_partial_nights_and_delta_f_random_walk():
+    kw = dict(iar_rate_winter=1.0, iar_rate_summer=1.0)
+    full = synth.iar_truth_nights("2013-01-01", days=40, seed=5, **kw)
+    part = synth.iar_truth_nights("2013-01-01", days=40, seed=5, **kw, iar_partial_probability=1.0)
+    d_full = (full.end_time - full.start_time).values / np.timedelta64(1, "s")
+    d_part = (part.end_time - part.start_time).values / np.timedelta64(1, "s")
+    np.testing.assert_allclose(d_part / d_full, np.clip(d_part / d_full, 0.25, 0.6), atol=1e-9)
+    assert (part.start_time >= full.start_time).all() and (part.end_time <= full.end_time).all()
+    h = part.start_time.dt.hour.values
+    assert ((h >= 18) | (h < 6)).all()
+    # the random walk: a non-linear, night-specific Δf(t), kept in range
+    walk = synth.iar_truth_nights("2013-01-01", days=40, seed=5, **kw, iar_delta_f_walk=0.1)
+    lo, hi = ground.GroundParams().iar_delta_f_range
+    assert (walk.delta_f_min >= lo).all() and (walk.delta_f_max <= hi).all()
+    p0 = ground.GroundParams(**kw)
+    p1 = ground.GroundParams(**kw, iar_delta_f_walk=0.1)
+    dev = []
+    for e in range(_day_num("2013-01-01"), _day_num("2013-01-01") + 40):
+        n0, n1 = ground._night(5, e, p0), ground._night(5, e, p1)
+        tt = np.linspace(n0.t0, n0.t1, 200)
+        d0, d1 = ground._night_df_f0(n0, tt, p0)[0], ground._night_df_f0(n1, tt, p1)[0]
+        ok = (d0 > lo + 1e-6) & (d0 < hi - 1e-6) & (d1 > lo + 1e-6) & (d1 < hi - 1e-6)
+        dev.append(np.std((d1 - d0)[ok] / n0.df_mid) if ok.sum() > 20 else np.nan)
+    assert 0.04 < np.nanmedian(dev) < 0.2
+
+
+def test_day_is_bit_identical_alone_or_in_a_window_with_every_option():
+    # seed 0: storm hours cross the midnight of 2013-01-10/11
+    kw = dict(
+        HARD_NEGATIVES,
+        seed=0,
+        components=("H",),
+        iar_rate_winter=1.0,
+        iar_partial_probability=0.5,
+        iar_delta_f_walk=0.1,
+        sferic_burst_scale=30.0,
+    )
+    window = synth.ground_station("2013-01-10", days=2, **kw).values
+    alone = synth.ground_station("2013-01-11", days=1, **kw).values
+    np.testing.assert_array_equal(window[:, DAY:], alone)
+    # continuous across midnight: no step in the local variance
+    x = window[0, DAY - 3000 : DAY + 3000].astype(float)
+    if np.isfinite(x).all():
+        assert np.std(x[:3000]) < 3 * np.std(x[3000:]) and np.std(x[3000:]) < 3 * np.std(x[:3000])
+
+
+def test_randomised_params_are_deterministic_and_in_range():
+    d = ground.GroundParams()
+    ranges = []
+    for seed in range(200):
+        over = synth.randomised_ground_params(seed)
+        assert over == synth.randomised_ground_params(seed)
+        p = ground.GroundParams(**over)  # valid
+        # JSON-able, and what iar_truth rebuilds from synth_params is the same world
+        assert ground.GroundParams(**json.loads(json.dumps(over))) == p
+        k = p.background_amplitude
+        assert 1e-3 <= k <= 1e3
+        # every absolute quantity follows the station's unit: amplitudes x k, PSDs x k**2
+        for name in ("manmade_amplitude", "lightning_scale", "sferic_burst_scale"):
+            assert 0.09 <= getattr(p, name) / (getattr(d, name) * k) <= 10.0, name
+        for name in ("background_floor", "manmade_broadband_psd"):
+            assert 0.09 <= getattr(p, name) / (getattr(d, name) * k * k) <= 10.0, name
+        sch = np.array(p.schumann_psd) / (np.array(d.schumann_psd) * k * k)
+        assert np.allclose(sch, sch[0]) and 0.19 <= sch[0] <= 5.0
+        assert p.saturation is None or 30 * k <= p.saturation <= 500 * k
+        assert 0.5 <= p.background_slope <= 3.0 and abs(p.background_slope_diurnal) <= 1.0
+        for sign in (1, -1):
+            assert 0.3 - 1e-9 <= p.background_slope + sign * p.background_slope_diurnal <= 3.5
+        assert 2 <= p.iar_fringes[0] <= p.iar_fringes[1] <= 10
+        assert p.iar_delta_f_range == (0.3, 1.5)
+        assert 0.3 <= p.iar_delta_f_summer <= p.iar_delta_f_winter <= 1.5
+        assert 0.3 <= p.iar_contrast[0] <= p.iar_contrast[1] <= 2.0  # peak-to-trough 1.3-3
+        assert 0.06 <= p.iar_width[0] <= p.iar_width[1] <= 0.2
+        assert 5.0 <= p.iar_fmax <= 10.0
+        assert 0.0 <= p.iar_rate_summer <= p.iar_rate_winter <= 1.0
+        assert 0.0 <= p.iar_partial_probability <= 0.5
+        lo, hi = p.manmade_frequency_range
+        assert 0.5 <= lo <= hi <= 5.0
+        assert 0 <= p.missing_component_probability <= 0.2 and 0 <= p.gap_probability <= 0.2
+        assert 2.0 <= p.storm_level[0] <= p.storm_level[1] <= 100.0
+        ranges.append(
+            (
+                np.log10(k),
+                p.pc1_night_rate > 0,
+                p.sferic_burst_rate > 0,
+                p.storm_probability > 0,
+                p.background_slope,
+                p.iar_fringes[1],
+                p.iar_fmax,
+                p.saturation is None,
+            )
+        )
+    r = np.array(ranges, float)
+    assert r[:, 0].min() < -2.5 and r[:, 0].max() > 2.5  # many decades
+    for col in (1, 2, 3, 7):  # hard negatives (and no clipping) common, but not always
+        assert 0.3 < r[:, col].mean() < 0.9
+    assert r[:, 4].min() < 0.7 and r[:, 4].max() > 2.8
+    assert r[:, 5].max() == 10 and r[:, 6].max() > 9.5
+    assert synth.randomised_ground_params(0) != synth.randomised_ground_params(1)
+
+
+def test_randomised_day_is_finite_and_scales_with_the_level():
+    levels = []
+    for seed in (0, 1, 2):
+        over = synth.randomised_ground_params(seed)
+        wave = synth.ground_station("2013-01-10", days=1, seed=seed, components=("H",), **over)
+        x = wave.values[0]
+        sched = synth.disturbances("2013-01-10", days=1, seed=seed, components=("H",), **over)
+        if sched.missing_component.values[0] == "H":
+            assert np.isnan(x).all()
+            continue
+        gap = np.repeat(sched.gap_mask.values[0], 3600 * SEC)
+        assert np.isfinite(x[~gap]).all() and np.isnan(x[gap]).all()
+        ok = ~sched.gap_mask.values[0, 8:16]
+        day = x[8 * 3600 * SEC : 16 * 3600 * SEC].reshape(8, -1)[ok].ravel().astype(float)
+        f, pxx = scipy.signal.welch(day, fs=100.0, nperseg=4096)
+        level = np.median(pxx[(f > 0.8) & (f < 1.25)]) / over["background_amplitude"] ** 2
+        levels.append(level)
+        assert 0.2 < level < 5.0, (seed, level)
+    assert len(levels) >= 2
+    # exactly linear in the unit: 10x every absolute amplitude (100x every PSD) -> 10x the record
+    over = synth.randomised_ground_params(1)
+    amp = (
+        "background_amplitude",
+        "manmade_amplitude",
+        "lightning_scale",
+        "sferic_burst_scale",
+        "saturation",
+    )
+    psd = ("background_floor", "manmade_broadband_psd")
+    big = {k: (v * 10 if k in amp and v is not None else v) for k, v in over.items()}
+    big.update({k: over[k] * 100 for k in psd})
+    big["schumann_psd"] = tuple(100 * a for a in over["schumann_psd"])
+    a = synth.ground_station("2013-01-10", days=1, seed=1, components=("H",), **over)
+    b = synth.ground_station("2013-01-10", days=1, seed=1, components=("H",), **big)
+    xa, xb = a.values[0, : 6 * 3600 * SEC], b.values[0, : 6 * 3600 * SEC]
+    np.testing.assert_allclose(xb, 10 * xa, rtol=1e-4, atol=1e-5 * np.nanstd(xb))

@@ -17,11 +17,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "catalogue", "classical", "cli", "config", "cube", "dsp", "events", "geomag", "infer",
+    "catalogue", "classical", "cli", "config", "contract", "cube", "dsp", "events", "geomag", "infer",
     "io", "models", "plot", "stats", "synth", "testing", "train",
 }  # fmt: skip
 _NAMES = {
     "CubeConfig": "config",
+    "ModelCard": "contract",
+    "InputRepresentation": "contract",
     "build_cube": "cube",
     "write_cube": "cube",
     "open_cube": "cube",

@@ -59,8 +59,9 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
     g.add_argument(
         "--data",
         default="synth-iar",
-        help="synth-iar | synth-cses | cube:PATH (a cube store) | npz:PATH (saved images) "
-        "(default: synth-iar)",
+        help="synth-iar | synth-cses | cube:PATH (a cube store) | npz:PATH (saved images); "
+        "evaluate also: heldout-iar | heldout-cses (the held-out generator family, whole "
+        "chain with events) (default: synth-iar)",
     )
     g.add_argument(
         "--rate-scale",
@@ -85,6 +86,28 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         + f" (default: {12345 if heldout else 0})",
     )
     g.add_argument("--start", default=None, help="first synthetic evening / orbit day (UTC date)")
+    g.add_argument(
+        "--domain",
+        default="default",
+        choices=["default", "randomised"],
+        help="synthetic data: one default station / instrument, or domain randomisation "
+        "(each group of nights or half-orbits from its own drawn station or instrument, with "
+        "night-time look-alikes and units over six decades) (default: default)",
+    )
+    g.add_argument(
+        "--truth-threshold",
+        type=float,
+        default=None,
+        help="synth-iar: share of the expected power the IARs must hold for a pixel to be "
+        "labelled (default: 0.5; lower values label faint fringes too)",
+    )
+    g.add_argument(
+        "--group",
+        type=int,
+        default=None,
+        help="--domain randomised: nights (half-orbits) per drawn station (instrument) "
+        "(default: 4 nights, 16 half-orbits)",
+    )
     g.add_argument(
         "--band",
         type=float,
@@ -119,6 +142,15 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         )
 
 
+def _domain(args: argparse.Namespace) -> dict[str, Any]:
+    if getattr(args, "domain", "default") == "default":
+        return {}
+    out: dict[str, Any] = {"domain": args.domain}
+    if args.group is not None:
+        out["group"] = int(args.group)
+    return out
+
+
 def _cache(args: argparse.Namespace) -> str | None:
     return None if str(args.cache).lower() in ("none", "") else args.cache
 
@@ -140,6 +172,9 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
             extra["night"] = list(args.night)
         if not iar:
             extra["iar"] = False
+        extra.update(_domain(args))
+        if getattr(args, "truth_threshold", None) is not None:
+            extra["truth_threshold"] = float(args.truth_threshold)
         labels = getattr(args, "labels", None)
         if labels:
             extra["labels"] = labels
@@ -149,6 +184,7 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
             extra["rate_scale"] = 0.0
         elif getattr(args, "rate_scale", None) is not None:
             extra["rate_scale"] = float(args.rate_scale)
+        extra.update(_domain(args))
     else:
         extra = dict(labels=getattr(args, "labels", None), masks=getattr(args, "masks", None))
         if args.night:
@@ -484,6 +520,14 @@ def add_parsers(subparsers: Any) -> None:
         help="signal-free nights/half-orbits for false positives (default: --nights)",
     )
     p.add_argument("--no-baselines", action="store_true", help="leave out the classical baselines")
+    p.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        default=[1.0, 1e-3, 1e3],
+        help="heldout-*: record scale factors (unit changes; 1e-3 is pT -> nT) "
+        "(default: 1 1e-3 1e3)",
+    )
     p.add_argument("-o", "--output", default=None, help="write the table as netCDF")
     p.set_defaults(func=_evaluate_entry)
 
@@ -539,6 +583,42 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
 
 
 def _evaluate_entry(args: argparse.Namespace) -> int:
+    if args.data in ("heldout-iar", "heldout-cses"):
+        return cmd_evaluate_heldout(args)
     if args.free_nights is None:
         args.free_nights = args.nights
     return cmd_evaluate(args)
+
+
+def cmd_evaluate_heldout(args: argparse.Namespace) -> int:
+    """The whole chain on the held-out generator family, at three units / calibrations."""
+    import pandas as pd
+
+    from .validation import heldout_cses_table, heldout_ground_table
+
+    names = list(args.models)
+    if not args.no_baselines:
+        names += [b for b in ("classical:beggan",) if b not in names]
+    scales = tuple(args.scales)
+    if args.data == "heldout-iar":
+        kw = {"start": args.start or "2013-01-05", "nights": args.nights, "seed": args.seed}
+        table, per_night = heldout_ground_table(names, scales=scales, **kw)
+        cols = ["pixel_iou", "iar_nights_found", "iar_nights", "free_nights_with_event",
+                "free_nights", "delta_f_median_error", "false_pixel_share_free"]  # fmt: skip
+        cols += sorted(v for v in table.data_vars if str(v).startswith("free_with_event_"))
+    else:
+        kw = {"start": args.start or "2022-04-01", "halforbits": args.nights, "seed": args.seed}
+        table, per_night = heldout_cses_table(names, scales=scales, **kw), None
+        cols = ["pixel_iou", "event_recall", "event_precision", "false_events_per_free_halforbit",
+                "anomalies", "events"]  # fmt: skip
+    print(f"held-out generator family: {args.data} {json.dumps(kw)}")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table[cols].to_dataframe().to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_netcdf(out)
+        if per_night is not None:
+            per_night.to_netcdf(out.with_name(out.stem + "-nights.nc"))
+        print(f"table: {out.resolve()}")
+    return 0

@@ -280,6 +280,7 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
                 {
                     "long_name": "power spectral density",
                     "units": f"{units}2 Hz-1" if units else "Hz-1",
+                    **_station_attrs(attrs),
                 },
             ),
             "valid_fraction": (
@@ -402,7 +403,21 @@ def open_cube(
     )
     if "xspecseg_version" not in ds.attrs or "psd" not in ds:
         raise ValueError(f"{store} is not an xspecseg cube store (no xspecseg attributes)")
+    ds["psd"].attrs.update(_station_attrs(ds.attrs))
     return ds
+
+
+#: Station metadata that travels with the PSD itself, so that ``cube.psd`` or any selection
+#: of it still says where it was recorded (catalogues need the position).
+STATION_KEYS = ("station", "latitude", "longitude", "altitude_km")
+
+
+def _station_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: attrs[k] for k in STATION_KEYS if k in attrs}
+
+
+class MissingComponentWarning(UserWarning):
+    """A summed component was made of fewer parts where some had no data."""
 
 
 def select_component(cube: xr.Dataset | xr.DataArray, component: str) -> xr.DataArray:
@@ -414,7 +429,7 @@ def select_component(cube: xr.Dataset | xr.DataArray, component: str) -> xr.Data
     Where some parts of a sum have no data (a component missing for a day, a gap in one
     coil), the sum is made of the parts that do, scaled by ``parts / present`` so that its
     level stays that of the whole sum, and a :class:`UserWarning` names the missing
-    component and times when the block is computed. A pixel is NaN only where every part is.
+    component and times when the block is computed (a :class:`MissingComponentWarning`). A pixel is NaN only where every part is.
 
     Parameters
     ----------
@@ -494,7 +509,7 @@ def _sum_present_block(stack: np.ndarray, time: np.ndarray, *, parts: tuple[str,
         warnings.warn(
             f"component {'+'.join(lost)} has no data{span} ({int(rows.sum())} time blocks): "
             f"using {'+'.join(p for p in parts if p not in lost) or 'the others'} there",
-            UserWarning,
+            MissingComponentWarning,
             stacklevel=2,
         )
     return out

@@ -8,6 +8,20 @@ int64 ``YYYYMMDDhhmmssmmm``; ``VERSE_TIME``, ``GEO_LAT``, ``GEO_LON``, ``MAG_LAT
 ``MAG_LON``, ``ALTITUDE``, ``WORKMODE`` (N, 1); dataset attributes ``FillValue``,
 ``Units``, ``ValidRange``; global attributes ``ORBITNUM``, ``ORBITTYPE``, ``SAMPLERATE``.
 
+Frequency convention: ``FREQ`` may hold the bins' lower edges ``k * df`` (0, 25, 50, ...
+Hz; what :mod:`xspecseg.synth.cses` writes) or their centres ``(k + 1/2) * df`` (12.5,
+37.5, ... Hz); 1025 values (every edge, up to 25.6 kHz) are accepted too. The resolution
+is the same, so the reader maps all of them onto one convention: the cube's ``frequency``
+coordinate is ``k * df`` for bin ``k`` (0 ... 25 575 Hz for the real product), i.e. the
+lower edge of the bin ``[k df, (k + 1) df)``, which is also the frequency of FFT bin ``k``
+of the 2048-point transform at 51.2 kHz. Which form was found is recorded in the cube's
+``attrs["freq_in_files"]`` (``"edges"``, ``"centres"``, or both joined by ``+``); the
+coordinate carries ``bin_width`` and ``convention`` attributes. Which form the real level-2
+files use could not be confirmed from the public material available when this was written
+(the product description quoted above says "0-25.6 kHz in 25 Hz bins", and the public
+csespy reader takes ``FREQ`` as stored, falling back to ``k * fs / N`` from 0); edges are
+assumed, and other offsets are kept as stored (``freq_in_files = "other"``).
+
 Only the small along-track datasets are read when the files are opened; each file's
 spectra become one lazy Dask task that opens the file itself (so the graph pickles and
 runs on a distributed cluster).
@@ -52,7 +66,8 @@ class _FileMeta:
     lon: np.ndarray
     alt: np.ndarray
     mlat: np.ndarray
-    freq: np.ndarray
+    freq: np.ndarray  # mapped onto the lower-edge convention (see the module notes)
+    freq_found: str  # "edges", "centres" or "other"
     fill: float | None
     units: str
     has_truth: bool
@@ -126,6 +141,28 @@ def _column(f, name: str, path: str, n: int | None = None) -> np.ndarray:
     return x
 
 
+def _frequency_edges(freq: np.ndarray, path: str) -> tuple[np.ndarray, str]:
+    """``FREQ`` as stored -> (lower bin edges ``k * df``, the form found).
+
+    Edges start at 0 (1024 lower edges, or all 1025 edges); centres start at ``df / 2``.
+    Anything else (no uniform spacing to judge by, another offset) is kept as stored.
+    """
+    f = np.asarray(freq, dtype=np.float64).ravel()
+    if f.size == _N_FREQ + 1:  # every edge, up to the Nyquist frequency: keep lower edges
+        f = f[:-1]
+    if f.size != _N_FREQ:
+        raise ValueError(f"{path}: FREQ has {f.size} values; expected {_N_FREQ}")
+    df = float(np.median(np.diff(f)))
+    if not (np.isfinite(df) and df > 0):
+        return f, "other"
+    tol = 1e-3 * df
+    if abs(f[0]) <= tol:
+        return f, "edges"
+    if abs(f[0] - df / 2.0) <= tol:
+        return f - df / 2.0, "centres"
+    return f, "other"
+
+
 def _fill_to_nan(x: np.ndarray, ds) -> np.ndarray:
     x = x.astype(np.float64)
     fv = ds.attrs.get("FillValue")
@@ -171,9 +208,7 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
             raise ValueError(f"{path}: {spec} has shape {ds.shape}; expected (N, {_N_FREQ})")
         if ds.shape[0] != n:
             raise ValueError(f"{path}: {spec} has {ds.shape[0]} rows but UTC_TIME has {n}")
-        freq = np.asarray(f["FREQ"][()], dtype=np.float64).ravel()
-        if freq.size != _N_FREQ:
-            raise ValueError(f"{path}: FREQ has {freq.size} values; expected {_N_FREQ}")
+        freq, freq_found = _frequency_edges(f["FREQ"][()], path)
         lat = _fill_to_nan(_column(f, "GEO_LAT", path, n), f["GEO_LAT"])
         lon = _fill_to_nan(_column(f, "GEO_LON", path, n), f["GEO_LON"])
         alt = _fill_to_nan(_column(f, "ALTITUDE", path, n), f["ALTITUDE"])
@@ -204,6 +239,7 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
             alt=alt,
             mlat=mlat,
             freq=freq,
+            freq_found=freq_found,
             fill=None if fv is None else float(np.asarray(fv).ravel()[0]),
             units=_attr_str(ds.attrs.get("Units", "")),
             has_truth=has_truth,
@@ -285,10 +321,13 @@ def read_cses(
         ``psd`` (time, frequency) float32, a Dask array with one chunk per file; coords
         ``time`` (datetime64[ns], from ``UTC_TIME``), ``frequency`` (Hz), and along
         ``time``: ``latitude``, ``longitude``, ``altitude_km``, ``magnetic_latitude``,
-        ``orbit``, ``orbit_direction``. Fill values are NaN. For synthetic files also
-        ``truth`` (time, frequency) bool, lazy. Attrs: ``component``, ``units``,
-        ``source_files``, ``platform``, ``instrument``, ``sampling_rate`` and, for
-        synthetic files, ``synth_params`` (JSON).
+        ``orbit``, ``orbit_direction``. ``frequency`` is the lower edge ``k * 25`` Hz of
+        each bin whether the files' ``FREQ`` holds edges or centres (module notes);
+        ``attrs["freq_in_files"]`` says which was found. Fill values are NaN. For
+        synthetic files also ``truth`` (time, frequency) bool, lazy. Attrs:
+        ``component``, ``units``, ``source_files``, ``platform``, ``instrument``,
+        ``freq_in_files``, ``sampling_rate`` and, for synthetic files, ``synth_params``
+        (JSON).
 
     Raises
     ------
@@ -338,7 +377,16 @@ def read_cses(
 
     coords = {
         "time": ("time", cat("time")),
-        "frequency": ("frequency", fsel, {"units": "Hz", "long_name": "frequency"}),
+        "frequency": (
+            "frequency",
+            fsel,
+            {
+                "units": "Hz",
+                "long_name": "frequency",
+                "convention": "lower bin edge, k * bin_width",
+                "bin_width": float(np.median(np.diff(freq))),
+            },
+        ),
         "latitude": ("time", cat("lat"), {"units": "degrees_north"}),
         "longitude": ("time", cat("lon"), {"units": "degrees_east"}),
         "altitude_km": ("time", cat("alt"), {"units": "km"}),
@@ -361,6 +409,7 @@ def read_cses(
         "source_files": [os.path.basename(m.path) for m in metas],
         "platform": "CSES-01",
         "instrument": "EFD VLF",
+        "freq_in_files": "+".join(sorted({m.freq_found for m in metas})),
     }
     if metas[0].sample_rate is not None:
         attrs["sampling_rate"] = metas[0].sample_rate

@@ -13,13 +13,27 @@ Examples
 
 from __future__ import annotations
 
-from .ground import GroundParams, disturbances, ground_station, iar_truth, iar_truth_nights
+from .ground import (
+    GroundParams,
+    disturbances,
+    ground_station,
+    iar_truth,
+    iar_truth_nights,
+    randomised_ground_params,
+)
 
-__all__ = ["GroundParams", "disturbances", "ground_station", "iar_truth", "iar_truth_nights"]
+__all__ = [
+    "GroundParams",
+    "disturbances",
+    "ground_station",
+    "iar_truth",
+    "iar_truth_nights",
+    "randomised_ground_params",
+]
 
 try:  # written separately; the ground generator must not depend on it
-    from .cses import cses_orbits, cses_truth
+    from .cses import cses_orbits, cses_truth, randomised_cses_params
 
-    __all__ += ["cses_orbits", "cses_truth"]
+    __all__ += ["cses_orbits", "cses_truth", "randomised_cses_params"]
 except ImportError:
     pass

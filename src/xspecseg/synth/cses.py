@@ -30,6 +30,15 @@ Spectra
     dispersed lightning whistlers (short vertical streaks, mostly at night), narrow lines
     of ground VLF transmitters (NWC, NAA, NPM, DHO38, ...; strongest near the
     transmitter, weaker on the day side), multiplicative log-normal estimation noise.
+Domain randomisation (all off by default; :func:`randomised_cses_params` draws a set)
+    An absolute calibration factor on the whole spectrum; the background's level, slope,
+    knee and latitude/day-night dependence; and hard negatives, each from its own random
+    stream: whistler-mode chorus outside the plasmapause (0.1-0.8 f_ce of the local field
+    line, dawn favoured), funnel-shaped auroral hiss patches at high magnetic latitude
+    (the main look-alike of a nucleus), night-side whistler storms, further narrow
+    constant-frequency lines (also below 12.5 kHz), power-line harmonic radiation (50/60
+    Hz combs at 0.5-6 kHz), short broadband bursts and data gaps (rows of the fill value).
+    The anomalies' size, frequency, contrast and day/night side are parameters too.
 Nucleus-shaped anomalies
     A bright centre fading outward: a Gaussian bump in time x frequency with an
     irregular (wobbly) edge and a small frequency drift, centred at ~6.2 kHz (0–12.5
@@ -43,9 +52,11 @@ Nucleus-shaped anomalies
 Truth
     Pixel ``(t, f)`` of component ``c`` is anomalous when the injected anomaly power is at
     least ``truth_fraction`` times the expected (noise-free) power of the smooth
-    continuum there (background + hiss; default 1.0: the anomaly at least doubles it,
-    +3 dB). Whistlers and transmitter lines are left out of that reference so that they
-    do not punch holes into a nucleus that a human labeller would paint over. The mask is
+    continuum there (background + hiss + auroral hiss; default 1.0: the anomaly at least
+    doubles it, +3 dB). Whistlers, transmitter and other lines, chorus elements, PLHR and
+    bursts are left out of that reference so that they do not punch holes into a nucleus
+    that a human labeller would paint over. No hard negative is ever truth: with the
+    anomalies off the mask is empty whatever else is on, and on data-gap rows it is False. The mask is
     stored in each file as ``SYNTH_TRUTH`` (uint8, bit 0 = X, 1 = Y, 2 = Z), which real
     files lack; :func:`xspecseg.io.read_cses` carries it as the variable ``truth``.
     Storing the mask rather than re-deriving it from the seed keeps the truth valid
@@ -78,6 +89,7 @@ __all__ = [
     "cses_orbits",
     "cses_truth",
     "halforbit_geometry",
+    "randomised_cses_params",
 ]
 
 # --- constants of the real product -------------------------------------------------------
@@ -176,6 +188,49 @@ class CsesParams:
     components : tuple of str
         Spectra written (``A131_P``/``A132_P``/``A133_P`` for X/Y/Z).
 
+    Domain randomisation (the defaults reproduce the original generator bit for bit;
+    rates are expected events per half-orbit file, amplitudes log10 over the local
+    background, each hard negative drawn from its own random stream):
+
+    calibration_gain : float
+        Absolute calibration: every written spectrum (background, emissions and
+        anomalies alike) is multiplied by it; the truth does not change.
+    bg_level_log10, bg_slope, bg_knee_hz : float
+        Background ``log10 P = bg_level_log10 - bg_slope * log10(1 + f / bg_knee_hz)``
+        ((mV/m)^2/Hz): level, spectral slope (decades per decade above the knee), knee.
+    bg_aurora_decades, bg_day_decades : float
+        Rise of the background toward the auroral zones (decades, mostly at low
+        frequencies) and on the day side.
+    hiss_level_log10 : float
+        Plasmaspheric hiss level (log10, 100 Hz - ~2.5 kHz, mid/low magnetic latitude).
+    tx_level_decades : float
+        Added to the strength of every ground VLF transmitter line (incl. Alpha/RSDN).
+    chorus_rate, chorus_decades :
+        Whistler-mode chorus patches: bursts of rising (and some falling) tones in the
+        lower (0.1-0.5) and upper (0.5-0.8) band of the equatorial electron gyrofrequency
+        of the local field line, outside the plasmapause, favoured toward dawn.
+    auroral_hiss_rate, auroral_hiss_decades, auroral_hiss_duration_s, auroral_hiss_mlat :
+        Auroral hiss patches: broadband, funnel-shaped (lower cutoff rising away from the
+        patch centre), minutes long, at ``|magnetic latitude| >= auroral_hiss_mlat``. A
+        continuum: it joins the truth reference (an anomaly inside it must outshine it).
+    whistler_storm_rate, whistler_storm_intensity :
+        Night-side lightning storms: minutes of many dispersed whistlers (whistlers per
+        row at the storm's peak).
+    extra_line_rate, extra_line_decades :
+        Further narrow constant-frequency lines (platform interference, transmitters not
+        in the table), half of them at 3-12.5 kHz, some for the whole pass.
+    plhr_rate, plhr_decades :
+        Power-line harmonic radiation: combs of 50 or 60 Hz harmonics at 0.5-6 kHz over
+        mid latitudes, for a few minutes.
+    burst_rate, burst_decades :
+        Short (1-3 rows) broadband bursts.
+    fill_rate, fill_rows :
+        Data gaps: runs of ``fill_rows`` (log-uniform range) rows written as the fill
+        value (NaN after :func:`xspecseg.io.read_cses`); their truth is False.
+    day_fraction : float or None
+        Probability that an anomaly group is placed on a day-side (descending)
+        half-orbit when one fits; None keeps the original, side-blind placement.
+
     Examples
     --------
     >>> p = CsesParams(rate_scale=20.0)
@@ -213,13 +268,47 @@ class CsesParams:
     keep_bits: int = 8
     compression_level: int = 4
     components: tuple[str, ...] = COMPONENTS
+    # --- domain randomisation (see _ADDED_FIELDS; defaults = the original generator) ---
+    calibration_gain: float = 1.0
+    bg_level_log10: float = -5.2
+    bg_slope: float = 1.55
+    bg_knee_hz: float = 700.0
+    bg_aurora_decades: float = 0.45
+    bg_day_decades: float = 0.1
+    hiss_level_log10: float = -4.8
+    tx_level_decades: float = 0.0
+    chorus_rate: float = 0.0
+    chorus_decades: tuple[float, float] = (0.5, 1.5)
+    auroral_hiss_rate: float = 0.0
+    auroral_hiss_decades: tuple[float, float] = (0.5, 2.0)
+    auroral_hiss_duration_s: tuple[float, float] = (60.0, 400.0)
+    auroral_hiss_mlat: float = 60.0
+    whistler_storm_rate: float = 0.0
+    whistler_storm_intensity: tuple[float, float] = (1.0, 6.0)
+    extra_line_rate: float = 0.0
+    extra_line_decades: tuple[float, float] = (0.5, 2.0)
+    plhr_rate: float = 0.0
+    plhr_decades: tuple[float, float] = (0.3, 1.2)
+    burst_rate: float = 0.0
+    burst_decades: tuple[float, float] = (0.5, 2.0)
+    fill_rate: float = 0.0
+    fill_rows: tuple[float, float] = (1.0, 40.0)
+    day_fraction: float | None = None
 
     def __hash__(self) -> int:  # dict fields are not hashable; the JSON form is canonical
         return hash(self.to_json())
 
     def to_json(self) -> str:
-        """Canonical JSON of the parameters (sorted keys)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Canonical JSON of the parameters (sorted keys).
+
+        Fields added for domain randomisation are left out while they hold their
+        default, so files written with default parameters keep their exact bytes.
+        """
+        d = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.name in _ADDED_FIELDS and d[f.name] == f.default:
+                del d[f.name]
+        return json.dumps(d, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | dict) -> CsesParams:
@@ -227,19 +316,25 @@ class CsesParams:
         d = json.loads(text) if isinstance(text, str) else dict(text)
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
-        for k in ("mlat_band", "freq_limits_hz", "freq_sigma_hz", "duration_s"):
-            if k in kw:
-                kw[k] = tuple(kw[k])
-        if "contrast_decades" in kw:
-            kw["contrast_decades"] = tuple(kw["contrast_decades"])
-        if "components" in kw:
-            kw["components"] = tuple(kw["components"])
+        for k, v in kw.items():
+            if isinstance(v, list):  # JSON arrays are the tuple fields
+                kw[k] = tuple(v)
         return cls(**kw)
 
     @property
     def period_ms(self) -> float:
         """Orbital period in milliseconds."""
         return _MS_PER_DAY / self.orbits_per_day
+
+
+# Fields added for domain randomisation: omitted from the JSON while at their default.
+_ADDED_FIELDS = frozenset(
+    """calibration_gain bg_level_log10 bg_slope bg_knee_hz bg_aurora_decades bg_day_decades
+    hiss_level_log10 tx_level_decades chorus_rate chorus_decades auroral_hiss_rate
+    auroral_hiss_decades auroral_hiss_duration_s auroral_hiss_mlat whistler_storm_rate
+    whistler_storm_intensity extra_line_rate extra_line_decades plhr_rate plhr_decades
+    burst_rate burst_decades fill_rate fill_rows day_fraction""".split()
+)
 
 
 def _params(params: CsesParams | None, overrides: dict[str, Any]) -> CsesParams:
@@ -249,7 +344,125 @@ def _params(params: CsesParams | None, overrides: dict[str, Any]) -> CsesParams:
     bad = set(p.components) - set(COMPONENTS)
     if bad:
         raise ValueError(f"unknown components {sorted(bad)}; use a subset of X, Y, Z")
+    if not (math.isfinite(p.calibration_gain) and p.calibration_gain > 0):
+        raise ValueError(f"calibration_gain must be positive; got {p.calibration_gain}")
+    if p.day_fraction is not None and not 0.0 <= p.day_fraction <= 1.0:
+        raise ValueError(f"day_fraction must be in [0, 1] or None; got {p.day_fraction}")
     return p
+
+
+# Ranges of randomised_cses_params: (low, high) of each draw.
+_RANDOM_RATES = {  # expected events per half-orbit, log-uniform; 20 % of sets have none
+    "chorus_rate": (0.2, 6.0),
+    "auroral_hiss_rate": (0.2, 8.0),
+    "whistler_storm_rate": (0.1, 4.0),
+    "extra_line_rate": (0.5, 15.0),
+    "plhr_rate": (0.1, 4.0),
+    "burst_rate": (0.5, 40.0),
+    "fill_rate": (0.1, 5.0),
+}
+_RANDOM_LEVELS = {  # (low end range, width range) of each (low, high) amplitude pair
+    "chorus_decades": ((0.3, 1.0), (0.3, 1.2)),
+    "auroral_hiss_decades": ((0.3, 1.2), (0.3, 1.5)),
+    "extra_line_decades": ((0.3, 1.2), (0.3, 1.5)),
+    "plhr_decades": ((0.2, 0.8), (0.2, 1.0)),
+    "burst_decades": ((0.3, 1.2), (0.3, 1.5)),
+}
+
+
+def randomised_cses_params(seed: int) -> dict[str, Any]:
+    """One deterministic, domain-randomised set of :class:`CsesParams` overrides.
+
+    For training a detector that must survive another simulator or the real instrument:
+    the absolute level, the background's shape and every look-alike vary between sets,
+    and so do the anomalies' size, contrast, frequency and day/night side. The truth
+    stays exact (hard negatives never enter it). ``rate_scale`` and the geometry are
+    left to the caller.
+
+    Ranges (U = uniform, LU = log-uniform; rates are events per half-orbit file, levels
+    log10 over the local background):
+
+    - ``calibration_gain``: LU 1e-3 - 1e3 (six decades of absolute level)
+    - ``bg_level_log10`` U -5.7 - -4.7; ``bg_slope`` U 0.8 - 2.4 decades per decade;
+      ``bg_knee_hz`` LU 300 - 1500 Hz; ``bg_aurora_decades`` U 0 - 1 (rise toward the
+      auroral zones); ``bg_day_decades`` U -0.2 - 0.5 (day minus night)
+    - ``hiss_level_log10``: ``bg_level_log10`` + U -0.8 - 1.4; ``noise_decades`` U 0.06 -
+      0.2; ``whistler_rate_night`` LU 0.05 - 2 and ``whistler_rate_day`` LU 0.005 - 0.3
+      per row; ``tx_level_decades`` U -1 - 1
+    - hard-negative rates, each LU and 0 in 20 % of the sets: chorus 0.2 - 6, auroral
+      hiss 0.2 - 8, whistler storms 0.1 - 4, extra lines 0.5 - 15, PLHR 0.1 - 4,
+      bursts 0.5 - 40, data gaps 0.1 - 5
+    - hard-negative levels ``(lo, lo + w)``: lo U 0.3 - 1.0 (chorus), 0.3 - 1.2
+      (auroral hiss, lines, bursts), 0.2 - 0.8 (PLHR); w U 0.3 - 1.2/1.5 (PLHR 0.2 - 1.0)
+    - ``whistler_storm_intensity``: ``(lo, 2-4 x lo)``, lo U 0.5 - 3 whistlers per row
+    - ``freq_sigma_hz``: ``(lo, min(1500, 1.5-3 x lo))``, lo LU 100 - 600 Hz, from compact
+      nuclei (truth ~500 - 1500 Hz wide) to large ones
+    - ``duration_s``: ``(lo, min(240, 2-6 x lo))``, lo LU 8 - 40 s
+    - ``contrast_decades``: ``(lo, min(2.5, lo + U 0.3 - 1.5))``, lo U 0.25 - 1: faint
+      to bright
+    - ``freq_mean_hz`` U 4500 - 7500, ``freq_sd_hz`` U 1000 - 2500, ``freq_limits_hz``
+      (1000, 12000): centres mostly at 3 - 9 kHz
+    - ``day_fraction``: U 0.2 - 0.8 (share of anomaly groups put on the day side)
+
+    Parameters
+    ----------
+    seed : int
+        Any integer; the same seed gives the same overrides.
+
+    Returns
+    -------
+    dict
+        Keyword overrides for :func:`cses_orbits` / :class:`CsesParams` (plain floats
+        and tuples, JSON-serialisable).
+
+    Examples
+    --------
+    >>> kw = randomised_cses_params(3)
+    >>> 1e-3 <= kw["calibration_gain"] <= 1e3
+    True
+    >>> p = CsesParams(rate_scale=20.0, **kw)
+    >>> # paths = cses_orbits("2022-03-01", days=0.1, seed=3, out_dir="dr/", params=p)
+    """
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, 0xD0A1])
+
+    def lu(lo: float, hi: float) -> float:
+        return _loguniform(rng, lo, hi)
+
+    def u(lo: float, hi: float) -> float:
+        return float(rng.uniform(lo, hi))
+
+    bg_level = u(-5.7, -4.7)
+    kw: dict[str, Any] = dict(
+        calibration_gain=lu(1e-3, 1e3),
+        bg_level_log10=bg_level,
+        bg_slope=u(0.8, 2.4),
+        bg_knee_hz=lu(300.0, 1500.0),
+        bg_aurora_decades=u(0.0, 1.0),
+        bg_day_decades=u(-0.2, 0.5),
+        hiss_level_log10=bg_level + u(-0.8, 1.4),
+        noise_decades=u(0.06, 0.2),
+        whistler_rate_night=lu(0.05, 2.0),
+        whistler_rate_day=lu(0.005, 0.3),
+        tx_level_decades=u(-1.0, 1.0),
+    )
+    for name, (lo, hi) in _RANDOM_RATES.items():
+        kw[name] = 0.0 if rng.uniform() < 0.2 else lu(lo, hi)
+    for name, ((a, b), (c, d)) in _RANDOM_LEVELS.items():
+        lo = u(a, b)
+        kw[name] = (lo, lo + u(c, d))
+    storm = u(0.5, 3.0)
+    kw["whistler_storm_intensity"] = (storm, storm * u(2.0, 4.0))
+    sig = lu(100.0, 600.0)
+    kw["freq_sigma_hz"] = (sig, min(1500.0, sig * u(1.5, 3.0)))
+    dur = lu(8.0, 40.0)
+    kw["duration_s"] = (dur, min(240.0, dur * u(2.0, 6.0)))
+    con = u(0.25, 1.0)
+    kw["contrast_decades"] = (con, min(2.5, con + u(0.3, 1.5)))
+    kw["freq_mean_hz"] = u(4500.0, 7500.0)
+    kw["freq_sd_hz"] = u(1000.0, 2500.0)
+    kw["freq_limits_hz"] = (1000.0, 12_000.0)
+    kw["day_fraction"] = u(0.2, 0.8)
+    return kw
 
 
 # --- time helpers ----------------------------------------------------------------------
@@ -461,6 +674,9 @@ def _day_anomalies(seed: int, day: int, p: CsesParams) -> tuple[dict[str, Any], 
     if n_groups == 0:
         return ()
     hs = _halforbits_starting(t_day, t_day + _MS_PER_DAY, p)
+    side_rng = None  # a stream of its own, so the other draws stay those of day_fraction=None
+    if p.day_fraction is not None:
+        side_rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, day, 0xA41])
     tracks: dict[int, dict[str, np.ndarray]] = {}
     out: list[dict[str, Any]] = []
     taken_by_h: dict[int, list[tuple[float, float]]] = {}
@@ -470,6 +686,9 @@ def _day_anomalies(seed: int, day: int, p: CsesParams) -> tuple[dict[str, Any], 
         sign = 1 if north else -1
         anomalies = [_draw_anomaly(rng, p) for _ in range(size)]
         order = rng.permutation(hs)
+        if side_rng is not None:  # day side = descending = even half-orbits first
+            want = 0 if side_rng.uniform() < p.day_fraction else 1
+            order = np.concatenate([order[order % 2 == want], order[order % 2 != want]])
         placed = False
         for _shrink in range(5):
             for h in order:
@@ -660,97 +879,152 @@ def _great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 6371.0 * np.arccos(np.clip(c, -1, 1))
 
 
-def _render(
-    seed: int, h: int, p: CsesParams, geom: pd.DataFrame
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict[str, Any]]]:
-    """Spectra (linear power) and truth per component for half-orbit ``h``."""
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(h), 0xB6])
+_F = FREQ_HZ.astype(np.float64)
+_ROW_S = ROW_MS / 1000.0
+_COMP_OFFSET = {"X": 0.12, "Y": 0.08, "Z": 0.0}  # log10 level of each component
+_COMP_HISS = {"X": 1.5, "Y": 1.3, "Z": 1.0}
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Along-track quantities of one half-orbit that every emission model uses."""
+
+    t_ms: np.ndarray
+    t_s: np.ndarray  # seconds since the first row
+    lat: np.ndarray
+    lon: np.ndarray
+    dml: np.ndarray  # centred-dipole magnetic latitude (defined everywhere)
+    mlat: np.ndarray  # AACGM where defined, else the dipole latitude
+    lt_h: np.ndarray  # local solar time, hours
+    day: np.ndarray  # 1 on the day side, 0 at night, smooth in between
+
+    @property
+    def n(self) -> int:
+        return self.t_ms.size
+
+
+def _context(geom: pd.DataFrame) -> _Ctx:
     t_ms = geom.t_ms.to_numpy()
-    n = t_ms.size
-    t_s = (t_ms - t_ms[0]) / 1000.0
     lat, lon = geom.lat.to_numpy(), geom.lon.to_numpy()
     dml = _dipole_mlat(lat, lon)
-    adml = np.abs(dml)
-    f = FREQ_HZ.astype(np.float64)
-    f_khz = f / 1000.0
+    aacgm = geom.mlat.to_numpy()
     lt_h = ((t_ms % _MS_PER_DAY) / 3_600_000.0 + lon / 15.0) % 24.0
-    day = _smoothstep(np.cos(np.deg2rad(15.0 * (lt_h - 12.0))), -0.25, 0.25)  # 1 by day
+    day = _smoothstep(np.cos(np.deg2rad(15.0 * (lt_h - 12.0))), -0.25, 0.25)
+    return _Ctx(
+        t_ms=t_ms,
+        t_s=(t_ms - t_ms[0]) / 1000.0,
+        lat=lat,
+        lon=lon,
+        dml=dml,
+        mlat=np.where(np.isfinite(aacgm), aacgm, dml),
+        lt_h=lt_h,
+        day=day,
+    )
 
-    # Background (log10): falls with frequency, rises toward the auroral zone, and
-    # wanders slowly ("space weather" of the pass).
+
+def _background(rng: np.random.Generator, ctx: _Ctx, p: CsesParams) -> np.ndarray:
+    """Falls with frequency, rises toward the auroral zone and by day, and wanders
+    slowly ("space weather" of the pass). Linear power, (mV/m)^2/Hz."""
+    t_s, adml = ctx.t_s, np.abs(ctx.dml)
     wander = 0.08 * _smooth_noise(rng, t_s, 90.0)
-    aurora = 0.45 * _smoothstep(adml, 50.0, 68.0) * (1.0 + 0.3 * _smooth_noise(rng, t_s, 40.0))
-    lowf = np.exp(-f_khz / 4.0)
+    aurora = (
+        p.bg_aurora_decades
+        * _smoothstep(adml, 50.0, 68.0)
+        * (1.0 + 0.3 * _smooth_noise(rng, t_s, 40.0))
+    )
+    lowf = np.exp(-(_F / 1000.0) / 4.0)
     log_bg = (
-        -5.2
-        - 1.55 * np.log10(1.0 + f / 700.0)[None, :]
-        + (wander + 0.1 * day)[:, None]
+        p.bg_level_log10
+        - p.bg_slope * np.log10(1.0 + _F / p.bg_knee_hz)[None, :]
+        + (wander + p.bg_day_decades * ctx.day)[:, None]
         + aurora[:, None] * (0.3 + 0.7 * lowf)[None, :]
     )
-    bg = 10.0**log_bg
+    return 10.0**log_bg
 
-    # Plasmaspheric hiss: broadband below ~2-4 kHz inside the plasmasphere.
+
+def _plasmaspheric_hiss(rng: np.random.Generator, ctx: _Ctx, p: CsesParams) -> np.ndarray:
+    """Broadband below ~2-4 kHz inside the plasmasphere, stronger by day."""
+    dml, adml, t_s = ctx.dml, np.abs(ctx.dml), ctx.t_s
     env = 1.0 - 0.6 * np.exp(-((dml / 15.0) ** 2)) * (1.0 - _smoothstep(adml, 48.0, 58.0))
-    env = env * (0.45 + 0.55 * day) * np.exp(0.35 * _smooth_noise(rng, t_s, 60.0))
+    env = env * (0.45 + 0.55 * ctx.day) * np.exp(0.35 * _smooth_noise(rng, t_s, 60.0))
     f_top = np.maximum(2500.0 + 700.0 * _smooth_noise(rng, t_s, 120.0), 1200.0)
-    shape = np.exp(-0.5 * (np.log(np.maximum(f, 1.0)[None, :] / 700.0) / 0.75) ** 2)
-    shape = shape * (1.0 - _smoothstep(f[None, :], f_top[:, None], 1.6 * f_top[:, None]))
-    hiss = 10.0 ** (-4.8) * env[:, None] * shape
+    shape = np.exp(-0.5 * (np.log(np.maximum(_F, 1.0)[None, :] / 700.0) / 0.75) ** 2)
+    shape = shape * (1.0 - _smoothstep(_F[None, :], f_top[:, None], 1.6 * f_top[:, None]))
+    return 10.0**p.hiss_level_log10 * env[:, None] * shape
 
-    # Ground VLF transmitters: narrow lines, strongest near the station, weaker by day.
-    tx = np.zeros((n, N_FREQ))
+
+def _transmitters(ctx: _Ctx, p: CsesParams) -> np.ndarray:
+    """Ground VLF transmitters: narrow lines, strongest near the station, weaker by day."""
+    tx = np.zeros((ctx.n, N_FREQ))
     for _name, ftx, tlat, tlon, strength in _TRANSMITTERS:
         k = round(ftx / DF_HZ)
-        d = _great_circle_km(lat, lon, tlat, tlon)
-        lvl = 10.0 ** (strength + 0.5 - d / 2500.0 - 0.8 * day) + 10.0 ** (strength - 0.6)
-        base = 10.0 ** (-5.2 - 1.55 * math.log10(1.0 + ftx / 700.0))
+        d = _great_circle_km(ctx.lat, ctx.lon, tlat, tlon)
+        lvl = 10.0 ** (strength + 0.5 - d / 2500.0 - 0.8 * ctx.day) + 10.0 ** (strength - 0.6)
+        base = 10.0 ** (p.bg_level_log10 - p.bg_slope * math.log10(1.0 + ftx / p.bg_knee_hz))
         amp = 40.0 * base * lvl
+        if p.tx_level_decades != 0.0:
+            amp = amp * 10.0**p.tx_level_decades
         tx[:, k] += amp
         for kk, frac in ((k - 1, 0.15), (k + 1, 0.15)):
             if 0 <= kk < N_FREQ:
                 tx[:, kk] += frac * amp
+    return tx
 
-    # Lightning whistlers: a few-row streak each, the low frequencies arriving later.
-    storm = np.exp(0.9 * _smooth_noise(rng, t_s, 120.0) - 0.4)
-    rate = (p.whistler_rate_day * day + p.whistler_rate_night * (1 - day)) * storm
-    rate = rate * (1.0 - _smoothstep(np.abs(lat), 45.0, 62.0) * 0.85)
+
+def _whistler_streaks(
+    rng: np.random.Generator, rows_w: np.ndarray, out: np.ndarray, bg: np.ndarray
+) -> None:
+    """Add one dispersed whistler per entry of ``rows_w`` (its row) to ``out``: a
+    few-row streak each, the low frequencies arriving later (t = D / sqrt(f))."""
+    n = out.shape[0]
+    m = rows_w.size
+    if m == 0:
+        return
+    t_in = rng.uniform(0.0, _ROW_S, m)
+    disp = rng.uniform(8.0, 45.0, m)  # s^0.5
+    amp = 10.0 ** rng.uniform(0.3, 1.6, m)
+    f_hi = rng.uniform(3000.0, 14_000.0, m)
+    fpos = np.maximum(_F, 150.0)
+    arrive = t_in[:, None] + disp[:, None] / np.sqrt(fpos)[None, :]
+    drow = (arrive // _ROW_S).astype(np.int64)
+    spec = amp[:, None] * np.exp(-((_F[None, :] / f_hi[:, None]) ** 2))
+    spec = spec * _smoothstep(_F[None, :], 150.0, 600.0)
+    r = rows_w[:, None] + drow
+    keep = r < n
+    cols = np.broadcast_to(np.arange(N_FREQ), r.shape)
+    bgw = bg[np.minimum(r, n - 1), cols]
+    np.add.at(out, (r[keep], cols[keep]), (spec * bgw)[keep])
+
+
+def _whistlers(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray) -> np.ndarray:
+    """Lightning whistlers at the configured day/night rates, in slow "storm" waves."""
+    storm = np.exp(0.9 * _smooth_noise(rng, ctx.t_s, 120.0) - 0.4)
+    rate = (p.whistler_rate_day * ctx.day + p.whistler_rate_night * (1 - ctx.day)) * storm
+    rate = rate * (1.0 - _smoothstep(np.abs(ctx.lat), 45.0, 62.0) * 0.85)
     counts = rng.poisson(rate)
-    whis = np.zeros((n, N_FREQ))
-    rows_w = np.repeat(np.arange(n), counts)
-    if rows_w.size:
-        m = rows_w.size
-        t_in = rng.uniform(0.0, ROW_MS / 1000.0, m)
-        disp = rng.uniform(8.0, 45.0, m)  # s^0.5
-        amp = 10.0 ** rng.uniform(0.3, 1.6, m)
-        f_hi = rng.uniform(3000.0, 14_000.0, m)
-        fpos = np.maximum(f, 150.0)
-        arrive = t_in[:, None] + disp[:, None] / np.sqrt(fpos)[None, :]
-        drow = (arrive // (ROW_MS / 1000.0)).astype(np.int64)
-        spec = amp[:, None] * np.exp(-((f[None, :] / f_hi[:, None]) ** 2))
-        spec = spec * _smoothstep(f[None, :], 150.0, 600.0)
-        r = rows_w[:, None] + drow
-        keep = r < n
-        cols = np.broadcast_to(np.arange(N_FREQ), r.shape)
-        bgw = bg[np.minimum(r, n - 1), cols]
-        np.add.at(whis, (r[keep], cols[keep]), (spec * bgw)[keep])
+    whis = np.zeros((ctx.n, N_FREQ))
+    _whistler_streaks(rng, np.repeat(np.arange(ctx.n), counts), whis, bg)
+    return whis
 
-    anomalies = _anomalies_for_halforbit(seed, h, p)
+
+def _anomaly_shapes(
+    anomalies: list[dict[str, Any]], p: CsesParams, ctx: _Ctx, geom: pd.DataFrame, ref_power
+) -> list[tuple[slice, np.ndarray, float]]:
+    """(rows, Gaussian-with-wobble shape, reference power) of each anomaly; the shape is
+    zero on rows outside the |mlat| band."""
     mlat_rows = np.nan_to_num(geom.mlat.to_numpy(), nan=0.0)
-    comp_offset = {"X": 0.12, "Y": 0.08, "Z": 0.0}
-    comp_hiss = {"X": 1.5, "Y": 1.3, "Z": 1.0}
-    spectra: dict[str, np.ndarray] = {}
-    truth: dict[str, np.ndarray] = {}
-    shape_cache: list[tuple[slice, np.ndarray, float]] = []
+    n, t_ms = ctx.n, ctx.t_ms
+    out = []
     for a in anomalies:
         i0 = a["row"]
         st = _sigma_t(a, p)
         half = _SUPPORT * 1.25 * st  # the wobble stretches the bump by at most 1.25
-        lo = max(0, i0 - math.ceil(half / (ROW_MS / 1000.0)))
-        hi = min(n, i0 + math.ceil(half / (ROW_MS / 1000.0)) + 1)
+        lo = max(0, i0 - math.ceil(half / _ROW_S))
+        hi = min(n, i0 + math.ceil(half / _ROW_S) + 1)
         m = (1 if a["north"] else -1) * mlat_rows[lo:hi]
         inband = (m >= p.mlat_band[0]) & (m <= p.mlat_band[1])
         dt = (t_ms[lo:hi] - t_ms[i0])[:, None] / 1000.0 / st
-        dfn = (f[None, :] - a["f0"]) / a["sigma_f"] - a["drift"] * dt
+        dfn = (_F[None, :] - a["f0"]) / a["sigma_f"] - a["drift"] * dt
         r = np.hypot(dt, dfn)
         theta = np.arctan2(dfn, dt)
         wob = (
@@ -761,22 +1035,308 @@ def _render(
         rr = r / wob
         g = np.where((rr <= _SUPPORT) & inband[:, None], np.exp(-0.5 * rr**2), 0.0)
         k0 = round(a["f0"] / DF_HZ)
-        ref = bg[i0, k0] + hiss[i0, k0]  # the smooth background the contrast refers to
-        shape_cache.append((slice(lo, hi), g, ref))
+        out.append((slice(lo, hi), g, ref_power(i0, k0)))
+    return out
+
+
+def _render(
+    seed: int, h: int, p: CsesParams, geom: pd.DataFrame
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict[str, Any]]]:
+    """Spectra (linear power, NaN on fill rows) and truth per component for half-orbit
+    ``h``. The draws of the original generator come from one stream in a fixed order;
+    the hard negatives each have their own (:func:`_hard_negatives`)."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(h), 0xB6])
+    ctx = _context(geom)
+    bg = _background(rng, ctx, p)
+    hiss = _plasmaspheric_hiss(rng, ctx, p)
+    tx = _transmitters(ctx, p)
+    whis = _whistlers(rng, ctx, p, bg)
+    hn = _hard_negatives(seed, h, ctx, p, bg)
+    anomalies = _anomalies_for_halforbit(seed, h, p)
+    # the smooth background the contrast refers to
+    shapes = _anomaly_shapes(anomalies, p, ctx, geom, lambda i, k: bg[i, k] + hiss[i, k])
+    spectra: dict[str, np.ndarray] = {}
+    truth: dict[str, np.ndarray] = {}
     for c in p.components:
-        smooth = (bg + hiss * comp_hiss[c]) * 10.0 ** comp_offset[c]
-        rest = smooth + (tx + whis) * 10.0 ** comp_offset[c]
+        scale = 10.0 ** _COMP_OFFSET[c]
+        smooth = (bg + hiss * _COMP_HISS[c]) * scale
+        if hn.continuum is not None:
+            smooth = smooth + hn.continuum * scale
+        rest = smooth + (tx + whis) * scale
+        if hn.discrete is not None:
+            rest = rest + hn.discrete * scale
         anom = np.zeros_like(rest)
-        for a, (sl, g, ref) in zip(anomalies, shape_cache):
-            gain = 10.0 ** (a["contrast"] * p.component_gain[c]) * 10.0 ** comp_offset[c]
+        for a, (sl, g, ref) in zip(anomalies, shapes):
+            gain = 10.0 ** (a["contrast"] * p.component_gain[c]) * scale
             anom[sl] += gain * ref * g
         # Against the smooth continuum only: a whistler or a transmitter line crossing a
         # nucleus would otherwise punch one-row/one-bin holes a labeller would not draw.
         truth[c] = anom >= p.truth_fraction * smooth
-        noise = rng.standard_normal((n, N_FREQ), dtype=np.float32) * p.noise_decades
-        noise += (0.03 * rng.standard_normal(n, dtype=np.float32))[:, None]
-        spectra[c] = ((rest + anom) * 10.0**noise).astype(np.float32)
+        noise = rng.standard_normal((ctx.n, N_FREQ), dtype=np.float32) * p.noise_decades
+        noise += (0.03 * rng.standard_normal(ctx.n, dtype=np.float32))[:, None]
+        power = (rest + anom) * 10.0**noise
+        if p.calibration_gain != 1.0:
+            power = power * p.calibration_gain
+        spectra[c] = power.astype(np.float32)
+        if hn.fill is not None:
+            spectra[c][hn.fill] = np.nan
+            truth[c][hn.fill] = False
     return spectra, truth, anomalies
+
+
+# --- hard negatives (domain randomisation) -----------------------------------------------
+#
+# Each draws from its own stream (seed, half-orbit, 0xB7, k), so switching one on changes
+# neither the original draws nor the other hard negatives. Levels are relative to the local
+# background ``bg`` so that they follow its latitude, day/night and slope randomisation.
+
+
+@dataclass
+class _HardNegatives:
+    continuum: np.ndarray | None  # auroral hiss: part of the truth reference
+    discrete: np.ndarray | None  # chorus, storms, lines, PLHR, bursts: not in the reference
+    fill: np.ndarray | None  # bool rows written as the fill value
+
+
+def _stream(seed: int, h: int, k: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(h), 0xB7, k])
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def _pick_rows(rng: np.random.Generator, weight: np.ndarray, k: int) -> np.ndarray:
+    """``k`` rows drawn with probability proportional to ``weight`` (none if all zero)."""
+    w = np.clip(np.nan_to_num(weight), 0.0, None)
+    if k == 0 or w.sum() <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return rng.choice(w.size, size=k, p=w / w.sum())
+
+
+def _patch(t_s: np.ndarray, t0: float, dur: float) -> np.ndarray:
+    """1 over the middle of a ``dur``-second patch centred at ``t0``, smooth edges."""
+    x = np.abs(t_s - t0) / (dur / 2.0)
+    return 1.0 - _smoothstep(x, 0.6, 1.0)
+
+
+def _hard_negatives(seed: int, h: int, ctx: _Ctx, p: CsesParams, bg: np.ndarray) -> _HardNegatives:
+    discrete = None
+    models = (
+        (1, p.chorus_rate, _chorus),
+        (3, p.whistler_storm_rate, _whistler_storms),
+        (4, p.extra_line_rate, _extra_lines),
+        (5, p.plhr_rate, _plhr),
+        (6, p.burst_rate, _bursts),
+    )
+    for k, rate, model in models:
+        if rate > 0:
+            x = model(_stream(seed, h, k), ctx, p, bg)
+            if x is not None:
+                discrete = x if discrete is None else discrete + x
+    continuum = None
+    if p.auroral_hiss_rate > 0:
+        continuum = _auroral_hiss(_stream(seed, h, 2), ctx, p, bg)
+    fill = None
+    if p.fill_rate > 0:
+        fill = _fill_rows(_stream(seed, h, 7), ctx.n, p)
+    return _HardNegatives(continuum, discrete, fill)
+
+
+def _chorus(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Whistler-mode chorus: at 2 s resolution, a textured band of rising (80 %) and
+    falling tones between 0.1 and 0.5 (lower band) or 0.5 and 0.8 (upper band, weaker) of
+    the equatorial electron gyrofrequency f_ce = 873.6 kHz / L^3 of the local dipole
+    field line, outside the plasmapause (L_pp 3.5-5) and inside L ~ 10; dawn favoured.
+    Each element deposits its power in the 25 Hz bins it sweeps, in the row(s) it spans.
+    """
+    k = rng.poisson(p.chorus_rate)
+    if k == 0:
+        return None
+    n = ctx.n
+    big_l = 1.0 / np.cos(np.deg2rad(np.minimum(np.abs(ctx.dml), 85.0))) ** 2
+    l_pp = rng.uniform(3.5, 5.0)
+    region = _smoothstep(big_l, l_pp, l_pp + 0.5) * (1.0 - _smoothstep(big_l, 9.0, 11.0))
+    dawn = 0.5 * (1.0 + np.cos(2 * np.pi * (ctx.lt_h - 6.0) / 24.0))
+    fce = 873_600.0 / big_l**3
+    out = np.zeros((n, N_FREQ))
+    for i0 in _pick_rows(rng, region * (0.2 + dawn), k):
+        env = _patch(ctx.t_s, ctx.t_s[i0], _loguniform(rng, 30.0, 300.0)) * region
+        level = 10.0 ** rng.uniform(*p.chorus_decades)
+        counts = rng.poisson(rng.uniform(3.0, 12.0) * env)
+        rows = np.repeat(np.arange(n), counts)
+        m = rows.size
+        if m == 0:
+            continue
+        fc = fce[rows]
+        upper = rng.uniform(size=m) < 0.25
+        lo = np.where(upper, 0.5, 0.1) * fc
+        hi = np.where(upper, 0.8, 0.5) * fc
+        f_a = lo + rng.uniform(size=m) * (hi - lo)
+        sweep = fc * rng.uniform(0.05, 0.3, m) * np.where(rng.uniform(size=m) < 0.8, 1, -1)
+        f_b = np.clip(f_a + sweep, lo, hi)
+        t_a = rng.uniform(0.0, _ROW_S, m)
+        dur = rng.uniform(0.1, 1.0, m)
+        amp = level * np.where(upper, 0.3, 1.0) * rng.uniform(0.3, 1.5, m)
+        npts = np.ceil(np.abs(f_b - f_a) / DF_HZ).astype(np.int64) + 1
+        idx = np.repeat(np.arange(m), npts)
+        frac = (np.arange(idx.size) - np.repeat(np.cumsum(npts) - npts, npts)) / np.maximum(
+            npts[idx] - 1, 1
+        )
+        col = np.rint((f_a[idx] + frac * (f_b - f_a)[idx]) / DF_HZ).astype(np.int64)
+        row = rows[idx] + ((t_a[idx] + frac * dur[idx]) // _ROW_S).astype(np.int64)
+        ok = (row < n) & (col >= 1) & (col < N_FREQ)
+        row, col = row[ok], col[ok]
+        np.add.at(out, (row, col), amp[idx[ok]] * bg[row, col])
+    return out
+
+
+def _auroral_hiss(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Auroral hiss patches at high magnetic latitude: broadband up to 12-25.6 kHz,
+    funnel-shaped (75 %: the lower cutoff rises from 0.5-4 kHz at the patch's vertex to
+    6-20 kHz at its ends, as for a source field line the satellite passes), minutes long,
+    flatter than the background (spectral tilt f^0-0.6 over it), slowly fluctuating."""
+    k = rng.poisson(p.auroral_hiss_rate)
+    if k == 0:
+        return None
+    am = np.abs(ctx.mlat)
+    where = _smoothstep(am, p.auroral_hiss_mlat - 1.0, p.auroral_hiss_mlat + 1.0)
+    out = np.zeros((ctx.n, N_FREQ))
+    for i0 in _pick_rows(rng, where, k):
+        dur = _loguniform(rng, *p.auroral_hiss_duration_s)
+        level = 10.0 ** rng.uniform(*p.auroral_hiss_decades)
+        f_v = _loguniform(rng, 500.0, 4000.0)
+        funnel = rng.uniform() < 0.75
+        f_edge = rng.uniform(6000.0, 20_000.0) if funnel else f_v * rng.uniform(1.0, 1.5)
+        f_up = rng.uniform(12_000.0, 25_600.0)
+        tilt = rng.uniform(0.0, 0.6)
+        skew = rng.uniform(-0.3, 0.3)
+        x = (ctx.t_s - ctx.t_s[i0]) / (dur / 2.0)
+        env = (1.0 - _smoothstep(np.abs(x), 0.7, 1.0)) * where
+        env = env * np.exp(0.25 * _smooth_noise(rng, ctx.t_s, 20.0))
+        act = np.flatnonzero(env > 1e-3)
+        if act.size == 0:
+            continue
+        f_low = f_v + (f_edge - f_v) * np.minimum(np.abs(x[act] - skew), 1.0)
+        fl = f_low[:, None]
+        shape = _smoothstep(_F[None, :], 0.8 * fl, 1.25 * fl)
+        shape = shape * (1.0 - _smoothstep(_F, f_up, 1.3 * f_up))[None, :]
+        shape = shape * (np.maximum(_F, f_v) / f_v)[None, :] ** tilt
+        out[act] += level * bg[act] * shape * env[act, None]
+    return out
+
+
+def _whistler_storms(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Night-side lightning storms: 1-10 minutes of many dispersed whistlers (peak rate
+    drawn from ``whistler_storm_intensity`` per row), below ~55 deg latitude."""
+    k = rng.poisson(p.whistler_storm_rate)
+    if k == 0:
+        return None
+    night = 1.0 - ctx.day
+    lat_ok = 1.0 - 0.85 * _smoothstep(np.abs(ctx.lat), 45.0, 62.0)
+    centres = _pick_rows(rng, night * (1.0 - _smoothstep(np.abs(ctx.lat), 50.0, 58.0)), k)
+    if centres.size == 0:
+        return None
+    rate = np.zeros(ctx.n)
+    for i0 in centres:
+        dur = _loguniform(rng, 60.0, 600.0)
+        rate += rng.uniform(*p.whistler_storm_intensity) * _patch(ctx.t_s, ctx.t_s[i0], dur)
+    rate = rate * night * lat_ok
+    out = np.zeros((ctx.n, N_FREQ))
+    _whistler_streaks(rng, np.repeat(np.arange(ctx.n), rng.poisson(rate)), out, bg)
+    return out
+
+
+def _line_profile(freqs: np.ndarray, amps: np.ndarray) -> np.ndarray:
+    """Narrow lines at (fractional-bin) frequencies, split between the two nearest bins
+    with a little leakage into the neighbours."""
+    s = np.zeros(N_FREQ)
+    x = np.asarray(freqs) / DF_HZ
+    k0 = np.floor(x).astype(np.int64)
+    w = x - k0
+    for kk, frac in ((k0, 1.0 - w), (k0 + 1, w), (k0 - 1, 0.1), (k0 + 2, 0.1)):
+        ok = (kk >= 0) & (kk < N_FREQ)
+        np.add.at(s, kk[ok], (amps * frac)[ok])
+    return s
+
+
+def _extra_lines(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Constant-frequency lines not in the transmitter table: platform interference (40 %,
+    the whole pass) or a transmitter in reach for 2-20 minutes; half at 3-12.5 kHz."""
+    k = rng.poisson(p.extra_line_rate)
+    if k == 0:
+        return None
+    out = np.zeros((ctx.n, N_FREQ))
+    for _ in range(k):
+        low = rng.uniform() < 0.5
+        f0 = rng.uniform(3000.0, 12_500.0) if low else rng.uniform(10_000.0, 25_000.0)
+        level = 10.0 ** rng.uniform(*p.extra_line_decades)
+        if rng.uniform() < 0.4:
+            env = np.ones(ctx.n)
+        else:
+            i0 = rng.integers(ctx.n)
+            env = _patch(ctx.t_s, ctx.t_s[i0], _loguniform(rng, 120.0, 1200.0))
+        prof = _line_profile(np.array([f0]), np.array([level]))
+        cols = np.flatnonzero(prof)
+        kc = min(round(f0 / DF_HZ), N_FREQ - 1)
+        out[:, cols] += (env * bg[:, kc])[:, None] * prof[cols][None, :]
+    return out
+
+
+def _plhr(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Power-line harmonic radiation over industrial mid latitudes (25-58 deg): a comb of
+    50 or 60 Hz harmonics (each present with probability 0.6; half the events shifted by
+    up to 10 Hz, as magnetospheric line radiation is) over 0.5-6 kHz for 0.5-5 minutes."""
+    k = rng.poisson(p.plhr_rate)
+    if k == 0:
+        return None
+    alat = np.abs(ctx.lat)
+    where = _smoothstep(alat, 20.0, 28.0) * (1.0 - _smoothstep(alat, 55.0, 62.0))
+    out = np.zeros((ctx.n, N_FREQ))
+    for i0 in _pick_rows(rng, where, k):
+        base = 50.0 if rng.uniform() < 0.5 else 60.0
+        env = _patch(ctx.t_s, ctx.t_s[i0], _loguniform(rng, 30.0, 300.0)) * where
+        level = 10.0 ** rng.uniform(*p.plhr_decades)
+        f_lo = rng.uniform(500.0, 3000.0)
+        f_hi = f_lo + rng.uniform(500.0, 3000.0)
+        shift = rng.uniform(0.0, 10.0) if rng.uniform() < 0.5 else 0.0
+        harm = np.arange(math.ceil(f_lo / base), math.floor(f_hi / base) + 1) * base + shift
+        harm = harm[rng.uniform(size=harm.size) < 0.6]
+        if harm.size == 0:
+            continue
+        prof = _line_profile(harm, level * rng.uniform(0.3, 1.0, harm.size))
+        cols = np.flatnonzero(prof)
+        out[:, cols] += env[:, None] * bg[:, cols] * prof[cols][None, :]
+    return out
+
+
+def _bursts(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Short broadband bursts (interference, intense sferic clusters): 1-3 rows from
+    0-2 kHz up to 8-25.6 kHz."""
+    k = rng.poisson(p.burst_rate)
+    if k == 0:
+        return None
+    out = np.zeros((ctx.n, N_FREQ))
+    for _ in range(k):
+        i0 = int(rng.integers(ctx.n))
+        rows = slice(i0, min(ctx.n, i0 + int(rng.integers(1, 4))))
+        level = 10.0 ** rng.uniform(*p.burst_decades)
+        f_lo, f_hi = rng.uniform(0.0, 2000.0), rng.uniform(8000.0, 25_600.0)
+        shape = _smoothstep(_F, f_lo, f_lo + 300.0) * (1.0 - _smoothstep(_F, f_hi, 1.15 * f_hi))
+        out[rows] += level * bg[rows] * shape[None, :]
+    return out
+
+
+def _fill_rows(rng: np.random.Generator, n: int, p: CsesParams) -> np.ndarray | None:
+    """Data gaps: runs of rows (length log-uniform in ``fill_rows``) at random places."""
+    k = rng.poisson(p.fill_rate)
+    if k == 0:
+        return None
+    fill = np.zeros(n, dtype=bool)
+    for _ in range(k):
+        i0 = int(rng.integers(n))
+        fill[i0 : i0 + max(1, round(_loguniform(rng, *p.fill_rows)))] = True
+    return fill
 
 
 def _groom(x: np.ndarray, keep_bits: int) -> np.ndarray:
@@ -847,8 +1407,11 @@ def _write_halforbit(seed: int, h: int, p: CsesParams, out_dir: Path) -> Path:
             compression_opts=p.compression_level,
             shuffle=True,
         )
+        valid = [0, 1e3 * max(1.0, p.calibration_gain)]
         for c in p.components:
-            put(SPECTRUM_NAMES[c], _groom(spectra[c], p.keep_bits), PSD_UNITS, [0, 1e3], **kw)
+            x = _groom(spectra[c], p.keep_bits)
+            x[np.isnan(x)] = FILL_VALUE  # data gaps (fill_rate), after grooming: exact
+            put(SPECTRUM_NAMES[c], x, PSD_UNITS, valid, **kw)
         bits = np.zeros((n, N_FREQ), dtype=np.uint8)
         for c in p.components:
             bits |= np.where(truth[c], TRUTH_BITS[c], 0).astype(np.uint8)

@@ -34,9 +34,10 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ import xarray as xr
 from torch.utils.data import Dataset
 
 from ..contract import InputRepresentation
+from ..cube import MissingComponentWarning
 
 __all__ = [
     "DEFAULT_BAND",
@@ -63,6 +65,8 @@ __all__ = [
     "synth_iar",
 ]
 
+Domain = Literal["default", "randomised"]
+
 #: Default frequency band (Hz) of IAR images: the fringes lie between 0.5 and 6 Hz.
 DEFAULT_BAND: tuple[float, float] = (0.0, 6.0)
 #: Default night window (UT) of IAR images; it crosses midnight.
@@ -70,8 +74,8 @@ DEFAULT_NIGHT: tuple[str, str] = ("18:00", "06:00")
 #: Default band (Hz) of CSES images: the nucleus-shaped anomalies lie in 0–12.5 kHz.
 DEFAULT_CSES_BAND: tuple[float, float] = (0.0, 12_500.0)
 
-# 2: no truth inside gaps
-_CACHE_VERSION = 2
+# 2: no truth inside gaps; 3: a summed component falls back to the part with data
+_CACHE_VERSION = 3
 
 
 # -- image sets -----------------------------------------------------------------------------
@@ -121,6 +125,20 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @classmethod
+    def concat(cls, sets: Sequence[ImageSet], description: dict[str, Any]) -> ImageSet:
+        """One set holding the images of ``sets`` in order (they share a frequency axis)."""
+        freqs = [s.frequency for s in sets if s.frequency is not None]
+        if any(f.shape != freqs[0].shape or not np.array_equal(f, freqs[0]) for f in freqs):
+            raise ValueError("cannot concatenate image sets on different frequency axes")
+        return cls(
+            [x for s in sets for x in s.images],
+            [m for s in sets for m in s.masks],
+            [dict(m) for s in sets for m in s.meta],
+            frequency=freqs[0] if freqs else None,
+            description=description,
+        )
 
     def subset(self, index: Sequence[int]) -> ImageSet:
         idx = [int(i) for i in index]
@@ -447,6 +465,7 @@ def from_cube(
     components: Sequence[str] | None = None,
     night: tuple[str, str] = DEFAULT_NIGHT,
     band: tuple[float, float] | None = None,
+    truth_threshold: float = 0.5,
 ) -> ImageSet:
     """Images of a ground cube (or cube store) or satellite cube, with their labels.
 
@@ -496,7 +515,8 @@ def from_cube(
     truth = None
     if labels == "truth":
         # a gap in the image (either part of H+D missing) records no signal
-        truth = [t & np.isfinite(x) for t, x in zip(_truth_for(cube, cut, satellite), images)]
+        truth = _truth_for(cube, cut, satellite, truth_threshold)
+        truth = [t & np.isfinite(x) for t, x in zip(truth, images)]
     keep, mlist = _labels(images, meta, labels, truth=truth, masks=masks)
     freq = np.asarray(cut[0]["frequency"].values, dtype=np.float64)
     desc = {
@@ -510,7 +530,9 @@ def from_cube(
     return ImageSet([images[i] for i in keep], mlist, [meta[i] for i in keep], freq, desc)
 
 
-def _truth_for(cube: xr.Dataset, cut: list[xr.DataArray], satellite: bool) -> list[np.ndarray]:
+def _truth_for(
+    cube: xr.Dataset, cut: list[xr.DataArray], satellite: bool, threshold: float = 0.5
+) -> list[np.ndarray]:
     if satellite:
         from ..synth import cses_truth
 
@@ -520,7 +542,7 @@ def _truth_for(cube: xr.Dataset, cut: list[xr.DataArray], satellite: bool) -> li
 
     # the grid alone: the caller drops truth on the images' NaN pixels, and a lazy cube's
     # PSD would be computed a second time for iar_truth's own gap check
-    full = iar_truth(cube.drop_vars("psd"))
+    full = iar_truth(cube.drop_vars("psd"), threshold=threshold)
     return [
         np.asarray(full.sel(time=a["time"], frequency=a["frequency"]).values, dtype=bool)
         for a in cut
@@ -545,6 +567,9 @@ def synth_iar(
     night: tuple[str, str] = DEFAULT_NIGHT,
     band: tuple[float, float] | None = DEFAULT_BAND,
     cache_dir: str | os.PathLike | None = None,
+    domain: Domain = "default",
+    group: int = 4,
+    truth_threshold: float = 0.5,
     **params: Any,
 ) -> ImageSet:
     """Synthetic IAR nights (``ground_station`` + ``build_cube``) with their labels.
@@ -569,8 +594,20 @@ def synth_iar(
     cache_dir : path, optional
         Folder caching the generated nights (full 0–10 Hz axis, keyed by every argument
         that changes them): a rerun loads them instead of generating again.
+    domain : {"default", "randomised"}
+        ``"randomised"``: every ``group`` consecutive nights come from their own station,
+        drawn by :func:`xspecseg.synth.randomised_ground_params` (unit, background slope,
+        Schumann, fringe count, spacing and faintness, night-time look-alikes, gaps, a
+        missing component), and each group's images are of one of ``components`` drawn
+        at random (a model for the horizontal field learns H, D and H+D alike).
+    group : int
+        Nights per randomised station.
+    truth_threshold : float
+        Share of the expected power the IARs must hold for a pixel to be labelled (see
+        :func:`xspecseg.synth.iar_truth`); 0.5 labels only fringes at least as strong as
+        everything else there (peak-to-trough 2 and more), lower values faint fringes too.
     **params
-        :class:`xspecseg.synth.GroundParams` overrides.
+        :class:`xspecseg.synth.GroundParams` overrides (on top of the randomised ones).
 
     Examples
     --------
@@ -578,6 +615,31 @@ def synth_iar(
     >>> s.images[0].shape                                        # doctest: +SKIP
     (432, 246)
     """
+    if domain == "randomised":
+        return _randomised_groups(
+            "synth-iar",
+            int(nights),
+            int(group),
+            seed=int(seed),
+            start=start,
+            make=lambda g, first, over, rng: synth_iar(
+                nights=len(range(g * group, min(nights, (g + 1) * group))),
+                seed=int(seed),
+                start=first,
+                components=(str(rng.choice(list(components))),),
+                iar=iar,
+                labels=labels,
+                night=night,
+                band=band,
+                cache_dir=cache_dir,
+                truth_threshold=truth_threshold,
+                **{**over, **params},
+            ),
+            draw=_randomised_ground,
+            step_days=group,
+        )
+    if domain != "default":
+        raise ValueError(f"unknown domain {domain!r} (default, randomised)")
     key = {
         "v": _CACHE_VERSION,
         "nights": int(nights),
@@ -587,6 +649,7 @@ def synth_iar(
         "iar": bool(iar),
         "night": list(night),
         "params": params,
+        **({} if truth_threshold == 0.5 else {"truth_threshold": float(truth_threshold)}),
     }
     path = _cache_path(cache_dir, "synth-iar", key)
     if path is not None and path.exists():
@@ -606,13 +669,17 @@ def synth_iar(
             **params,
         )
         cube = build_cube(wave, CubeConfig.preset("iar"))
-        full = from_cube(
-            cube,
-            labels="truth",
-            components=tuple(components),
-            night=night,
-            band=(-np.inf, np.inf),
-        )
+        with warnings.catch_warnings():
+            # a missing component is part of the randomised worlds; the image says so
+            warnings.simplefilter("ignore", MissingComponentWarning)
+            full = from_cube(
+                cube,
+                labels="truth",
+                components=tuple(components),
+                night=night,
+                band=(-np.inf, np.inf),
+                truth_threshold=truth_threshold,
+            )
         full.description = {"source": "synth-iar", **key}
         if path is not None:
             full.save(path)
@@ -637,12 +704,19 @@ def synth_cses(
     rate_scale: float = 20.0,
     band: tuple[float, float] | None = DEFAULT_CSES_BAND,
     cache_dir: str | os.PathLike | None = None,
+    domain: Domain = "default",
+    group: int = 16,
     **params: Any,
 ) -> ImageSet:
     """Synthetic CSES-01 half-orbits (Z component) with their truth masks.
 
     ``rate_scale`` multiplies the paper's anomaly rates so a short window holds enough
     anomalies to learn from (the real rate is about one per 25 half-orbits).
+    ``domain="randomised"``: every ``group`` consecutive half-orbits come from their own
+    instrument and season, drawn by :func:`xspecseg.synth.randomised_cses_params`
+    (calibration, background, hiss, chorus, auroral hiss, whistler storms, lines, bursts,
+    fill rows, anomaly size and contrast); groups start 23 days apart, so a set of a few
+    hundred half-orbits spans the seasons.
 
     Examples
     --------
@@ -650,6 +724,27 @@ def synth_cses(
     >>> s.images[0].shape[1]                                     # doctest: +SKIP
     501
     """
+    if domain == "randomised":
+        return _randomised_groups(
+            "synth-cses",
+            int(halforbits),
+            int(group),
+            seed=int(seed),
+            start=start,
+            make=lambda g, first, over, rng: synth_cses(
+                halforbits=len(range(g * group, min(halforbits, (g + 1) * group))),
+                seed=int(seed),
+                start=first,
+                rate_scale=rate_scale,
+                band=band,
+                cache_dir=cache_dir,
+                **{**over, **params},
+            ),
+            draw=_randomised_cses,
+            step_days=23,
+        )
+    if domain != "default":
+        raise ValueError(f"unknown domain {domain!r} (default, randomised)")
     from ..io.cses import read_cses
     from ..synth import cses_orbits
 
@@ -692,6 +787,57 @@ def synth_cses(
         "band": None if band is None else [float(band[0]), float(band[1])],
     }
     return out
+
+
+def _randomised_ground(seed: int) -> dict[str, Any]:
+    from ..synth import randomised_ground_params
+
+    return randomised_ground_params(seed)
+
+
+def _randomised_cses(seed: int) -> dict[str, Any]:
+    from ..synth import randomised_cses_params
+
+    return randomised_cses_params(seed)
+
+
+def _randomised_groups(
+    source: str,
+    n: int,
+    group: int,
+    *,
+    seed: int,
+    start: str,
+    make: Any,
+    draw: Any,
+    step_days: int,
+) -> ImageSet:
+    """Images of ``n`` units in groups of ``group``, each group from its own drawn world.
+
+    Group ``g`` starts ``g * step_days`` days after ``start`` and uses the parameters
+    ``draw(seed * 1_000_003 + g)``: a set is the same whatever else is generated, and each
+    group is cached on its own.
+    """
+    if group < 1:
+        raise ValueError(f"group must be >= 1, got {group}")
+    sets = []
+    for g in range(-(-n // group)):
+        rng = np.random.default_rng([seed, g, 0xD0A1])
+        first = str((np.datetime64(str(start), "D") + g * step_days).astype("datetime64[D]"))
+        part = make(g, first, draw(seed * 1_000_003 + g), rng)
+        for m in part.meta:
+            m["world"] = g
+        sets.append(part)
+    desc = {
+        **sets[0].description,
+        "source": source,
+        "domain": "randomised",
+        "group": group,
+        "units": n,
+        "seed": seed,
+        "start": str(start),
+    }
+    return ImageSet.concat(sets, desc)
 
 
 def load_data(spec: dict[str, Any]) -> ImageSet:

@@ -1,0 +1,83 @@
+"""Whole-chain validation against known truth (held-out generator family)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xspecseg as xs
+import xspecseg.validation as val
+from xspecseg.synth.heldout import heldout_cses, heldout_ground, heldout_ground_truth
+
+
+@pytest.fixture(scope="module")
+def ground():
+    wave, truth = heldout_ground("2013-01-10", 3, seed=4, kinds=["quiet", "iar", "pulsing"])
+    cube = xs.build_cube(wave, xs.CubeConfig.preset("iar")).compute()
+    nights = truth["nights"]
+    nights = nights[nights["hours_in_record"] >= 12].reset_index(drop=True)
+    return cube, heldout_ground_truth(cube, truth), nights
+
+
+def _oracle(monkeypatch, truth, time):
+    """A 'classical' detector that returns the truth of the night it is given."""
+    spans = iter(xs.infer.night_spans(time, ("18:00", "06:00")))
+
+    def detect(name, psd):
+        s, e = next(spans)
+        assert e - s == len(psd)
+        return np.asarray(truth.values[s:e], bool)
+
+    monkeypatch.setattr(val, "detect", detect)
+
+
+def test_an_oracle_scores_perfectly_on_ground_nights(ground, monkeypatch):
+    cube, truth, nights = ground
+    assert nights.iar.any() and (~nights.iar).any()
+    _oracle(monkeypatch, truth, cube.time.values)
+    per_night = val.evaluate_ground("classical:oracle", cube, truth, nights)
+    s = val.summarise_ground(per_night)
+    assert s["pixel_iou"] == 1.0
+    assert s["iar_nights_found"] == s["iar_nights"] >= 1
+    assert s["free_nights_with_event"] == 0 and s["false_pixel_share_free"] == 0.0
+    # the fringe comb on the true region recovers the night's spacing
+    assert s["delta_f_median_error"] < 0.1
+
+
+def test_misses_and_false_alarms_are_counted(ground, monkeypatch):
+    cube, truth, nights = ground
+    shifted = truth.copy(data=np.roll(truth.values, 40, axis=1))  # 1 Hz off the fringes
+    _oracle(monkeypatch, shifted, cube.time.values)
+    per_night = val.evaluate_ground("classical:oracle", cube, truth, nights)
+    df = per_night.to_dataframe()
+    band = (cube.frequency >= 0.5) & (cube.frequency <= 6.0)
+    expected_fn = 0
+    for (s, e), iar in zip(val._night_rows(cube.time.values, nights), nights.iar, strict=True):
+        t = truth.values[s:e][:, band.values]
+        d = shifted.values[s:e][:, band.values]
+        expected_fn += int((t & ~d).sum())
+        assert iar or not t.any()
+    assert int(df.fn.sum()) == expected_fn > 0
+
+
+def test_cses_counts_found_anomalies_and_false_events(monkeypatch):
+    sat, truth, anomalies = heldout_cses("2022-04-01", 6, seed=5)
+    sat = sat.drop_vars("truth")
+    spans = iter(xs.infer.orbit_spans(sat.psd))
+
+    def detect(name, psd):
+        s, e = next(spans)
+        out = np.asarray(truth.values[s:e], bool).copy()
+        out[5:15, 100:140] = True  # one false region per half-orbit
+        return out
+
+    monkeypatch.setattr(val, "detect", detect)
+    s = val.summarise_cses(val.evaluate_cses("classical:oracle", sat, truth, anomalies))
+    assert s["anomalies"] == len(anomalies) >= 1
+    assert s["event_recall"] == 1.0
+    assert s["halforbits"] == 6
+    # every half-orbit has its false region; anomaly-free ones have nothing else
+    assert s["false_events_per_free_halforbit"] == 1.0
+    assert s["event_precision"] == pytest.approx(
+        (s["events"] - s["halforbits"]) / s["events"], abs=1e-9
+    )
