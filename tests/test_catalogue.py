@@ -296,3 +296,29 @@ def test_open_rejects_file_without_events(tmp_path):
     xr.Dataset({"psd": ("time", [1.0])}).to_netcdf(path)
     with pytest.raises(CatalogueError, match="event"):
         open_catalogue(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not netCDF\n", b"\x89HDF\r\n\x1a\n"])
+def test_open_rejects_empty_or_garbage_file_naming_it(tmp_path, content):
+    path = tmp_path / "events.nc"
+    path.write_bytes(content)
+    with pytest.raises(CatalogueError, match=r"events\.nc is not a readable netCDF catalogue") as e:
+        open_catalogue(path)
+    assert "\n" not in str(e.value)
+    with pytest.raises(FileNotFoundError, match="no catalogue at"):
+        open_catalogue(tmp_path / "missing.nc")
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(28, "No space left on device"), RuntimeError("NetCDF: HDF error")]
+)
+def test_failed_write_names_the_output_path(tmp_path, monkeypatch, error):
+    def full_disk(self, target, *args, **kwargs):
+        Path(target).write_bytes(b"partial")
+        raise error
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", full_disk)
+    path = tmp_path / "events.nc"
+    with pytest.raises(OSError, match=f"cannot write the catalogue {path}: .*{error.args[-1]}"):
+        write_catalogue(empty_catalogue(), path)
+    assert list(tmp_path.iterdir()) == []

@@ -234,3 +234,122 @@ def test_freq_with_another_offset_is_kept(files, tmp_path):
     sat = read_cses(p)
     assert sat.attrs["freq_in_files"] == "other"
     assert float(sat.frequency[0]) == 5.0
+
+
+# --- broken files: refused (naming file and dataset) or masked ------------------------------
+
+
+def _rewrite(path, name, change):
+    """Apply ``change`` to a dataset's values in place (same dtype and shape)."""
+    with h5py.File(path, "r+") as f:
+        x = f[name][()]
+        change(x)
+        f[name][...] = x
+
+
+@pytest.mark.parametrize(
+    "change,how",
+    [
+        (lambda t: t.__setitem__(slice(None), t[::-1]), "goes back"),
+        (lambda t: t.__setitem__(7, t[6]), "repeats"),
+    ],
+    ids=["reversed", "duplicated"],
+)
+def test_utc_time_not_increasing_is_refused(files, tmp_path, change, how):
+    p = _copy(files[0], tmp_path)
+    _rewrite(p, "UTC_TIME", change)
+    with pytest.raises(ValueError, match=f"{p.name}: dataset UTC_TIME is not strictly.*{how}"):
+        read_cses(p)
+
+
+def test_the_same_half_orbit_twice_is_refused(files, tmp_path):
+    with pytest.raises(ValueError, match=f"{files[0].name}: the same file is given twice"):
+        read_cses([files[0], files[1], files[0]])
+    twin = _copy(files[0], tmp_path, "999990")  # the same half-orbit under another name
+    with pytest.raises(ValueError, match=r"UTC_TIME overlaps .*same half-orbit") as e:
+        read_cses([files[0], twin])
+    assert twin.name in str(e.value) and files[0].name in str(e.value)
+
+
+def test_spectra_outside_valid_range_read_as_nan(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r") as f:
+        _, hi = f["A133_P"].attrs["ValidRange"]
+
+    def spoil(x):
+        x[2, 10] = -1.0
+        x[3, 20] = np.inf
+        x[4, 30] = -np.inf
+        x[5, 40] = 2 * hi
+
+    _rewrite(p, "A133_P", spoil)
+    v = read_cses(p).psd.values
+    assert np.isnan(v[[2, 3, 4, 5], [10, 20, 30, 40]]).all()
+    assert np.isfinite(v[2, 11]) and np.isfinite(v[5, 39])
+    assert np.isfinite(v).sum() == v.size - 4
+    assert np.isnan(read_cses(p, log10=True).psd.values[[2, 3, 4, 5], [10, 20, 30, 40]]).all()
+
+
+@pytest.mark.parametrize(
+    "dtype,match",
+    [(np.complex64, "complex"), ("S4", "not numbers")],
+    ids=["complex", "strings"],
+)
+def test_spectra_not_real_numbers_are_refused(files, tmp_path, dtype, match):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p) as f:
+        spec = f["A133_P"][()]
+    _replace(p, "A133_P", spec.astype(dtype))
+    with pytest.raises(ValueError, match=f"{p.name}: dataset A133_P holds .*{match}") as e:
+        read_cses(p)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("GEO_LAT", 650.0),
+        ("GEO_LAT", -650.0),
+        ("GEO_LON", 400.0),
+        ("GEO_LON", -200.0),
+        ("MAG_LAT", 91.0),
+        ("GEO_LAT", np.inf),
+    ],
+)
+def test_impossible_coordinates_are_refused(files, tmp_path, name, value):
+    p = _copy(files[0], tmp_path)
+    _rewrite(p, name, lambda x: x.__setitem__((9, 0), value))
+    with pytest.raises(ValueError, match=f"{p.name}: dataset {name} holds .*row 9.*impossible"):
+        read_cses(p)
+
+
+def test_longitude_0_360_is_accepted(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    _rewrite(p, "GEO_LON", lambda x: np.mod(x, 360.0, out=x))
+    assert float(read_cses(p).longitude.max()) <= 360.0
+
+
+@pytest.mark.parametrize("value", ["abc", b"x1", 3.5, -2])
+def test_orbitnum_not_an_orbit_number(files, tmp_path, value):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r+") as f:
+        f.attrs["ORBITNUM"] = value
+    with pytest.raises(ValueError, match=f"{p.name}: global attribute ORBITNUM") as e:
+        read_cses(p)
+    assert "\n" not in str(e.value)
+
+
+def test_orbitnum_as_digit_string_is_read(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p, "r+") as f:
+        f.attrs["ORBITNUM"] = "20794"
+    assert int(read_cses(p).orbit[0]) == 20794
+
+
+def test_string_typed_track_is_refused(files, tmp_path):
+    p = _copy(files[0], tmp_path)
+    with h5py.File(p) as f:
+        lat = f["GEO_LAT"][()]
+    _replace(p, "GEO_LAT", lat.astype("S8"))
+    with pytest.raises(ValueError, match=f"{p.name}: dataset GEO_LAT holds .*not numbers"):
+        read_cses(p)

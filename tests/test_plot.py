@@ -127,3 +127,14 @@ def test_event_map(tmp_path):
     _png_ok(path, fig)
     assert fig.map_kind in {"plain lat/lon", "cartopy Miller projection"}
     assert any("map:" in t.get_text() for t in fig.texts)
+
+
+def test_quicklook_of_an_empty_selection_says_so():
+    t = np.datetime64("2013-01-05T18", "ns") + np.arange(20) * np.timedelta64(100, "s")
+    psd = xr.DataArray(
+        np.ones((20, 5), np.float32),
+        dims=("time", "frequency"),
+        coords={"time": t, "frequency": np.arange(5.0)},
+    )
+    with pytest.raises(ValueError, match=r"nothing to draw: the PSD has 0 time step"):
+        plot.quicklook(psd.sel(time=slice("2020-01-01", None)))

@@ -656,3 +656,38 @@ def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
     prob = xs.predict(img, net)
     assert prob.attrs["max_impulsiveness"] == cuts["max_impulsiveness"]
     assert prob.attrs["min_mean_probability"] == cuts["min_mean_probability"]
+
+
+class _Hostile:
+    """Pickles to a call that would leave a marker file if it were ever unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_resume_refuses_a_hostile_epoch_file(tmp_path, capsys):
+    from xspecseg.cli import main
+
+    data = tiny_set(2, (16, 16)).save(tmp_path / "d.npz")
+    out = tmp_path / "m"
+    argv = ["train", "--data", f"npz:{data}", "--epochs", "1", "--base-channels", "4",
+            "--depth", "2", "--no-progress", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    resume = [*argv[:4], "2", *argv[5:], "--resume"]
+    epoch_file = out / "checkpoints" / "epoch-0001.pt"
+    marker = tmp_path / "pwned"
+    hostile = {"format": _Hostile(marker)}
+    for write in (lambda: torch.save(hostile, epoch_file, pickle_protocol=2),
+                  lambda: epoch_file.write_bytes(b"\x80\x02garbage")):  # fmt: skip
+        write()
+        capsys.readouterr()
+        assert main(resume) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("xspecseg train: error: ") and "\n" not in err
+        assert f"{epoch_file} is not an xspecseg training state" in err
+    assert not marker.exists()

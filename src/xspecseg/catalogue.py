@@ -341,6 +341,12 @@ def write_catalogue(
     pathlib.Path
         ``path``.
 
+    Raises
+    ------
+    OSError
+        The write failed (a full disk, no permission...): the message names ``path``;
+        an existing ``path`` is left as it was.
+
     Examples
     --------
     >>> import tempfile, os
@@ -357,10 +363,14 @@ def write_catalogue(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        try:
+            ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except (OSError, RuntimeError) as err:
+            # netCDF reports a full disk as "NetCDF: HDF error", without the path
+            raise OSError(f"cannot write the catalogue {final}: {err}") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -390,6 +400,13 @@ def open_catalogue(path: str | os.PathLike[str]) -> xr.Dataset:
     xarray.Dataset
         The catalogue, validated.
 
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    CatalogueError
+        (a ``ValueError``) ``path`` is not netCDF (empty, garbage) or not a catalogue.
+
     Examples
     --------
     >>> import tempfile, os
@@ -400,10 +417,16 @@ def open_catalogue(path: str | os.PathLike[str]) -> xr.Dataset:
     """
     import netCDF4
 
-    with netCDF4.Dataset(path) as nc:
-        order = list(nc.variables)
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        ds = ds.load()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no catalogue at {path}")
+    try:
+        with netCDF4.Dataset(path) as nc:
+            order = list(nc.variables)
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            ds = ds.load()
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as err:
+        why = " ".join(str(err).split()) or type(err).__name__
+        raise CatalogueError(f"{path} is not a readable netCDF catalogue ({why})") from err
     ds = ds.reset_coords([n for n in VARIABLES if n in ds.coords])
     # reset_coords appends; keep the file's order, which is the writer's
     ds = ds[[n for n in order if n in ds.data_vars]]

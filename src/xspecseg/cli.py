@@ -3,15 +3,21 @@
 Every subcommand has ``--help``. Long work shows a progress bar. ``--scheduler ADDRESS``
 runs on an existing Dask cluster; without it a ``LocalCluster`` sized to the machine is
 started (one single-threaded worker process per core).
+
+Errors in what the user gave (a missing or broken file or store, a bad option) end the
+command with one line, ``xspecseg <cmd>: error: ...``, naming the file, key or option,
+and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,6 +126,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         if args.days != int(args.days):
             raise ValueError(f"--days must be a whole number for ground, got {args.days}")
         args.days = int(args.days)
+        # before any cluster starts
+        if os.path.lexists(args.output) and not args.overwrite:
+            raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
         wave = synth.ground_station(
             start=args.start, days=args.days, seed=args.seed, station=args.station
         )
@@ -131,8 +140,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
             f"{Path(path).resolve()} ({time.perf_counter() - t0:.1f} s)"
         )
     else:
+        if os.path.exists(args.output) and not os.path.isdir(args.output):
+            raise FileExistsError(f"{args.output} exists and is not a folder (-o/--output)")
         paths = synth.cses_orbits(
-            start=args.start, days=args.days, seed=args.seed, out_dir=args.output
+            start=args.start,
+            days=args.days,
+            seed=args.seed,
+            out_dir=args.output,
+            overwrite=args.overwrite,
         )
         print(
             f"synthetic CSES-01 EFD: {len(paths)} half-orbit file(s) -> "
@@ -169,6 +184,29 @@ def _open_spectra(path_args: Sequence[str], component: str | None, model_config:
     return select_component(cube, comp), f"cube {first} component {comp}"
 
 
+def _open_probability(path: str):
+    """A probability store, or a ValueError that says what the store is instead."""
+    from .infer import open_probability
+
+    try:
+        return open_probability(path)
+    except KeyError as err:
+        if (Path(path) / "psd").is_dir():
+            raise ValueError(
+                f"{path}: this is a cube store, not a probability store; run `xspecseg "
+                f"predict {path} -o PROBABILITY.zarr --model MODEL` first and pass its output"
+            ) from err
+        raise ValueError(f"{path} is not a probability store (no 'probability' array)") from err
+
+
+def _span(t) -> str:
+    import numpy as np
+
+    if len(t) == 0:
+        return "no time at all"
+    return f"{np.datetime_as_string(t[0], unit='s')} to {np.datetime_as_string(t[-1], unit='s')}"
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .infer import _source_of, predict, write_probability
 
@@ -191,9 +229,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     from .catalogue import write_catalogue
     from .events import EVENT_CUT_KEYS, extract_events
-    from .infer import open_probability
 
-    prob = open_probability(args.probability)
+    prob = _open_probability(args.probability)
     psd = None
     if args.cube:
         psd, _ = _open_spectra(args.cube, prob.attrs.get("component"), {})
@@ -226,19 +263,24 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .catalogue import open_catalogue
 
     cat = open_catalogue(args.catalogue)
-    seasonal = stats.seasonal_distribution(cat)
-    parts = {
-        "seasonal": seasonal,
-        "monthly": stats.monthly_occurrence(cat),
-    }
-    if "magnetic_latitude" in cat:
-        parts["maglat"] = stats.maglat_distribution(cat, np.arange(-90, 91, args.maglat_step))
-    if "f_peak" in cat:
-        fmax = float(np.nanmax(cat.f_peak.values)) if cat.sizes["event"] else 1.0
-        edges = np.linspace(0.0, max(fmax, 1e-9) * 1.0001, args.frequency_bins + 1)
-        parts["frequency"] = stats.frequency_distribution(cat, edges)
-    if "longitude" in cat or "longitude" in cat.attrs:
-        parts["local_time"] = stats.local_time_occurrence(cat)
+    try:
+        seasonal = stats.seasonal_distribution(cat)
+        parts = {
+            "seasonal": seasonal,
+            "monthly": stats.monthly_occurrence(cat),
+        }
+        if "magnetic_latitude" in cat:
+            parts["maglat"] = stats.maglat_distribution(cat, np.arange(-90, 91, args.maglat_step))
+        if "f_peak" in cat:
+            fmax = float(np.nanmax(cat.f_peak.values)) if cat.sizes["event"] else 1.0
+            edges = np.linspace(0.0, max(fmax, 1e-9) * 1.0001, args.frequency_bins + 1)
+            parts["frequency"] = stats.frequency_distribution(cat, edges)
+        if "longitude" in cat or "longitude" in cat.attrs:
+            parts["local_time"] = stats.local_time_occurrence(cat)
+    except KeyError as err:
+        # a catalogue without the variables a distribution needs (no times, ...)
+        why = err.args[0] if err.args else str(err)
+        raise ValueError(f"{args.catalogue}: {why}") from err
     merged = xr.merge(
         [ds.rename({v: f"{name}_{v}" for v in ds.data_vars}) for name, ds in parts.items()],
         combine_attrs="drop",
@@ -247,7 +289,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if merged[dim].dtype == object or str(merged[dim].dtype).startswith("interval"):
             merged = merged.assign_coords({dim: [str(v) for v in merged[dim].values]})
     merged.attrs = {"source_catalogue": str(args.catalogue), "Conventions": "CF-1.10"}
-    merged.to_netcdf(args.output)
+    # to a temporary file renamed when complete: a failure never leaves a torn stats.nc
+    # under its name, nor clobbers the previous one
+    from .models.checkpoint import _atomic_write
+
+    _atomic_write(Path(args.output), lambda tmp: merged.to_netcdf(tmp))
     print(seasonal["count"].to_pandas().to_string())
     print(f"distributions -> {Path(args.output).resolve()}")
     if args.plots:
@@ -265,16 +311,32 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from . import plot
 
     psd, what = _open_spectra(args.spectra, args.component, {})
     if args.start or args.end:
-        psd = psd.sel(time=slice(args.start, args.end))
+        whole = psd["time"].values
+        try:
+            psd = psd.sel(time=slice(args.start, args.end))
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"--start {args.start} / --end {args.end}: {err}") from err
+        if psd.sizes["time"] == 0:
+            raise ValueError(
+                f"--start {args.start} / --end {args.end} select no data: {what} covers "
+                f"{_span(whole)}"
+            )
     detections = None
     if args.probability:
-        from .infer import open_probability
-
-        prob = open_probability(args.probability).sel(time=psd.time)
+        prob = _open_probability(args.probability)
+        have = prob["time"].values
+        if not np.isin(psd["time"].values, have).all():
+            raise ValueError(
+                f"{args.probability} does not cover the plotted times "
+                f"({_span(psd['time'].values)}): it covers {_span(have)}"
+            )
+        prob = prob.sel(time=psd.time)
         threshold = (
             args.threshold if args.threshold is not None else prob.attrs.get("threshold", 0.5)
         )
@@ -305,7 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="zarr store to write")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--preset", default="iar", help="named parameter set (default: iar)")
-    g.add_argument("--config", metavar="FILE.toml", help="cube parameters from a TOML file")
+    g.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help='cube parameters from a TOML file. Its `calibration = "module:function"` '
+        "imports that module and runs that function: use only TOML files you trust",
+    )
     p.add_argument(
         "--format", default=None, help="raw-int16 | mseed | netcdf | zarr (default: inferred)"
     )
@@ -399,7 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="ground: waveform store (.zarr or .nc); cses: output folder",
     )
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="ground: replace an existing output; cses: rewrite existing half-orbit files "
+        "(by default they are kept, so a re-run resumes)",
+    )
     _add_cluster_args(p)
     p.set_defaults(func=cmd_synth)
 
@@ -417,6 +489,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_ZARR_METADATA = ("zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata")
+
+
+def _given_paths(args: argparse.Namespace) -> list[Path]:
+    """Existing folders named by the command's arguments (stores, ``cube:PATH``...)."""
+    out = []
+    for value in vars(args).values():
+        for s in value if isinstance(value, list) else [value]:
+            if not isinstance(s, str) or not s:
+                continue
+            kind, sep, rest = s.partition(":")
+            p = Path(rest if sep and kind in ("cube", "npz") else s)
+            with contextlib.suppress(OSError):
+                if p.is_dir() and p not in out:
+                    out.append(p)
+    return out
+
+
+def _broken_metadata(store: Path) -> tuple[Path, str] | None:
+    """The first zarr metadata file of ``store`` or its arrays that does not parse."""
+    try:
+        folders = [store, *sorted(p for p in store.iterdir() if p.is_dir())]
+    except OSError:
+        return None
+    for folder in folders:
+        for name in _ZARR_METADATA:
+            f = folder / name
+            if not f.is_file():
+                continue
+            try:
+                doc = json.loads(f.read_bytes())
+            except (ValueError, OSError) as err:  # JSONDecodeError, UnicodeDecodeError
+                return f, f"not valid JSON: {err}"
+            if name == "zarr.json" and not (
+                isinstance(doc, dict) and "zarr_format" in doc and "node_type" in doc
+            ):
+                return f, "not zarr metadata (no zarr_format / node_type)"
+    return None
+
+
+def _from_zarr(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) is a JSON error or was raised inside zarr."""
+    seen = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, json.JSONDecodeError):
+            return True
+        frames = traceback.extract_tb(e.__traceback__)
+        if any(f"{os.sep}zarr{os.sep}" in fr.filename for fr in frames):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _message(err: BaseException, args: argparse.Namespace) -> str:
+    """One line that names the file, key or option."""
+    msg = str(err)
+    if _from_zarr(err):
+        for store in _given_paths(args):
+            bad = _broken_metadata(store)
+            if bad is not None:
+                msg = f"{bad[0]}: broken zarr metadata ({bad[1]}), so {store} cannot be read"
+                break
+    return " ".join(line.strip() for line in msg.splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xspecseg`` console script."""
     parser = build_parser()
@@ -425,8 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.start = "2013-01-01" if args.kind == "ground" else "2021-11-01"
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as err:
-        print(f"xspecseg {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError, TypeError) as err:
+        # OSError covers FileNotFoundError, FileExistsError and failed writes
+        print(f"xspecseg {args.command}: error: {_message(err, args)}", file=sys.stderr)
         return 2
 
 

@@ -148,6 +148,11 @@ def quicklook(
     matplotlib.figure.Figure
         ``fig.confusion`` holds the code image drawn (``None`` without truth).
 
+    Raises
+    ------
+    ValueError
+        The PSD has no time step or no frequency bin (an empty selection).
+
     Examples
     --------
     >>> import numpy as np, xarray as xr
@@ -159,6 +164,11 @@ def quicklook(
     (100, 30)
     """
     spec = _as_tf(psd, component)
+    if spec.sizes["time"] == 0 or spec.sizes["frequency"] == 0:
+        raise ValueError(
+            f"quicklook: nothing to draw: the PSD has {spec.sizes['time']} time step(s) and "
+            f"{spec.sizes['frequency']} frequency bin(s); select a range that holds data"
+        )
     time = np.asarray(spec["time"].values)
     freq = np.asarray(spec["frequency"].values, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -178,3 +178,85 @@ def test_the_shipped_iar_model_loads_with_its_provenance() -> None:
     assert cfg["night_window"] == ["18:00", "06:00"] and 0.4 <= model.threshold <= 0.9
     assert cfg["provenance"]["command"].startswith("xspecseg train --data synth-iar")
     assert cfg["normalisation"]["log10"] is True
+
+
+# -- what a config may ask for: a whitelist per architecture ------------------------------------
+
+
+def test_negative_base_channels_is_refused_naming_the_key(
+    saved: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    _, path = saved
+    d = _copy(path, tmp_path / "neg")
+    kwargs = json.loads((path / "config.json").read_text())["kwargs"]
+    _edit_config(d, kwargs={**kwargs, "base_channels": -3})
+    with pytest.raises(ValueError, match=r"config\.json: .*key 'base_channels' = -3"):
+        load(d)
+    for key, bad in [("depth", 0), ("dropout", 1.5), ("init", "os.system"), ("in_channels", 2.5)]:
+        _edit_config(d, kwargs={**kwargs, key: bad})
+        with pytest.raises(ValueError, match=f"key '{key}'"):
+            load(d)
+
+
+@pytest.fixture
+def no_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if building a model reaches timm (files, hub downloads) or the network."""
+    import socket
+
+    import timm
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a checkpoint config reached timm or the network")
+
+    monkeypatch.setattr(timm, "create_model", forbidden)
+    monkeypatch.setattr(socket.socket, "connect", forbidden)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"encoder_name": "tu-resnet18"}, "encoder_name"),
+        ({"encoder_name": "tu-hf-hub:timm/resnet18.a1_in1k"}, "encoder_name"),
+        ({"encoder_name": "tu-resnet18", "checkpoint_path": "/etc/hostname"}, "encoder_name"),
+        ({"encoder_name": "resnet18", "checkpoint_path": "/etc/hostname"}, "checkpoint_path"),
+        ({"encoder_name": "resnet18", "pretrained": True}, "pretrained"),
+        ({"encoder_name": "resnet18", "encoder_weights": "imagenet"}, "encoder_weights"),
+        (
+            {"encoder_name": "resnet18", "decoder_attention_type": "../x.pt"},
+            "decoder_attention_type",
+        ),
+        ({"encoder_name": "resnet18", "aux_params": {"classes": 2}}, "aux_params"),
+    ],
+    ids=["tu", "hub", "tu-file", "file", "pretrained", "weights", "path", "aux"],
+)
+def test_smp_config_may_not_reach_outside_the_checkpoint(
+    saved: tuple[torch.nn.Module, Path], tmp_path: Path, no_reach, kwargs, key
+) -> None:
+    d = _copy(saved[1], tmp_path / "smp")
+    _edit_config(d, name="smp:Unet", kwargs={"in_channels": 1, "classes": 1, **kwargs})
+    with pytest.raises(ValueError, match=f"config\\.json: .*key '{key}'") as exc:
+        load(d)
+    assert "\n" not in str(exc.value)
+
+
+def test_smp_models_refuse_foreign_encoders_when_built(no_reach) -> None:
+    from xspecseg.models.registry import allowed_smp_encoders
+
+    allowed = allowed_smp_encoders()
+    assert "resnet18" in allowed and not any(n.startswith("tu-") for n in allowed)
+    with pytest.raises(ValueError, match="encoder_name"):
+        get_model("smp:FPN", encoder_name="tu-resnet18")
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        get_model("smp:FPN", checkpoint_path="/etc/hostname")
+
+
+def test_unknown_kwargs_of_each_architecture_are_refused(
+    saved: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    d = _copy(saved[1], tmp_path / "odm")
+    _edit_config(d, name="odm_unet", kwargs={"variant": "small", "checkpoint_path": "/x"})
+    with pytest.raises(ValueError, match="key 'checkpoint_path' is not an option of odm_unet"):
+        load(d)
+    _edit_config(d, name="odm_unet", kwargs={"variant": "huge"})
+    with pytest.raises(ValueError, match="key 'variant'"):
+        load(d)

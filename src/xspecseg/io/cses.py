@@ -22,6 +22,16 @@ files use could not be confirmed from the public material available when this wa
 csespy reader takes ``FREQ`` as stored, falling back to ``k * fs / N`` from 0); edges are
 assumed, and other offsets are kept as stored (``freq_in_files = "other"``).
 
+Checks: a file whose ``UTC_TIME`` does not strictly increase (rows reversed or repeated),
+two files covering the same time (the same half-orbit twice, or one file given twice),
+spectra that are not real numbers (complex, strings), an ``ORBITNUM`` that is not an
+orbit number, and impossible coordinates (``|GEO_LAT|`` or ``|MAG_LAT|`` above 90°,
+``GEO_LON`` outside [-180, 360]°) are refused with a ``ValueError`` naming the file and
+the dataset or attribute. Spectrum values that can be repaired are masked instead: the
+dataset's ``FillValue``, non-finite values (inf) and values outside its ``ValidRange``
+attribute (negative power, say) read as NaN. A ``ValidRange`` that is not two numbers is
+ignored.
+
 Only the small along-track datasets are read when the files are opened; each file's
 spectra become one lazy Dask task that opens the file itself (so the graph pickles and
 runs on a distributed cluster).
@@ -30,6 +40,7 @@ runs on a distributed cluster).
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import re
@@ -69,6 +80,7 @@ class _FileMeta:
     freq: np.ndarray  # mapped onto the lower-edge convention (see the module notes)
     freq_found: str  # "edges", "centres" or "other"
     fill: float | None
+    valid: tuple[float, float] | None  # the spectra's ValidRange, when it is two numbers
     units: str
     has_truth: bool
     synth_params: str | None
@@ -128,8 +140,20 @@ def decode_utc_time(values: np.ndarray) -> np.ndarray:
     )
 
 
+def _check_numeric(ds, name: str, path: str) -> None:
+    """Refuse datasets of strings, complex numbers, compounds... (one line naming both)."""
+    kind = ds.dtype.kind
+    if kind == "c":
+        raise ValueError(
+            f"{path}: dataset {name} holds complex numbers ({ds.dtype}); expected real"
+        )
+    if kind not in "iuf":
+        raise ValueError(f"{path}: dataset {name} holds {ds.dtype} values, not numbers")
+
+
 def _column(f, name: str, path: str, n: int | None = None) -> np.ndarray:
     ds = f[name]
+    _check_numeric(ds, name, path)
     if ds.ndim == 2 and ds.shape[1] == 1:
         x = ds[:, 0]
     elif ds.ndim == 1:
@@ -161,6 +185,57 @@ def _frequency_edges(freq: np.ndarray, path: str) -> tuple[np.ndarray, str]:
     if abs(f[0] - df / 2.0) <= tol:
         return f - df / 2.0, "centres"
     return f, "other"
+
+
+def _valid_range(ds) -> tuple[float, float] | None:
+    """A dataset's ``ValidRange`` as (low, high), or None when absent or not two numbers."""
+    vr = ds.attrs.get("ValidRange")
+    if vr is None:
+        return None
+    try:
+        a = np.asarray(vr, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    if a.size != 2 or np.isnan(a).any() or a[0] > a[1]:
+        return None
+    return float(a[0]), float(a[1])
+
+
+def _int_attr(f, key: str, path: str) -> int:
+    """A global attribute holding a non-negative integer (number or digit string)."""
+    raw = f.attrs[key]
+    a = np.asarray(raw).ravel()
+    x: Any = a[0] if a.size == 1 else raw
+    if isinstance(x, bytes):
+        x = x.decode("utf-8", "replace")
+    try:
+        if a.size != 1 or isinstance(x, bool | np.bool_):
+            raise ValueError
+        if isinstance(x, str):
+            value = int(x.strip())
+        else:
+            fx = float(x)
+            if not fx.is_integer():
+                raise ValueError
+            value = int(fx)
+        if value < 0:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"{path}: global attribute {key} = {x!r} is not a non-negative integer"
+        ) from None
+    return value
+
+
+def _check_range(x: np.ndarray, name: str, path: str, lo: float, hi: float) -> None:
+    """Refuse coordinates outside [lo, hi] (NaN, i.e. fill values, are allowed)."""
+    bad = np.flatnonzero(~np.isnan(x) & ~((x >= lo) & (x <= hi)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{path}: dataset {name} holds {x[i]:g} (row {i}; {bad.size} such rows), "
+            f"outside [{lo:g}, {hi:g}]: impossible coordinates"
+        )
 
 
 def _fill_to_nan(x: np.ndarray, ds) -> np.ndarray:
@@ -201,19 +276,39 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
         missing = [k for k in (spec, "FREQ", *_TRACK) if k not in f]
         if missing:
             raise ValueError(f"{path}: missing required dataset(s) {', '.join(missing)}")
-        time = decode_utc_time(_column(f, "UTC_TIME", path))
+        try:
+            time = decode_utc_time(_column(f, "UTC_TIME", path))
+        except ValueError as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith(path) else f"{path}: {msg}") from None
         n = time.shape[0]
+        if n > 1:
+            step = np.diff(time)
+            back = np.flatnonzero(step <= np.timedelta64(0, "ns"))
+            if back.size:
+                i = int(back[0]) + 1
+                how = "repeats" if step[i - 1] == np.timedelta64(0, "ns") else "goes back to"
+                raise ValueError(
+                    f"{path}: dataset UTC_TIME is not strictly increasing: row {i} {how} "
+                    f"{time[i]} after {time[i - 1]} ({back.size} such rows); the file is "
+                    "broken"
+                )
         ds = f[spec]
+        _check_numeric(ds, spec, path)
         if ds.ndim != 2 or ds.shape[1] != _N_FREQ:
             raise ValueError(f"{path}: {spec} has shape {ds.shape}; expected (N, {_N_FREQ})")
         if ds.shape[0] != n:
             raise ValueError(f"{path}: {spec} has {ds.shape[0]} rows but UTC_TIME has {n}")
+        _check_numeric(f["FREQ"], "FREQ", path)
         freq, freq_found = _frequency_edges(f["FREQ"][()], path)
         lat = _fill_to_nan(_column(f, "GEO_LAT", path, n), f["GEO_LAT"])
         lon = _fill_to_nan(_column(f, "GEO_LON", path, n), f["GEO_LON"])
         alt = _fill_to_nan(_column(f, "ALTITUDE", path, n), f["ALTITUDE"])
         mlat = _fill_to_nan(_column(f, "MAG_LAT", path, n), f["MAG_LAT"])
-        orbit = int(np.asarray(f.attrs["ORBITNUM"]).ravel()[0])
+        _check_range(lat, "GEO_LAT", path, -90.0, 90.0)
+        _check_range(mlat, "MAG_LAT", path, -90.0, 90.0)
+        _check_range(lon, "GEO_LON", path, -180.0, 360.0)
+        orbit = _int_attr(f, "ORBITNUM", path)
         # Direction from the motion itself (robust to renamed files); the name's last
         # digit and ORBITTYPE only decide files too short to show it.
         good = np.isfinite(lat)
@@ -222,12 +317,19 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
         elif m is not None:
             descending = m["dir"] == "0"
         else:
-            descending = int(np.asarray(f.attrs.get("ORBITTYPE", 0)).ravel()[0]) == 0
+            descending = "ORBITTYPE" not in f.attrs or _int_attr(f, "ORBITTYPE", path) == 0
         fv = ds.attrs.get("FillValue")
         truth = f.get("SYNTH_TRUTH")
         has_truth = truth is not None and truth.shape == (n, _N_FREQ)
         sp = f.attrs.get("SYNTH_PARAMS")
         sr = f.attrs.get("SAMPLERATE")
+        if sr is not None:
+            try:
+                sr = float(np.asarray(sr).ravel()[0])
+            except (TypeError, ValueError, IndexError):
+                raise ValueError(
+                    f"{path}: global attribute SAMPLERATE = {sr!r} is not a number"
+                ) from None
         return _FileMeta(
             path=path,
             n=n,
@@ -241,20 +343,32 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
             freq=freq,
             freq_found=freq_found,
             fill=None if fv is None else float(np.asarray(fv).ravel()[0]),
+            valid=_valid_range(ds),
             units=_attr_str(ds.attrs.get("Units", "")),
             has_truth=has_truth,
             synth_params=None if sp is None else _attr_str(sp),
-            sample_rate=None if sr is None else float(np.asarray(sr).ravel()[0]),
+            sample_rate=sr,
         )
 
 
-def _read_spectra(path: str, name: str, cols: slice, fill: float | None, log10: bool) -> np.ndarray:
+def _read_spectra(
+    path: str,
+    name: str,
+    cols: slice,
+    fill: float | None,
+    log10: bool,
+    valid: tuple[float, float] | None = None,
+) -> np.ndarray:
     import h5py
 
     with h5py.File(path, "r") as f:
         x = np.asarray(f[name][:, cols], dtype=np.float32)
     if fill is not None:
         x[x == np.float32(fill)] = np.nan
+    x[np.isinf(x)] = np.nan
+    if valid is not None:
+        with np.errstate(invalid="ignore"):
+            x[(x < np.float32(valid[0])) | (x > np.float32(valid[1]))] = np.nan
     if log10:
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.where(x > 0, np.log10(x), np.nan).astype(np.float32)
@@ -323,7 +437,8 @@ def read_cses(
         ``time``: ``latitude``, ``longitude``, ``altitude_km``, ``magnetic_latitude``,
         ``orbit``, ``orbit_direction``. ``frequency`` is the lower edge ``k * 25`` Hz of
         each bin whether the files' ``FREQ`` holds edges or centres (module notes);
-        ``attrs["freq_in_files"]`` says which was found. Fill values are NaN. For
+        ``attrs["freq_in_files"]`` says which was found. Fill values, inf and spectrum
+        values outside the dataset's ``ValidRange`` attribute are NaN. For
         synthetic files also ``truth`` (time, frequency) bool, lazy. Attrs:
         ``component``, ``units``, ``source_files``, ``platform``, ``instrument``,
         ``freq_in_files``, ``sampling_rate`` and, for synthetic files, ``synth_params``
@@ -333,7 +448,11 @@ def read_cses(
     ------
     ValueError
         Naming the file: not HDF5, not a CSES file (no ``ORBITNUM``, wrong name), a
-        missing dataset, or mismatched shapes.
+        missing dataset, mismatched shapes, an ``ORBITNUM`` that is not an orbit number,
+        spectra that are not real numbers (complex, strings), a ``UTC_TIME`` that is not
+        strictly increasing, two files covering the same time (the same half-orbit
+        twice, or one file given twice), or impossible coordinates (``|GEO_LAT|`` or
+        ``|MAG_LAT|`` > 90, ``GEO_LON`` outside [-180, 360]).
 
     Examples
     --------
@@ -344,11 +463,23 @@ def read_cses(
     if component not in _SPECTRA:
         raise ValueError(f"component must be one of X, Y, Z; got {component!r}")
     files = _expand(paths)
+    seen: dict[str, str] = {}
+    for p in files:
+        key = os.path.realpath(p)
+        if key in seen:
+            raise ValueError(f"{p}: the same file is given twice (also as {seen[key]})")
+        seen[key] = p
     metas = [_open_meta(p, component, check_name) for p in files]
     metas = [m for m in metas if m.n > 0]
     if not metas:
         raise ValueError(f"read_cses: the files hold no rows: {files}")
     metas.sort(key=lambda m: (m.time[0], m.path))
+    for prev, m in itertools.pairwise(metas):
+        if m.time[0] <= prev.time[-1]:
+            raise ValueError(
+                f"{m.path}: dataset UTC_TIME overlaps that of {prev.path} "
+                f"({m.time[0]} <= {prev.time[-1]}): the same half-orbit given twice?"
+            )
 
     freq = metas[0].freq
     for m in metas[1:]:
@@ -368,7 +499,7 @@ def read_cses(
     name = _SPECTRA[component]
     blocks = []
     for m in metas:
-        task = dask.delayed(_read_spectra, pure=True)(m.path, name, cols, m.fill, log10)
+        task = dask.delayed(_read_spectra, pure=True)(m.path, name, cols, m.fill, log10, m.valid)
         blocks.append(da.from_delayed(task, shape=(m.n, nf), dtype=np.float32))
     psd = da.concatenate(blocks, axis=0)
 

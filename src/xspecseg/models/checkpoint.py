@@ -4,7 +4,12 @@
 ``format``/``format_version``, the ``xspecseg_version`` that wrote it, and everything the
 caller passed in ``config`` (input normalisation, frequency band, night window,
 recommended ``threshold``, training provenance, ...). Weights are read with safetensors
-only: a checkpoint can never run code when loaded (nothing is unpickled).
+only: a checkpoint can never run code when loaded (nothing is unpickled). Nor can its
+config reach outside the checkpoint: ``kwargs`` are whitelisted per architecture
+(:func:`~xspecseg.models.registry.check_checkpoint_kwargs`: the architecture's own
+options with sane values; for smp models only smp's built-in encoders, no
+``checkpoint_path``/``pretrained``/``encoder_weights``, no path-like values), so building
+the model reads no other file and never reaches the network.
 
 Shipped models live in ``xspecseg/weights/<name>/`` (package data) and load by name.
 """
@@ -22,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .registry import available_models, get_model
+from .registry import available_models, check_checkpoint_kwargs, get_model
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SHIPPED_MODELS", "WEIGHTS_DIR", "load", "save"]
 
@@ -235,7 +240,8 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
         Nothing at the path, or a shipped model not trained yet (the message names the
         command that produces it).
     ValueError
-        A foreign or corrupt checkpoint: the message says what is wrong.
+        A foreign or corrupt checkpoint: the message says what is wrong (for kwargs
+        outside the whitelist of the module notes, which key).
 
     Examples
     --------
@@ -249,8 +255,9 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
     cfg_path, weights_path = _locate(name_or_path)
     cfg = _read_config(cfg_path)
     try:
+        check_checkpoint_kwargs(cfg["name"], cfg["kwargs"])
         model = get_model(cfg["name"], **cfg["kwargs"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(
             f"{cfg_path}: cannot build {cfg['name']!r} from its kwargs ({exc})"
         ) from exc

@@ -20,11 +20,21 @@ Every model returned maps ``(B, C, H, W)`` to logits ``(B, classes, H, W)`` for 
     input and chunked inference can only approximate whole-image inference.
 ``local``
     ``not global_context`` (the key :mod:`xspecseg.infer` reads).
+
+What a checkpoint may ask for is whitelisted (:func:`check_checkpoint_kwargs`): each
+architecture's own options with values of the right type and range; for smp models only
+the encoders of :func:`allowed_smp_encoders` (smp's built-in ones: no timm ``tu-``
+encoders, no hub names), no ``encoder_weights`` but None, no ``checkpoint_path``,
+``pretrained`` or other keys outside the smp class's own signature, and no path-like
+strings. So loading a checkpoint never reads another file or reaches the network.
+:class:`SMPModel` refuses the same encoders, keys and values when built directly.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,9 +42,16 @@ from torch import nn
 
 from ._padding import padded_call, probe_receptive_field
 from .odm_unet import ODConv2d, ODMUNet
-from .unet import UNet
+from .unet import INITIALIZERS, UNet
 
-__all__ = ["SMP_ARCHITECTURES", "SMPModel", "available_models", "get_model"]
+__all__ = [
+    "SMP_ARCHITECTURES",
+    "SMPModel",
+    "allowed_smp_encoders",
+    "available_models",
+    "check_checkpoint_kwargs",
+    "get_model",
+]
 
 SMP_ARCHITECTURES: tuple[str, ...] = (
     "Unet",
@@ -51,13 +68,219 @@ SMP_ARCHITECTURES: tuple[str, ...] = (
 # PAN's feature pyramid attention, MAnet's squeeze-excitation in its fusion blocks)
 _SMP_GLOBAL = {"DeepLabV3", "DeepLabV3Plus", "PSPNet", "PAN", "MAnet"}
 DEFAULT_ENCODER = "resnet18"
+# encoder names that load code or weights from elsewhere (timm's universal encoders, hubs)
+_FOREIGN_ENCODER_PREFIXES = ("tu-", "hf-hub:", "hf_hub:", "hub:", "timm/")
+# keys that make smp / timm read a file or fetch weights: named in the refusal
+_LOADING_KEYS = (
+    "checkpoint_path",
+    "pretrained",
+    "pretrained_cfg",
+    "pretrained_cfg_overlay",
+    "cache_dir",
+    "weights",
+)
+
+
+def allowed_smp_encoders() -> list[str]:
+    """smp encoder names a model (and a checkpoint) may use: smp's own, built offline.
+
+    smp's registry minus timm's universal ``tu-*`` encoders and hub names
+    (``hf-hub:...``), which build through timm and may read files or the network.
+
+    Examples
+    --------
+    >>> "resnet18" in allowed_smp_encoders(), "tu-resnet18" in allowed_smp_encoders()
+    (True, False)
+    """
+    import segmentation_models_pytorch as smp
+
+    return [
+        n
+        for n in smp.encoders.get_encoder_names()
+        if not n.lower().startswith(_FOREIGN_ENCODER_PREFIXES) and not _path_like(n)
+    ]
+
+
+def _path_like(v: str) -> bool:
+    return any(c in v for c in "/\\:~") or v.startswith(".")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_in(lo: int, hi: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _is_int(v) and lo <= v <= hi), f"an integer in [{lo}, {hi}]"
+
+
+def _num_in(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False):
+    def ok(v: Any) -> bool:
+        if not _is_num(v):
+            return False
+        return (v > lo if open_lo else v >= lo) and (v < hi if open_hi else v <= hi)
+
+    return ok, f"a number in {'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+
+
+def _one_of(*values: Any) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: any(v is x or (type(v) is type(x) and v == x) for x in values)), (
+        f"one of {', '.join(repr(x) for x in values)}"
+    )
+
+
+def _int_list(lo: int, hi: int, max_len: int) -> tuple[Callable[[Any], bool], str]:
+    def ok(v: Any) -> bool:
+        return (
+            isinstance(v, list | tuple)
+            and 1 <= len(v) <= max_len
+            and all(_is_int(x) and lo <= x <= hi for x in v)
+        )
+
+    return ok, f"a list of 1 to {max_len} integers in [{lo}, {hi}]"
+
+
+_CHANNELS = _int_in(1, 64)
+_WIDTH = _int_in(1, 2048)
+_ARCH_KWARGS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "unet": {
+        "in_channels": _CHANNELS,
+        "classes": _CHANNELS,
+        "base_channels": _WIDTH,
+        "depth": _int_in(1, 8),
+        "dropout": _num_in(0.0, 1.0, open_hi=True),
+        "init": _one_of(*INITIALIZERS),
+        "batch_norm": _one_of(True, False),
+    },
+    "odm_unet": {
+        "in_channels": _CHANNELS,
+        "classes": _CHANNELS,
+        "variant": _one_of("large", "small"),
+        "width_mult": _num_in(0.0, 8.0, open_lo=True),
+        "kernel_num": _int_in(1, 64),
+        "reduction": _num_in(0.0, 1.0, open_lo=True),
+        "sdi_channels": _WIDTH,
+        "decoder_channels": _int_list(1, 2048, 8),
+        "scse_reduction": _int_in(1, 2048),
+    },
+}
+# smp options with a known form; the smp class's other options take plain values
+_SMP_KWARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "in_channels": _CHANNELS,
+    "classes": _CHANNELS,
+    "encoder_depth": _int_in(1, 5),
+    "encoder_weights": _one_of(None),
+    "activation": _one_of(None),
+    "aux_params": _one_of(None),
+    "encoder_output_stride": _one_of(8, 16, 32),
+    "upsampling": _int_in(1, 32),
+    "decoder_channels": _int_list(1, 2048, 8),
+    "decoder_pyramid_channels": _WIDTH,
+    "decoder_segmentation_channels": _WIDTH,
+    "decoder_pab_channels": _WIDTH,
+    "psp_out_channels": _WIDTH,
+    "decoder_atrous_rates": _int_list(1, 64, 8),
+}
+
+
+def _plain(v: Any, depth: int = 0) -> bool:
+    """A JSON scalar (no path-like string), or a shallow list/dict of them."""
+    if v is None or isinstance(v, bool) or _is_num(v):
+        return True
+    if isinstance(v, str):
+        return len(v) <= 64 and not _path_like(v)
+    if depth == 0 and isinstance(v, list | tuple):
+        return len(v) <= 16 and all(_plain(x, 1) for x in v)
+    if depth == 0 and isinstance(v, dict):
+        return len(v) <= 16 and all(
+            isinstance(k, str) and not _path_like(k) and _plain(x, 1) for k, x in v.items()
+        )
+    return False
+
+
+def _smp_problem(arch: str, kwargs: dict[str, Any]) -> str | None:
+    """Why these smp kwargs are refused (None when they are fine)."""
+    import segmentation_models_pytorch as smp
+
+    sig = inspect.signature(getattr(smp, arch)).parameters
+    options = {n for n, p in sig.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    for key, value in kwargs.items():
+        if key == "encoder_name":
+            if not isinstance(value, str) or value not in allowed_smp_encoders():
+                why = (
+                    "timm universal (tu-) and hub encoders may read files or the network"
+                    if isinstance(value, str)
+                    and value.lower().startswith(_FOREIGN_ENCODER_PREFIXES)
+                    else "not one of xspecseg.models.registry.allowed_smp_encoders()"
+                )
+                return f"key 'encoder_name' = {value!r} is not allowed ({why})"
+            continue
+        if key in _LOADING_KEYS:
+            return f"key {key!r} is not allowed: it would load weights from a file or the network"
+        if key not in options:
+            return (
+                f"key {key!r} is not an option of smp.{arch} (kwargs outside its signature go "
+                "to the encoder and are not allowed)"
+            )
+        check = _SMP_KWARGS.get(key)
+        if check is not None:
+            if not check[0](value):
+                return f"key {key!r} = {value!r} is not {check[1]}"
+        elif not _plain(value):
+            return f"key {key!r} = {value!r} is not allowed (a path-like or non-plain value)"
+    return None
+
+
+def check_checkpoint_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse architecture kwargs a checkpoint's config may not pass (ValueError naming the key).
+
+    The whitelist of the module notes: each architecture's own options, each with its
+    type and range (so that ``base_channels = -3`` is refused before anything is built);
+    for ``smp:*`` also the encoder and path rules.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``"unet"``, ``"odm_unet"``, ``"smp:<Arch>"``).
+    kwargs : dict
+        The config's ``kwargs``.
+
+    Examples
+    --------
+    >>> check_checkpoint_kwargs("unet", {"base_channels": 8})
+    >>> check_checkpoint_kwargs("unet", {"base_channels": -3})
+    Traceback (most recent call last):
+    ...
+    ValueError: key 'base_channels' = -3 is not an integer in [1, 2048]
+    """
+    canon = _canonical(name)
+    if canon.startswith("smp:"):
+        problem = _smp_problem(canon.split(":", 1)[1], kwargs)
+        if problem:
+            raise ValueError(problem)
+        return
+    spec = _ARCH_KWARGS[canon]
+    for key, value in kwargs.items():
+        if key not in spec:
+            raise ValueError(
+                f"key {key!r} is not an option of {canon} (its options: {', '.join(spec)})"
+            )
+        ok, what = spec[key]
+        if not ok(value):
+            raise ValueError(f"key {key!r} = {value!r} is not {what}")
 
 
 class SMPModel(nn.Module):
     """A segmentation_models_pytorch architecture, padded to the size it needs.
 
     Built offline: ``encoder_weights`` is always None (there are no pretrained weights to
-    fetch at run time). Other keyword arguments go to the smp class unchanged.
+    fetch at run time), and only the encoders of :func:`allowed_smp_encoders` and the
+    smp class's own options are accepted (no ``checkpoint_path``, ``pretrained``, timm
+    ``tu-``/hub encoders or path-like values: nothing is read from another file or the
+    network). Other keyword arguments go to the smp class unchanged.
 
     Parameters
     ----------
@@ -94,6 +317,9 @@ class SMPModel(nn.Module):
             )
         if kw.get("activation") is not None:
             raise ValueError("models return logits: leave activation=None")
+        problem = _smp_problem(arch, {"encoder_name": encoder_name, **kw})
+        if problem:
+            raise ValueError(f"smp:{arch}: {problem}")
         cls = getattr(smp, arch)
         self.arch = arch
         self.net = cls(

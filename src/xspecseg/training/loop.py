@@ -381,11 +381,54 @@ def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+_STATE_KEYS = ("epoch", "model", "optimizer", "rng_torch", "history")
+_START_OVER = "delete it (or the folder) or pass resume=False (no --resume) to start over"
+
+
 def _load_state(path: Path) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """An epoch checkpoint, or a one-line ValueError naming it (nothing is unpickled)."""
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(
+            f"{path} is not an xspecseg training state (torch.load with weights_only=True "
+            f"refused it: {first}); {_START_OVER}"
+        ) from exc
     if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-        raise ValueError(f"{path} is not an xspecseg training checkpoint")
+        raise ValueError(f"{path} is not an xspecseg training state; {_START_OVER}")
+    missing = [k for k in _STATE_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"{path} is not a complete xspecseg training state (no {missing})")
     return state
+
+
+def _resume_from(path: Path, net: nn.Module, opt: Any, sched: Any) -> tuple[dict, int]:
+    """Restore model, optimiser, scheduler and RNG from an epoch checkpoint."""
+    state = _load_state(path)
+    try:
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("scheduler"):
+            sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"])
+        hist = {k: list(v) for k, v in state["history"].items()}
+        epoch = int(state["epoch"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(
+            f"{path} does not fit this run's model and optimiser ({first}); {_START_OVER}"
+        ) from exc
+    return hist, epoch
+
+
+def _read_run_file(run_file: Path) -> Any:
+    try:
+        return json.loads(run_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{run_file} is not valid JSON ({exc}); {_START_OVER}") from exc
 
 
 def _json_safe(v: Any) -> Any:
@@ -614,7 +657,7 @@ def train_model(
             run_file = ckdir / "run.json"
             found = _checkpoints(ckdir)
             if resume and found:
-                old = json.loads(run_file.read_text()) if run_file.exists() else None
+                old = _read_run_file(run_file) if run_file.exists() else None
                 if old != run:
                     diff = sorted(
                         k for k in set(run) | set(old or {}) if (old or {}).get(k) != run.get(k)
@@ -623,14 +666,7 @@ def train_model(
                         f"{ckdir} holds checkpoints of a different run (differs in {diff}); "
                         f"use another checkpoint folder, or resume=False to start over"
                     )
-                state = _load_state(found[-1][1])
-                net.load_state_dict(state["model"])
-                opt.load_state_dict(state["optimizer"])
-                if sched is not None and state.get("scheduler"):
-                    sched.load_state_dict(state["scheduler"])
-                torch.set_rng_state(state["rng_torch"])
-                hist = {k: list(v) for k, v in state["history"].items()}
-                start_epoch = int(state["epoch"])
+                hist, start_epoch = _resume_from(found[-1][1], net, opt, sched)
             else:
                 for _, p in found:
                     p.unlink()
