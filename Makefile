@@ -8,12 +8,12 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test install lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch/torchvision are pinned in pyproject.toml (2.14.1 / 0.29.1: the builds that
-	# run on CPU and CUDA and that import beside each other)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# pyproject.toml holds ranges; constraints.txt the exact torch/torchvision builds that
+	# import beside each other on these machines
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,3 +38,17 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) xspecseg-demo .pytest_cache
+
+# The documentation site: docs/ -> docs/_build/html, every warning an error. Needs no network
+# once the docs extra is installed.
+.PHONY: docs
+DOCS_STAMP := $(VENV)/.xspecseg-docs-installed
+SPHINXOPTS ?=
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -q -W --keep-going -b html $(SPHINXOPTS) docs docs/_build/html
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
