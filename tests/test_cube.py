@@ -500,3 +500,168 @@ def test_select_component_sums_named_components():
             xs.select_component(cube, bad)
     with pytest.raises(ValueError, match="no 'component' dimension"):
         xs.select_component(psd.sel(component="H"), "H")
+
+
+# ----------------------------------------------------------------------------------------
+# any sampling rate: band-limited resampling before the filter
+# ----------------------------------------------------------------------------------------
+def resample_nan(bad: np.ndarray, up: int, down: int, n_out: int) -> np.ndarray:
+    """Outputs whose FIR support (|m*down - k*up| <= 10*max(up, down)) holds a bad sample
+    or reaches past the record: the documented rule, derived independently of the code."""
+    half = 10 * max(up, down)
+    m = np.arange(n_out)
+    k_lo, k_hi = -((half - m * down) // up), (m * down + half) // up
+    cs = np.concatenate([[0], np.cumsum(bad)])
+    lo, hi = np.clip(k_lo, 0, bad.size), np.clip(k_hi + 1, 0, bad.size)
+    return (k_lo < 0) | (k_hi >= bad.size) | (cs[hi] - cs[lo] > 0)
+
+
+def scipy_resampled(x: np.ndarray, up: int, down: int, saturation=None) -> np.ndarray:
+    """scipy.signal.resample_poly of the record with bad samples zeroed, NaN by the rule."""
+    bad = ~np.isfinite(x)
+    if saturation is not None:
+        bad |= np.abs(np.nan_to_num(x)) >= saturation
+    y = ss.resample_poly(np.where(bad, 0.0, x), up, down, axis=-1)
+    for c in range(x.shape[0]):
+        y[c, resample_nan(bad[c], up, down, y.shape[1])] = np.nan
+    return y
+
+
+@pytest.fixture(scope="module")
+def record16():
+    """1.2 days at 16 Hz (-> 10 Hz is up/down 5/8), a 0.7 Hz line, a gap, a saturated spike."""
+    rng = np.random.default_rng(11)
+    n = int(1.2 * 86400 * 16)
+    x = rng.standard_normal((2, n)) + np.sin(2 * np.pi * 0.7 * np.arange(n) / 16)
+    x[0, 700_000:760_000] = np.nan
+    x[1, 1_000_000] = 50.0
+    return x
+
+
+def test_resampled_cube_equals_scipy_resample_poly_reference(record16):
+    cfg = small_cfg(resample=True, saturation=10.0)
+    cube = xs.build_cube(wave_from_numpy(record16, START, 16.0, 300_000), cfg)
+    assert_cube_valid(cube)
+    assert cube.attrs["sampling_rate"] == 10.0 and cube.attrs["source_sampling_rate"] == 16.0
+    assert "resampled 16 -> 10 Hz (up/down 5/8" in cube.attrs["history"]
+    y = scipy_resampled(record16, 5, 8, saturation=10.0)
+    assert y.shape[1] == -(-record16.shape[1] * 5 // 8)
+    psd, vf = reference_cube(y, START, cfg)
+    assert_close(cube.psd.values, psd, 1e-5)
+    np.testing.assert_allclose(cube.valid_fraction.values, vf)
+    # the gap and the spike cost only the segments their FIR-widened span touches: the
+    # record's partial first and last blocks (57, 229), the gap's (129-136), the spike's
+    # two Welch segments in block 161
+    v = cube.valid_fraction.values
+    assert np.flatnonzero((v[0] > 0) & (v[0] < 1)).tolist() == [57, 129, 136, 229]
+    assert (v[0, 130:136] == 0).all()
+    assert np.flatnonzero((v[1] > 0) & (v[1] < 1)).tolist() == [57, 161, 229]
+    assert v[1, 161] == pytest.approx(0.8) and (v[1, 58:229] > 0).all()
+
+
+def test_resampled_cube_is_identical_for_any_input_chunking():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3 * 3600 * 16))  # 3 hours at 16 Hz
+    x[1, 40_000:40_100] = np.nan
+    cfg = small_cfg(resample=True)
+    n = x.shape[1]
+    tiny = (50_000, 5, 3, 1, 16, 9_000, 7, 2)  # chunks shorter than the FIR halo (16)
+    chunkings = [n, 20_000, (*tiny, n - sum(tiny))]
+    cubes = []
+    for c in chunkings:
+        w = wave_from_numpy(x, START, 16.0, n).chunk({"time": c})
+        cubes.append(xs.build_cube(w, cfg).compute())
+    assert cubes[2].psd.size and np.isfinite(cubes[0].psd.values).any()
+    for other in cubes[1:]:
+        np.testing.assert_array_equal(other.psd.values, cubes[0].psd.values)
+        np.testing.assert_array_equal(other.valid_fraction.values, cubes[0].valid_fraction.values)
+
+
+def test_other_rate_is_refused_with_the_fix_named(record16):
+    w = wave_from_numpy(record16[:, :100_000], START, 16.0, 50_000)
+    with pytest.raises(ValueError, match=r"sampling_rate=16\.0 Hz .* set resample=True"):
+        xs.build_cube(w, small_cfg())
+    w.attrs["sampling_rate"] = 16.0001
+    with pytest.raises(ValueError, match=r"16\.0001 Hz to 10\.0 Hz: the ratio .*not a fraction"):
+        xs.build_cube(w, small_cfg(resample=True))
+    # the same rate with resample=True is not resampled at all
+    same = xs.build_cube(wave_from_numpy(record16[:, :100_000], START, 10.0, 50_000),
+                         small_cfg(resample=True))  # fmt: skip
+    assert "source_sampling_rate" not in same.attrs and "resampled" not in same.attrs["history"]
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype", "resample"),
+    [(1e30, np.float32, False), (1e300, np.float64, False), (1e300, np.float64, True)],
+)
+def test_overflowing_amplitudes_are_never_valid(record, scale, dtype, resample):
+    x = (record[:, :200_000] * scale).astype(dtype)
+    fs = 10.0
+    if resample:  # the same amplitudes at 16 Hz
+        x = np.repeat(x, 2, axis=1)[:, : int(x.shape[1] * 1.6)]
+        fs = 16.0
+    with np.errstate(over="raise"):  # nor any overflow warning on the way
+        cube = xs.build_cube(wave_from_numpy(x, START, fs, 100_000), small_cfg(resample=True))
+        psd, vf = cube.psd.values, cube.valid_fraction.values
+    assert not np.isinf(psd).any()
+    assert (vf == 0).all() and np.isnan(psd).all()
+
+
+def test_an_overflowing_sample_is_a_gap_and_overflowing_blocks_are_flagged(record):
+    x = record[:, :300_000].astype(np.float32)
+    spike = x.copy()
+    spike[0, 123_456] = 1e30
+    gap = x.copy()
+    gap[0, 123_456] = np.nan
+    cfg = small_cfg()
+    a = xs.build_cube(wave_from_numpy(spike, START, 10.0, 100_000), cfg).compute()
+    b = xs.build_cube(wave_from_numpy(gap, START, 10.0, 100_000), cfg).compute()
+    np.testing.assert_array_equal(a.psd.values, b.psd.values)
+    np.testing.assert_array_equal(a.valid_fraction.values, b.valid_fraction.values)
+    v = a.valid_fraction.values
+    assert ((v[0] > 0) & (v[0] < 1)).sum() > ((v[1] > 0) & (v[1] < 1)).sum()
+    assert np.isfinite(a.psd.values[0]).any() and not np.isinf(a.psd.values).any()
+
+    # a calibration that takes the PSD beyond float32: flagged, never inf and valid
+    def huge(f):
+        return np.where(f > 1.0, 1e30, 1.0)
+
+    c = xs.build_cube(wave_from_numpy(x, START, 10.0, 100_000), small_cfg(calibration=huge))
+    psd, vf = c.psd.values, c.valid_fraction.values
+    assert not np.isinf(psd).any() and (vf == 0).all() and np.isnan(psd).all()
+
+
+@pytest.mark.realdata
+def test_real_sierra_nevada_256hz_day_resampled_onto_the_iar_grid(shared_data):
+    day = shared_data / "sierra_nevada_elf" / "2015-03-01"
+    wave = xs.io.open_waveform(day, format="raw-int16")
+    assert wave.attrs["sampling_rate"] == 256.0
+    # The station's coils are NS / EW; iar-default takes the summed horizontal PSD under
+    # the names H + D, so they are renamed (the sum does not depend on the orientation).
+    wave = wave.assign_coords(component=["H", "D"])
+    cfg = xs.CubeConfig.preset("iar", resample=True)
+    cube = xs.build_cube(wave, cfg).compute()
+    assert cube.sizes["frequency"] == 410 and cube.frequency.values[-1] <= 10.0
+    assert cube.sizes["time"] == 2 * 864 and cube.attrs["source_sampling_rate"] == 256.0
+    vf = cube.valid_fraction.values
+    assert ((vf > 0).sum(axis=1) == 864).all() and (vf == 1).sum(axis=1).min() >= 862
+
+    # the spectrum equals scipy's: resample_poly of the whole day, sosfiltfilt, welch
+    x = wave.values.astype(np.float64)
+    y = scipy_resampled(x, 25, 64)
+    start = np.datetime64(wave.attrs["start_time"], "ns")
+    day0 = start.astype("datetime64[D]").astype("datetime64[ns]")
+    lead = int((start - day0) // np.timedelta64(10, "ms"))
+    sos = ss.butter(4, [0.5, 10.0], "band", fs=100.0, output="sos")
+    fsl = cfg.frequency_slice()
+    for b in (40, 300, 700, 880):  # well inside the record (blocks 30-893), no gaps
+        s0 = b * 10_000 - lead
+        seg = ss.sosfiltfilt(sos, y[:, s0 - 30_000 : s0 + 40_000], axis=-1)[:, 30_000:40_000]
+        _, p = ss.welch(seg, fs=100.0, nperseg=4096, noverlap=2048, axis=-1)
+        assert vf[:, b].tolist() == [1.0, 1.0]
+        assert_close(cube.psd.values[:, b], p[:, fsl], 1e-4)
+
+    prob = xs.predict(cube, "iar-default").compute()
+    assert prob.dims == ("time", "frequency") and prob.shape == (2 * 864, 410)
+    night = np.isfinite(prob.values)
+    assert night.any() and ((prob.values[night] >= 0) & (prob.values[night] <= 1)).all()

@@ -8,6 +8,7 @@ returns float32 like SciPy, so it is compared at 1e-5.
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import numpy as np
 import pytest
@@ -427,3 +428,126 @@ def test_welch_masked_single_precision_fft_is_close_to_scipy():
     np.testing.assert_allclose(p32[keep], ref[keep], rtol=0, atol=1e-5 * np.abs(ref).max())
     with pytest.raises(ValueError, match="fft_dtype"):
         dsp.welch_masked(x, mask, nperseg=256, fft_dtype=np.int32)
+
+
+# --------------------------------------------------------------------- rational resampling
+RATIOS = [(25, 64), (64, 25), (5, 8), (1, 3), (3, 1), (2, 3)]
+
+
+def expected_nan(bad: np.ndarray, up: int, down: int, n_out: int) -> np.ndarray:
+    """Outputs whose FIR support |m*down - k*up| <= 10*max(up, down) holds a bad sample
+    or reaches past the record (derived here from the rule, not from the kernel)."""
+    half = 10 * max(up, down)
+    m = np.arange(n_out)
+    k_lo = -((half - m * down) // up)  # ceil((m*down - half) / up)
+    k_hi = (m * down + half) // up
+    cs = np.concatenate([[0], np.cumsum(bad)])
+    inside = (k_lo >= 0) & (k_hi < bad.size)
+    lo, hi = np.clip(k_lo, 0, bad.size), np.clip(k_hi + 1, 0, bad.size)
+    return ~inside | (cs[hi] - cs[lo] > 0)
+
+
+def test_rational_ratio():
+    assert dsp.rational_ratio(256.0, 100.0) == (25, 64)
+    assert dsp.rational_ratio(100.0, 256.0) == (64, 25)
+    assert dsp.rational_ratio(10.0, 100.0) == (10, 1)
+    assert dsp.rational_ratio(100.0, 100.0) == (1, 1)
+    with pytest.raises(ValueError, match=r"256\.016 Hz to 100\.0 Hz.*not a fraction"):
+        dsp.rational_ratio(256.016, 100.0)
+    with pytest.raises(ValueError, match="up, down <= 1000"):
+        dsp.rational_ratio(1.0, 1001.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "256"):
+        with pytest.raises(ValueError, match="source_rate must be a finite positive"):
+            dsp.rational_ratio(bad, 100.0)
+
+
+def test_resample_fir_is_scipys_design():
+    for up, down in RATIOS:
+        m = max(up, down)
+        ref = ss.firwin(20 * m + 1, 1.0 / m, window=("kaiser", 5.0)) * up
+        np.testing.assert_array_equal(dsp.resample_fir(up, down), ref)
+        assert dsp.resample_halo(up, down) == -(-10 * m // up)
+    assert dsp.resample_length(256 * 86400, 25, 64) == 8_640_000
+    assert dsp.resample_length(7, 25, 64) == ss.resample_poly(np.ones(7), 25, 64).size
+
+
+@pytest.mark.parametrize(("up", "down"), RATIOS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_resample_poly_equals_scipy_away_from_the_ends(up, down, dtype):
+    x = RNG.standard_normal((2, 5000)).astype(dtype)
+    y = dsp.resample_poly(x, up, down)
+    ref = ss.resample_poly(x.astype(np.float64), up, down, axis=-1)
+    assert y.shape == ref.shape and y.dtype == dtype
+    nan = expected_nan(np.zeros(x.shape[1], bool), up, down, y.shape[1])
+    np.testing.assert_array_equal(np.isnan(y), np.broadcast_to(nan, y.shape))
+    assert nan.sum() <= 2 * (dsp.resample_halo(up, down) * up // down + 2)
+    assert rel_err(y[:, ~nan], ref[:, ~nan]) <= (1e-12 if dtype == np.float64 else 1e-6)
+    # any axis, and the same factors not in lowest terms
+    yt = dsp.resample_poly(x.T.copy(), 2 * up, 2 * down, axis=0)
+    np.testing.assert_array_equal(yt.T, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    ratio=st.sampled_from(RATIOS),
+    cuts=st.lists(st.integers(1, 2999), max_size=6),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
+def test_resample_poly_chunks_are_bit_identical(ratio, cuts, dtype):
+    up, down = ratio
+    x = np.random.default_rng(len(cuts)).standard_normal(3000).astype(dtype)
+    x[1500:1510] = np.nan
+    whole = dsp.resample_poly(x, up, down)
+    halo = dsp.resample_halo(up, down)
+    bounds = [0, *sorted(set(cuts)), x.size]
+    parts = []
+    for a, b in itertools.pairwise(bounds):
+        lo, hi = max(0, a - halo), min(x.size, b + halo)
+        parts.append(
+            dsp.resample_poly(
+                x[lo:hi],
+                up,
+                down,
+                offset=lo,
+                start=dsp.resample_length(a, up, down),
+                stop=dsp.resample_length(b, up, down),
+            )
+        )
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+@pytest.mark.parametrize(("up", "down"), [(25, 64), (5, 8), (3, 1)])
+def test_resample_poly_gaps_do_not_spread_beyond_the_fir(up, down):
+    x = RNG.standard_normal(20_000)
+    gap = np.zeros(x.size, bool)
+    gap[8000:8300] = True
+    gap[12_000] = True
+    sat = np.zeros(x.size, bool)
+    sat[15_000:15_004] = True
+    xn = np.where(gap, np.nan, x)
+    xn[5000] = np.inf  # ±inf is a bad sample too
+    gap[5000] = True
+    y = dsp.resample_poly(xn, up, down, bad=sat)
+    nan = expected_nan(gap | sat, up, down, y.size)
+    np.testing.assert_array_equal(np.isnan(y), nan)
+    # no NaN further than the FIR half-length from a bad sample or the record's ends
+    # (in units of 1 / (up * input rate), so the comparison is exact)
+    t = np.flatnonzero(nan) * down
+    bad_at = np.flatnonzero(gap | sat) * up
+    dist = np.min(np.abs(t[:, None] - bad_at[None, :]), axis=1)
+    edge = np.minimum(t, (x.size - 1) * up - t)
+    half = 10 * max(up, down)
+    assert np.all((dist <= half) | (edge <= half))
+    # elsewhere the values do not depend on what was in the gap: scipy on a filled record
+    ref = ss.resample_poly(np.where(gap | sat, 0.0, x), up, down)
+    assert rel_err(y[~nan], ref[~nan]) <= 1e-12
+
+
+def test_resample_poly_errors():
+    with pytest.raises(ValueError, match="up and down must be >= 1"):
+        dsp.resample_poly(np.ones(10), 0, 3)
+    with pytest.raises(TypeError, match="real input"):
+        dsp.resample_poly(np.ones(10, complex), 2, 3)
+    with pytest.raises(ValueError, match="start <= stop"):
+        dsp.resample_poly(np.ones(10), 2, 3, start=5, stop=2)
+    np.testing.assert_array_equal(dsp.resample_poly(np.arange(4.0), 1, 1), np.arange(4.0))

@@ -280,6 +280,26 @@ def test_interrupted_catalogue_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["events.nc"]
 
 
+def test_interrupted_stats_write_keeps_the_old_file(tmp_path, monkeypatch):
+    from xspecseg import cli
+
+    xs.write_catalogue(xs.empty_catalogue(), tmp_path / "events.nc")
+    out = tmp_path / "stats.nc"
+    argv = ["stats", str(tmp_path / "events.nc"), "-o", str(out)]
+    assert cli.main(argv) == 0
+    before = out.read_bytes()
+
+    def torn(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"CDF\x01 half a file")  # the disk fills up mid-write
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", torn)
+    with pytest.raises(OSError, match="disk full"):
+        cli.cmd_stats(cli.build_parser().parse_args(argv))
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.nc", "stats.nc"]
+
+
 # ----------------------------------------------------------------------------------------
 # fuzzing the readers
 # ----------------------------------------------------------------------------------------

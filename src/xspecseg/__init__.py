@@ -31,6 +31,7 @@ _NAMES = {
     "predict": "infer",
     "write_probability": "infer",
     "open_probability": "infer",
+    "verify_probability": "infer",
     "extract_events": "events",
     "select_events": "events",
     "magnetic_latitude": "geomag",

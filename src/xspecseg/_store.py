@@ -7,15 +7,29 @@ a file). Readers never touch a chunk whose flag is not set: it reads as missing,
 file left by a killed writer is never decoded. Writers skip chunks already flagged, so a
 re-run after an interruption computes only what is missing, and a dataset that continues
 the stored one in time is appended.
+
+Writers of one store exclude each other with a lock file beside the store (created with
+``O_EXCL``, see :func:`writer_lock`). An append is journalled: the shapes before it are
+written to ``STORE/.xspecseg-append.json`` before any array grows and the journal is
+removed once every coordinate of the new chunks is written, so the next writer rolls back
+an append killed at any point. Every chunk carries a CRC32C checksum, so
+:func:`verify_committed` finds bit flips, and since every chunk of a committed time chunk
+is written (empty ones too) it also finds a deleted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import itertools
+import json
 import os
 import shutil
+import socket
+import sys
+import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,10 +41,217 @@ import xarray as xr
 FLAG = "chunk_complete"
 START = "chunk_start"
 _EPOCH = "nanoseconds since 1970-01-01"
+LOCK_SUFFIX = ".xspecseg-writer.lock"
+JOURNAL = ".xspecseg-append.json"
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ----------------------------------------------------------------------------------------
+# one writer per store
+# ----------------------------------------------------------------------------------------
+class StoreLockedError(FileExistsError):
+    """Another writer holds the store's lock (the CLI reports it like any bad input)."""
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of a store: beside it, so that it exists before the store does (two
+    writers creating one new store exclude each other too) and readers never list it."""
+    path = Path(path)
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+def _read_lock(lock: Path) -> dict | None:
+    """The lock's JSON, None if unreadable; FileNotFoundError if there is none."""
+    try:
+        info = json.loads(lock.read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, owned by someone else
+        return True
+    return True
+
+
+def _is_stale(held: dict | None) -> bool:
+    """A lock of this host whose process is gone; other hosts' locks are never guessed."""
+    if not held or held.get("host") != socket.gethostname():
+        return False
+    pid = held.get("pid")
+    return isinstance(pid, int) and pid > 0 and not _pid_alive(pid)
+
+
+def _locked_message(path: Path, lock: Path, held: dict | None) -> str:
+    if held is None:
+        who = "another writer (unreadable lock file)"
+        since = "an unknown time"
+    else:
+        who = f"another writer (pid {held.get('pid')}, host {held.get('host')})"
+        since = f"{held.get('start')} ({held.get('command') or 'unknown command'})"
+    return (
+        f"{who} is active on {path} since {since}; if it is dead, remove {lock} or pass "
+        f"break_lock=True / `--break-lock`"
+    )
+
+
+def _remove_lock(lock: Path, held: dict | None) -> bool:
+    """Remove the lock ``held`` was read from; False if it had changed meanwhile.
+
+    The lock is renamed aside first (atomic), so of two writers breaking one stale lock at
+    once only one removes it; one that renamed a fresh lock instead puts it back.
+    """
+    aside = lock.with_name(f"{lock.name}.broken-{uuid.uuid4().hex}")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return True  # someone else removed it: try to take it again
+    try:
+        moved = _read_lock(aside)
+    except FileNotFoundError:
+        moved = None
+    if held is not None and moved != held:
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, lock)
+        aside.unlink(missing_ok=True)
+        return False
+    aside.unlink(missing_ok=True)
+    return True
+
+
+def acquire_lock(path: str | os.PathLike, *, break_lock: bool = False) -> dict:
+    """Take the writer lock of a store; return what it holds (for :func:`release_lock`).
+
+    Raises
+    ------
+    StoreLockedError
+        Another writer holds it: the message names its pid, host, start and command. A
+        lock left by a dead process of this host is taken over (with a warning);
+        ``break_lock=True`` takes over any lock.
+    """
+    path = Path(path)
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    info = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "start": _now(),
+        "command": " ".join(sys.argv),
+        "token": uuid.uuid4().hex,
+    }
+    for _ in range(5):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            try:
+                held = _read_lock(lock)
+            except FileNotFoundError:
+                continue
+            if not (break_lock or _is_stale(held)):
+                raise StoreLockedError(_locked_message(path, lock, held)) from None
+            if not _remove_lock(lock, held):
+                continue  # it was a new writer's lock, put back: seen as held next time
+            what = "broke the lock" if break_lock else "removed the lock of a dead writer"
+            who = "unreadable" if held is None else (
+                f"pid {held.get('pid')} on host {held.get('host')}, started "
+                f"{held.get('start')}: {held.get('command')}"
+            )  # fmt: skip
+            # the level of the caller of write_cube/write_probability/verify_*
+            warnings.warn(f"{path}: {what} ({who})", stacklevel=6)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return info
+    raise StoreLockedError(f"could not take the lock {lock}: it kept changing; try again")
+
+
+def release_lock(path: str | os.PathLike, info: dict) -> None:
+    """Remove the lock if it is still the one ``info`` describes (never someone else's)."""
+    lock = lock_path(path)
+    try:
+        held = _read_lock(lock)
+    except FileNotFoundError:
+        return
+    if held is not None and held.get("token") == info.get("token"):
+        lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike, *, break_lock: bool = False) -> Iterator[dict]:
+    """Hold the writer lock of a store for the ``with`` block (released in ``finally``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = pathlib.Path(tempfile.mkdtemp()) / "c.zarr"
+    >>> with writer_lock(store) as info:
+    ...     lock_path(store).exists()
+    True
+    >>> lock_path(store).exists()
+    False
+    """
+    info = acquire_lock(path, break_lock=break_lock)
+    try:
+        yield info
+    finally:
+        release_lock(path, info)
+
+
+# ----------------------------------------------------------------------------------------
+# the append journal
+# ----------------------------------------------------------------------------------------
+def _write_journal(path: Path, shapes: dict[str, list[int]]) -> None:
+    """Record the shapes before an append, on disk before anything grows.
+
+    No temporary file: a journal torn by a kill is never valid JSON (its closing brace
+    comes last), and a torn journal means nothing had grown yet.
+    """
+    with open(path / JOURNAL, "w") as fh:
+        fh.write(json.dumps({"shapes": shapes}))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_journal(path: Path) -> dict | None:
+    """The journal of an unfinished append, None if there is none; one without shapes if
+    it is torn (nothing had grown then, see :func:`_write_journal`)."""
+    try:
+        journal = json.loads((path / JOURNAL).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {"shapes": {}}
+    return journal if isinstance(journal, dict) and "shapes" in journal else {"shapes": {}}
+
+
+def _interrupted_message(path: Path) -> str:
+    return (
+        f"{path}: an append is in progress or was interrupted; if no writer is running, "
+        f"write the same data again (or verify the store with repair=True) to repair it"
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# creating and checking the store
+# ----------------------------------------------------------------------------------------
+def _checksummed() -> tuple:
+    """zstd then CRC32C: a flipped bit in a chunk fails its decode instead of reading as
+    a plausible value (zstd frames carry no checksum by default)."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    return (ZstdCodec(), Crc32cCodec())
 
 
 def _chunked_vars(ds: xr.Dataset) -> list[str]:
@@ -101,6 +322,8 @@ def _init(ds: xr.Dataset, path: Path, chunks: Sequence[int], encoding: dict) -> 
         enc[name] = {"chunks": tuple(shape)}
         if np.issubdtype(v.dtype, np.floating):
             enc[name]["_FillValue"] = v.dtype.type(np.nan)
+    for name in template.variables:
+        enc.setdefault(name, {})["compressors"] = _checksummed()
     for k, v in encoding.items():
         enc.setdefault(k, {}).update(v)
     tmp = path.with_name(path.name + ".init-partial")
@@ -121,16 +344,43 @@ def _stored_chunks(g) -> np.ndarray:
     return np.asarray(g[START][:], dtype=np.int64)
 
 
-def _offset(ds: xr.Dataset, g, chunks: Sequence[int], path: Path, check_attrs) -> int:
-    """Index of the dataset's first chunk among the store's chunks (may be at the end)."""
-    if check_attrs is not None:
-        stored = dict(g.attrs)
-        diff = [k for k in check_attrs if str(stored.get(k)) != str(ds.attrs.get(k))]
-        if diff:
-            raise ValueError(
-                f"{path} was written with other parameters ({', '.join(diff)} differ); "
-                f"write to a new store"
-            )
+def _same(a: Any, b: Any) -> bool:
+    """Attribute equality that survives a JSON round trip (tuple -> list, float32 ->
+    float64 of the same value)."""
+    if isinstance(a, list | tuple | np.ndarray) and isinstance(b, list | tuple | np.ndarray):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    numbers = (int, float, np.integer, np.floating)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
+        return bool(np.isclose(float(a), float(b), rtol=1e-6, atol=0.0))
+    return str(a) == str(b)
+
+
+def _check_attrs(
+    g, ds: xr.Dataset, path: Path, strict: Sequence[str], recorded: Sequence[str]
+) -> None:
+    """Refuse data whose attributes differ from the store's, naming both values.
+
+    ``strict`` keys must match (absent on both sides counts as equal); ``recorded`` keys
+    only where the store has them (stores written before they were recorded cannot tell).
+    """
+    stored = dict(g.attrs)
+    keys = [*strict, *(k for k in recorded if k in stored)]
+    diff = []
+    for k in keys:
+        old, new = stored.get(k), ds.attrs.get(k)
+        if not _same(old, new):
+            said = "not recorded for the new data" if new is None else f"{new!r} in the new data"
+            diff.append(f"{k}: {old!r} in the store, {said}")
+    if diff:
+        raise ValueError(
+            f"{path} was written with other parameters ({'; '.join(diff)}); write to a new store"
+        )
+
+
+def _check_layout(g, ds: xr.Dataset, path: Path) -> None:
+    """The new data must have the store's variables, shapes, dtypes and, along every
+    dimension but time, the same coordinates in the same order (components swapped would
+    otherwise land in each other's slots)."""
     for name in _chunked_vars(ds):
         if name not in g:
             raise ValueError(f"{path} has no variable {name!r}")
@@ -139,6 +389,33 @@ def _offset(ds: xr.Dataset, g, chunks: Sequence[int], path: Path, check_attrs) -
         stored_other = [n for d, n in zip(v.dims, s.shape, strict=True) if d != "time"]
         if other != stored_other:
             raise ValueError(f"{path}: {name!r} has shape {s.shape}, the new data {v.shape}")
+        if np.dtype(s.dtype) != np.dtype(v.dtype):
+            raise ValueError(
+                f"{path} stores {name!r} as {np.dtype(s.dtype)}, the new data are "
+                f"{np.dtype(v.dtype)}: write them to a new store or with the store's dtype"
+            )
+    for name, coord in ds.coords.items():
+        if "time" in coord.dims or coord.ndim != 1 or name not in g:
+            continue
+        new, old = np.asarray(coord.values), np.asarray(g[name][...])
+        if new.dtype.kind in "fiu" and old.dtype.kind in "fiu":
+            same = new.shape == old.shape and np.allclose(new, old, rtol=1e-9, atol=0.0)
+        else:
+            same = [str(x) for x in new] == [str(x) for x in old]
+        if not same:
+            raise ValueError(
+                f"{path}: {name} is {_short(old)} in the store, {_short(new)} in the new "
+                f"data (order included); write them to a new store"
+            )
+
+
+def _short(values: np.ndarray) -> str:
+    items = [str(x) for x in values[:6]]
+    return "[" + ", ".join(items) + (", ...]" if values.size > 6 else "]")
+
+
+def _offset(ds: xr.Dataset, g, chunks: Sequence[int], path: Path) -> int:
+    """Index of the dataset's first chunk among the store's chunks (may be at the end)."""
     starts = _stored_chunks(g)
     new0 = ds["time"].values[0].astype("datetime64[ns]").astype(np.int64)
     t = np.asarray(g["time"][:], dtype=np.int64)
@@ -171,8 +448,18 @@ def _regular(t: np.ndarray) -> bool:
     return bool((d == d[0]).all())
 
 
-def _extend(g, ds: xr.Dataset, chunks: Sequence[int], first: int) -> None:
-    """Grow the store so chunks ``first ...`` of the dataset fit, flags first."""
+# ----------------------------------------------------------------------------------------
+# appending, and repairing an interrupted append
+# ----------------------------------------------------------------------------------------
+def _extend(g, ds: xr.Dataset, chunks: Sequence[int], first: int, path: Path) -> None:
+    """Grow the store so chunks ``first ...`` of the dataset fit.
+
+    The journal holding the shapes before the append is written before anything grows
+    and removed after the last coordinate value is written: a writer killed anywhere in
+    between leaves the journal, and the next writer rolls the append back
+    (:func:`_recover`). No flag of a new chunk is set before the journal is gone, so the
+    roll-back never drops committed data.
+    """
     old_chunks = g[FLAG].shape[0]
     need = first + len(chunks)
     if need <= old_chunks:
@@ -180,6 +467,9 @@ def _extend(g, ds: xr.Dataset, chunks: Sequence[int], first: int) -> None:
     add = list(chunks)[old_chunks - first :]
     t_new = ds["time"].values.astype("datetime64[ns]").astype(np.int64)
     pos_new = int(sum(chunks[: old_chunks - first]))
+    coords = [n for n, c in ds.coords.items() if c.dims == ("time",) and n != "time" and n in g]
+    grown = [FLAG, START, *_chunked_vars(ds), *coords, "time"]
+    _write_journal(path, {n: list(g[n].shape) for n in grown})
     g[FLAG].resize((need,))
     starts = g[START]
     t = g["time"]
@@ -192,14 +482,13 @@ def _extend(g, ds: xr.Dataset, chunks: Sequence[int], first: int) -> None:
         shape = list(arr.shape)
         shape[axis] = n_old + sum(add)
         arr.resize(tuple(shape))
-    for name, coord in ds.coords.items():
-        if coord.dims == ("time",) and name != "time" and name in g:
-            arr = g[name]
-            arr.resize((n_old + sum(add),))
-            arr[n_old:] = _encode_like(coord.values[pos_new:], arr)
-    # time last: a store whose time is shorter than its data reads as an interrupted append
+    for name in coords:
+        arr = g[name]
+        arr.resize((n_old + sum(add),))
+        arr[n_old:] = _encode_like(ds[name].values[pos_new:], arr)
     t.resize((n_old + sum(add),))
     t[n_old:] = t_new[pos_new:]
+    (path / JOURNAL).unlink(missing_ok=True)
 
 
 def _encode_like(values: np.ndarray, arr) -> np.ndarray:
@@ -208,6 +497,81 @@ def _encode_like(values: np.ndarray, arr) -> np.ndarray:
     return values
 
 
+def _recover(g, path: Path) -> None:
+    """Roll back a journalled append that did not finish, or repair an older store's.
+
+    Shrinking an array deletes its chunks beyond the new shape, which is safe here: they
+    belong to the unfinished append, whose chunks were never flagged complete.
+    """
+    journal = _read_journal(path)
+    if journal is None:
+        _repair_unjournalled(g, path)
+        return
+    for name, shape in journal["shapes"].items():
+        if name in g and list(g[name].shape) != list(shape):
+            g[name].resize(tuple(shape))
+    (path / JOURNAL).unlink(missing_ok=True)
+    warnings.warn(f"{path}: rolled back an interrupted append", stacklevel=4)
+
+
+def _time_arrays(g) -> list[tuple[str, Any, int]]:
+    """(name, array, time axis) of every array along time, the coordinate included."""
+    out = []
+    with warnings.catch_warnings():
+        # a zarr temporary file of a concurrent write is listed as an unknown object
+        warnings.filterwarnings("ignore", message="Object at .* is not recognized")
+        for name, arr in g.arrays():
+            dims = list(arr.metadata.dimension_names or ())
+            if "time" in dims:
+                out.append((name, arr, dims.index("time")))
+    return out
+
+
+def _increasing_prefix(x: np.ndarray) -> int:
+    """Length of the strictly increasing prefix: a fill value (0 or NaT) left by a
+    resize whose values were never written ends it."""
+    if x.size == 0:
+        return 0
+    bad = np.flatnonzero(np.diff(x) <= 0)
+    return int(bad[0] + 1) if bad.size else int(x.size)
+
+
+def _repair_unjournalled(g, path: Path) -> None:
+    """Repair an append interrupted by a writer without journal (xspecseg <= 0.1).
+
+    Such a writer grew flags, starts, data, coordinates and time in this order and wrote
+    values after each resize, so the store is cut back to its longest consistent part:
+    time rows with valid (increasing) values, and the chunks whose start is one of them.
+    """
+    t = np.asarray(g["time"][:], dtype=np.int64)
+    n_valid = _increasing_prefix(t)
+    nflags = g[FLAG].shape[0]
+    starts = _stored_chunks(g)[:nflags]
+    keep = _increasing_prefix(starts)
+    pos = np.searchsorted(t[:n_valid], starts[:keep])
+    found = (pos < n_valid) & (t[np.minimum(pos, max(n_valid - 1, 0))] == starts[:keep])
+    keep = int(np.argmin(found)) if not found.all() else keep
+    if keep == 0 and nflags:
+        raise ValueError(f"{path}: the store's chunk starts are not in its time axis")
+    rows = n_valid if keep == 0 else min(n_valid, int(pos[keep - 1]) + g["time"].chunks[0])
+    changed = False
+    for _, arr, axis in _time_arrays(g):
+        if arr.shape[axis] != rows:
+            shape = list(arr.shape)
+            shape[axis] = rows
+            arr.resize(tuple(shape))
+            changed = True
+    for name in (FLAG, START):
+        if g[name].shape[0] != keep:
+            g[name].resize((keep,))
+            changed = True
+    if changed:
+        warnings.warn(f"{path}: finished an interrupted append", stacklevel=5)
+
+
+# ----------------------------------------------------------------------------------------
+# writing
+# ----------------------------------------------------------------------------------------
 def _write_chunk(
     blocks: Sequence[np.ndarray],
     path: str,
@@ -222,7 +586,10 @@ def _write_chunk(
     for name, axis, block in zip(names, axes, blocks, strict=True):
         sel = [slice(None)] * block.ndim
         sel[axis] = slice(t0, t0 + block.shape[axis])
-        g[name][tuple(sel)] = block
+        # every chunk is written, even one that is all fill value (a day without data):
+        # then a chunk missing from a committed day is damage that verify can report
+        arr = g[name].with_config({"write_empty_chunks": True})
+        arr[tuple(sel)] = block
     g[FLAG][index] = 1
     return index
 
@@ -261,25 +628,61 @@ def write_committed(
     *,
     what: str,
     check_attrs: Sequence[str] | None = None,
+    recorded_attrs: Sequence[str] = (),
     encoding: dict | None = None,
     progress: bool = True,
     client: Any = None,
+    break_lock: bool = False,
 ) -> list[int]:
-    """Write ``ds`` chunk by chunk along ``time``; return the indices of chunks written."""
+    """Write ``ds`` chunk by chunk along ``time``; return the indices of chunks written.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Dask-backed variables along ``time``, one chunk across the other dimensions.
+    path : path
+        The zarr store (created if missing, else resumed or appended to).
+    what : str
+        ``"cube"``, ``"probability"``: named in messages.
+    check_attrs, recorded_attrs : sequence of str
+        Attributes the new data must share with the store; ``recorded_attrs`` only where
+        the store has them (see :func:`_check_attrs`).
+    encoding : dict, optional
+        Extra zarr encoding per variable, used when the store is created.
+    progress, client
+        Progress bar; Dask client (default: the current one, else local threads).
+    break_lock : bool
+        Take over the lock of another writer (only when it is known to be dead).
+    """
     path = Path(path)
     ds = _uniform(ds)
     chunks = _time_chunks(ds)
-    if not path.exists():
-        _init(ds, path, chunks, encoding or {})
-    g = _open_group(path, what)
-    _repair(g, ds, path)
-    first = _offset(ds, g, chunks, path, check_attrs)
-    if first == g[FLAG].shape[0] and g["time"].shape[0] % max(chunks):
-        raise ValueError(
-            f"{path} ends with a partial chunk, so later data cannot be appended; write "
-            f"them to a new store"
+    with writer_lock(path, break_lock=break_lock):
+        if not path.exists():
+            _init(ds, path, chunks, encoding or {})
+        g = _open_group(path, what)
+        _recover(g, path)
+        _check_attrs(g, ds, path, check_attrs or (), recorded_attrs)
+        _check_layout(g, ds, path)
+        first = _offset(ds, g, chunks, path)
+        if first == g[FLAG].shape[0] and g["time"].shape[0] % max(chunks):
+            raise ValueError(
+                f"{path} ends with a partial chunk, so later data cannot be appended; write "
+                f"them to a new store"
+            )
+        _extend(g, ds, chunks, first, path)
+        written = _write_missing(g, ds, chunks, first, path, progress, client, what)
+        hist = g.attrs.get("history", "")
+        from . import __version__
+
+        g.attrs["history"] = (hist + "\n" if hist else "") + (
+            f"{_now()} xspecseg {__version__}: write_{what} wrote {len(written)} chunk(s)"
         )
-    _extend(g, ds, chunks, first)
+    return written
+
+
+def _write_missing(g, ds, chunks, first, path, progress, client, what) -> list[int]:
+    """Write the dataset's chunks not yet flagged complete; return their indices."""
     done = np.asarray(g[FLAG][:]) == 1
     names = _chunked_vars(ds)
     axes = [ds[n].dims.index("time") for n in names]
@@ -303,12 +706,6 @@ def write_committed(
         written.append(idx)
     if tasks:
         _run(tasks, progress=progress, client=client, desc=f"{what} -> {path.name}", unit="chunk")
-    hist = g.attrs.get("history", "")
-    from . import __version__
-
-    g.attrs["history"] = (hist + "\n" if hist else "") + (
-        f"{_now()} xspecseg {__version__}: write_{what} wrote {len(written)} chunk(s)"
-    )
     return written
 
 
@@ -318,30 +715,9 @@ def _row_starts(g) -> np.ndarray:
     return np.searchsorted(t, _stored_chunks(g))
 
 
-def _repair(g, ds: xr.Dataset, path: Path) -> None:
-    """Finish an append killed between growing the flags and writing the time axis."""
-    n_t = g["time"].shape[0]
-    n_flags = g[FLAG].shape[0]
-    if g[START].shape[0] != n_flags:
-        g[START].resize((min(g[START].shape[0], n_flags),))
-        g[FLAG].resize((g[START].shape[0],))
-    for name in _chunked_vars(ds):
-        if name in g:
-            axis = ds[name].dims.index("time")
-            if g[name].shape[axis] != n_t:
-                shape = list(g[name].shape)
-                shape[axis] = n_t
-                g[name].resize(tuple(shape))
-    starts = _stored_chunks(g)
-    t = np.asarray(g["time"][:], dtype=np.int64)
-    missing = starts > (t[-1] if t.size else np.iinfo(np.int64).min)
-    if missing.any():
-        keep = int(np.flatnonzero(missing)[0])
-        g[FLAG].resize((keep,))
-        g[START].resize((keep,))
-        warnings.warn(f"{path}: finished an interrupted append", stacklevel=3)
-
-
+# ----------------------------------------------------------------------------------------
+# reading and verifying
+# ----------------------------------------------------------------------------------------
 def open_committed(
     path: str | os.PathLike,
     *,
@@ -354,14 +730,8 @@ def open_committed(
     if not path.exists():
         raise FileNotFoundError(f"no {what} store at {path}")
     g = _open_group(path, what)
+    rows = _consistent_rows(g, path)
     complete = np.asarray(g[FLAG][:]) == 1
-    n_t = g["time"].shape[0]
-    rows = np.r_[_row_starts(g), n_t]
-    if rows.size - 1 != complete.size or (rows[1:] < rows[:-1]).any():
-        raise ValueError(
-            f"{path}: an append was interrupted (array lengths differ); write the same data "
-            f"again to repair and finish it"
-        )
     ds = xr.open_zarr(path, consolidated=False, chunks={})
     ds = ds.drop_vars([FLAG, START])
     if not complete.all():
@@ -385,6 +755,30 @@ def open_committed(
     return ds
 
 
+def _consistent_rows(g, path: Path) -> np.ndarray:
+    """First row of every chunk and the row count, once the store is known consistent.
+
+    An interrupted append leaves a journal, or (writers without journal) arrays of other
+    lengths or fill values (read as 1970) where times should be: refused, never read.
+    """
+    if _read_journal(path) is not None:
+        raise ValueError(_interrupted_message(path))
+    t = np.asarray(g["time"][:], dtype=np.int64)
+    starts = _stored_chunks(g)
+    rows = np.searchsorted(t, starts)
+    found = (rows < t.size) & (t[np.minimum(rows, max(t.size - 1, 0))] == starts)
+    lengths = {arr.shape[axis] for _, arr, axis in _time_arrays(g)}
+    if (
+        starts.size != g[FLAG].shape[0]
+        or lengths != {t.size}
+        or _increasing_prefix(t) != t.size
+        or not found.all()
+        or _increasing_prefix(rows) != rows.size
+    ):
+        raise ValueError(_interrupted_message(path))
+    return np.r_[rows, t.size]
+
+
 def _mask_chunks(
     arr: da.Array, axis: int, rows: np.ndarray, complete: np.ndarray, fill: float
 ) -> da.Array:
@@ -399,35 +793,68 @@ def _mask_chunks(
     return da.concatenate(pieces, axis=axis)
 
 
+def _has_checksums(arr) -> bool:
+    from zarr.codecs import Crc32cCodec
+
+    return any(isinstance(c, Crc32cCodec) for c in arr.metadata.codecs)
+
+
+def _chunk_missing(path: Path, name: str, arr, axis: int, r0: int, r1: int) -> bool:
+    """Whether a zarr chunk holding rows ``r0:r1`` along time is absent from disk.
+
+    Only for arrays written with checksums: their writers write every chunk, while older
+    stores legitimately lack chunks that were all fill value.
+    """
+    if r1 <= r0 or not _has_checksums(arr):
+        return False
+    ranges = [range(-(-n // c)) for n, c in zip(arr.shape, arr.chunks, strict=True)]
+    step = arr.chunks[axis]
+    ranges[axis] = range(r0 // step, -(-r1 // step))
+    for index in itertools.product(*ranges):
+        if not (path / name / arr.metadata.encode_chunk_key(index)).is_file():
+            return True
+    return False
+
+
 def verify_committed(path: str | os.PathLike, *, what: str, repair: bool = False) -> list[int]:
     """Decode every committed chunk; return the indices of those that fail.
 
-    With ``repair=True`` their commit flags are cleared, so they read as missing and the
-    next write of the same data rewrites them (the documented repair for a corrupt chunk,
-    e.g. after a disk error).
+    A chunk fails when a zarr chunk of it does not decode (a CRC32C mismatch included) or,
+    in stores written with checksums, is missing. With ``repair=True`` (under the writer
+    lock) an interrupted append is rolled back and the failing chunks' commit flags are
+    cleared, so they read as missing and the next write of the same data rewrites them
+    (the documented repair for a corrupt chunk, e.g. after a disk error).
     """
     path = Path(path)
     g = _open_group(path, what)
+    if not repair:
+        if _read_journal(path) is not None:
+            raise ValueError(_interrupted_message(path))
+        return _failing_chunks(g, path)
+    with writer_lock(path):
+        _recover(g, path)
+        bad = _failing_chunks(g, path)
+        for k in bad:
+            g[FLAG][k] = 0
+    return bad
+
+
+def _failing_chunks(g, path: Path) -> list[int]:
     flags = np.asarray(g[FLAG][:]) == 1
     rows = np.r_[_row_starts(g), g["time"].shape[0]]
-    names = [
-        name for name, arr in g.arrays()
-        if name not in (FLAG, START) and "time" in (arr.metadata.dimension_names or ())
-        and name != "time"
-    ]  # fmt: skip
+    arrays = [(n, a, ax) for n, a, ax in _time_arrays(g) if n != "time"]
     bad = []
     for k in np.flatnonzero(flags):
-        for name in names:
-            arr = g[name]
-            axis = list(arr.metadata.dimension_names).index("time")
+        r0, r1 = int(rows[k]), int(rows[k + 1])
+        for name, arr, axis in arrays:
             sel = [slice(None)] * arr.ndim
-            sel[axis] = slice(int(rows[k]), int(rows[k + 1]))
+            sel[axis] = slice(r0, r1)
             try:
                 arr[tuple(sel)]
             except Exception:  # any decode failure means the chunk cannot be trusted
                 bad.append(int(k))
                 break
-    if repair:
-        for k in bad:
-            g[FLAG][k] = 0
+            if _chunk_missing(path, name, arr, axis, r0, r1):
+                bad.append(int(k))
+                break
     return bad

@@ -100,7 +100,13 @@ def cmd_cube(args: argparse.Namespace) -> int:
     print(f"{len(wave.component)} component(s), {ndays} day(s) -> {args.output}", flush=True)
     t0 = time.perf_counter()
     with dask_client(args.scheduler, args.workers) as client:
-        written = write_cube(cube, args.output, progress=not args.no_progress, client=client)
+        written = write_cube(
+            cube,
+            args.output,
+            progress=not args.no_progress,
+            client=client,
+            break_lock=args.break_lock,
+        )
     print(
         f"wrote {len(written)} day(s) in {time.perf_counter() - t0:.1f} s "
         f"({ndays - len(written)} already complete): {Path(args.output).resolve()}"
@@ -217,7 +223,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prob.attrs["input"] = what
     with dask_client(args.scheduler, args.workers) as client:
         written = write_probability(
-            prob, args.output, dtype=args.dtype, progress=not args.no_progress, client=client
+            prob,
+            args.output,
+            dtype=args.dtype,
+            progress=not args.no_progress,
+            client=client,
+            break_lock=args.break_lock,
         )
     print(
         f"{what}: wrote {len(written)} chunk(s) of probabilities in "
@@ -347,6 +358,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_break_lock(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="take over the store's writer lock although its writer may be alive (only when "
+        "you know it is dead: two writers of one store corrupt it)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -377,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", default=None, help="raw-int16 | mseed | netcdf | zarr (default: inferred)"
     )
     p.add_argument("--component", nargs="+", default=None, help="keep only these components")
+    _add_break_lock(p)
     _add_cluster_args(p)
     p.set_defaults(func=cmd_cube)
 
@@ -398,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default=None, help="cuda | cpu (default: cuda if present)")
+    _add_break_lock(p)
     _add_cluster_args(p)
     p.set_defaults(func=cmd_predict)
 

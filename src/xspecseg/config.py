@@ -7,17 +7,24 @@ the preset uses 50 % (2048 samples), the `scipy.signal.welch` default a Python u
 paper would reach for, which fits three segments in a 10,000-sample block. The frequency
 axis is cropped to 0–10 Hz, the pass band of the filter: it holds the IAR fringes
 (0.5–6 Hz) and the first Schumann resonance (~7.8 Hz) that the paper's images show.
+
+A record at another rate (a 256 Hz station, say) gets the preset's grid with
+``CubeConfig.preset("iar", resample=True)``: it is resampled to 100 Hz (band-limited,
+rational polyphase, :func:`xspecseg.dsp.resample_poly`) before the band-pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import scipy.signal as ss
 
 Detrend = Literal["constant", "linear", False]
 
@@ -45,31 +52,50 @@ class CubeConfig:
     Parameters
     ----------
     sampling_rate : float
-        Expected sampling rate of the waveform (Hz); a waveform at another rate is refused.
+        Sampling rate of the cube's computation (Hz). A waveform at another rate is refused,
+        unless ``resample`` is set.
     block_seconds : float
         Length of one periodogram block; blocks start on a UTC grid from midnight, so
         ``86400 / block_seconds`` must be a whole number.
     nperseg, noverlap, nfft, window, detrend :
-        Welch parameters, as in :func:`scipy.signal.welch`.
+        Welch parameters, as in :func:`scipy.signal.welch` (whole numbers of samples;
+        ``noverlap < nperseg <= nfft``).
     band : (float, float) or None
-        Butterworth band-pass corners in Hz (zero-phase, ``sosfiltfilt``); None skips it.
+        Butterworth band-pass corners in Hz (zero-phase, ``sosfiltfilt``),
+        ``0 < low < high < sampling_rate / 2``; None skips it.
     order : int
         Butterworth order of the band-pass.
     fmin, fmax : float
-        Frequency crop of the stored cube (inclusive).
+        Frequency crop of the stored cube: the bins ``f`` with ``fmin <= f <= fmax``
+        (to 1e-6 of a bin). Neither needs to fall on a bin: ``fmin`` snaps up to the next
+        bin and ``fmax`` down to the previous one (:meth:`frequencies` gives the result);
+        at least one bin must lie between them, and ``fmax <= sampling_rate / 2``.
     saturation : float or None
-        Samples with ``|x| >= saturation`` are masked like gaps.
+        Samples with ``|x| >= saturation`` are masked like gaps (in the recorded samples,
+        before any resampling).
     calibration : callable or None
         ``calibration(f)`` gives the sensor's ``|S(f)|``, multiplying the amplitude spectrum
         (the PSD is multiplied by ``|S(f)|**2``). In a TOML file, name it as
         ``"module:function"``, e.g. ``"xspecseg.io:sierra_nevada_calibration"``. A
         ``units`` attribute on the callable names the calibrated unit.
+    resample : bool
+        Accept a waveform at any other sampling rate and resample it to ``sampling_rate``
+        before the band-pass: rational polyphase resampling by ``up / down`` (from
+        :func:`xspecseg.dsp.rational_ratio`; rates whose ratio is not a fraction of
+        integers up to 1000 are refused) with SciPy's Kaiser-windowed anti-aliasing FIR
+        (:func:`xspecseg.dsp.resample_poly`). Chunk-exact; output samples whose FIR
+        support holds a gap or saturated sample are NaN, so gaps grow by the FIR
+        half-length (``10 * max(up, down) / up`` input samples, 0.1 s for 256 -> 100 Hz)
+        and the Welch segments holding them are left out. False (default): a waveform at
+        another rate is an error.
 
     Examples
     --------
     >>> cfg = CubeConfig.preset("iar")
     >>> cfg.blocks_per_day, cfg.block_samples
     (864, 10000)
+    >>> CubeConfig.preset("iar", resample=True).resample  # e.g. for a 256 Hz station
+    True
     """
 
     sampling_rate: float = 100.0
@@ -85,14 +111,37 @@ class CubeConfig:
     fmax: float | None = None
     saturation: float | None = None
     calibration: Callable[[np.ndarray], np.ndarray] | None = None
+    resample: bool = False
 
     def __post_init__(self) -> None:
+        # types first (one-line ValueErrors naming the key), then defaults, then ranges
+        norm: dict[str, Any] = {
+            "sampling_rate": _real("sampling_rate", self.sampling_rate),
+            "block_seconds": _real("block_seconds", self.block_seconds),
+            "nperseg": _whole("nperseg", self.nperseg),
+            "order": _whole("order", self.order, "a whole number"),
+            "fmin": _real("fmin", self.fmin),
+        }
+        for name in ("noverlap", "nfft"):
+            if getattr(self, name) is not None:
+                norm[name] = _whole(name, getattr(self, name))
+        if self.fmax is not None:
+            norm["fmax"] = _real("fmax", self.fmax)
+        if self.saturation is not None:
+            norm["saturation"] = _real("saturation", self.saturation, finite=False)
+        if self.band is not None:
+            norm["band"] = _band(self.band)
+        if isinstance(self.window, list):
+            norm["window"] = tuple(self.window)
+        if not isinstance(self.resample, bool | np.bool_):
+            raise ValueError(f"resample must be true or false, got {self.resample!r}")
+        norm["resample"] = bool(self.resample)
+        for k, v in norm.items():
+            object.__setattr__(self, k, v)
         if self.noverlap is None:
             object.__setattr__(self, "noverlap", self.nperseg // 2)
         if self.nfft is None:
             object.__setattr__(self, "nfft", self.nperseg)
-        if self.band is not None:
-            object.__setattr__(self, "band", (float(self.band[0]), float(self.band[1])))
         if self.fmax is None:
             object.__setattr__(self, "fmax", self.sampling_rate / 2)
         self.validate()
@@ -116,52 +165,110 @@ class CubeConfig:
         return (self.block_samples - self.nperseg) // step + 1
 
     def frequencies(self) -> np.ndarray:
-        """The cube's frequency axis (after the crop)."""
+        """The cube's frequency axis (after the crop).
+
+        Examples
+        --------
+        >>> f = CubeConfig.preset("iar", fmin=0.5).frequencies()
+        >>> round(float(f[0]), 4), round(float(f[-1]), 4), f.size  # 0.5 snaps up
+        (0.5127, 9.9854, 389)
+        """
         f = np.fft.rfftfreq(self.nfft, 1.0 / self.sampling_rate)
         return f[self.frequency_slice()]
 
     def frequency_slice(self) -> slice:
+        """Slice of the ``rfftfreq(nfft)`` bins kept by the crop ``fmin <= f <= fmax``."""
         f = np.fft.rfftfreq(self.nfft, 1.0 / self.sampling_rate)
-        idx = np.flatnonzero((f >= self.fmin) & (f <= self.fmax))
+        tol = 1e-6 * self.sampling_rate / self.nfft  # a bound that is a bin up to round-off
+        idx = np.flatnonzero((f >= self.fmin - tol) & (f <= self.fmax + tol))
+        if idx.size == 0:
+            df = self.sampling_rate / self.nfft
+            below = math.floor(self.fmin / df) * df
+            raise ValueError(
+                f"no frequency bin in fmin={self.fmin} .. fmax={self.fmax} Hz: the nearest "
+                f"bins are {below:.6g} and {below + df:.6g} Hz (spacing sampling_rate/nfft = "
+                f"{df:.6g} Hz)"
+            )
         return slice(int(idx[0]), int(idx[-1]) + 1)
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for a configuration that cannot build a cube."""
+        """Raise ``ValueError`` for a configuration that cannot build a cube.
+
+        Every message is one line naming the offending key and value.
+
+        Examples
+        --------
+        >>> CubeConfig(band=(0.5, 5.0, 9.0))
+        Traceback (most recent call last):
+        ...
+        ValueError: band must be two corner frequencies [low, high] in Hz, got (0.5, 5.0, 9.0)
+        """
         fs = self.sampling_rate
-        if not fs > 0:
-            raise ValueError(f"sampling_rate must be positive, got {fs}")
-        bs = self.block_seconds * fs
+        if not (isinstance(fs, float) and math.isfinite(fs) and fs > 0):
+            raise ValueError(f"sampling_rate must be a finite positive number (Hz), got {fs!r}")
+        self._validate_blocks()
+        self._validate_welch()
+        if self.band is not None:
+            lo, hi = _band(self.band)
+            if not 0 < lo < hi < fs / 2:
+                raise ValueError(
+                    f"band={list(self.band)} must satisfy 0 < low < high < sampling_rate/2 "
+                    f"= {fs / 2} Hz"
+                )
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or self.order < 1:
+            raise ValueError(f"order must be a whole number >= 1, got {self.order!r}")
+        if not 0 <= self.fmin <= fs / 2:
+            raise ValueError(f"fmin={self.fmin} must be in 0 .. sampling_rate/2 = {fs / 2} Hz")
+        if not self.fmin <= self.fmax <= fs / 2:
+            raise ValueError(
+                f"fmax={self.fmax} must be in fmin={self.fmin} .. sampling_rate/2 = {fs / 2} Hz"
+            )
+        self.frequency_slice()  # at least one bin in the crop
+        if self.saturation is not None and not self.saturation > 0:
+            raise ValueError(f"saturation must be positive, got {self.saturation}")
+        if self.calibration is not None and not callable(self.calibration):
+            raise TypeError("calibration must be a callable of frequency (Hz)")
+
+    def _validate_blocks(self) -> None:
+        bsec = self.block_seconds
+        if not (isinstance(bsec, float) and math.isfinite(bsec) and bsec > 0):
+            raise ValueError(f"block_seconds must be a finite positive number, got {bsec!r}")
+        bs = bsec * self.sampling_rate
         if abs(bs - round(bs)) > 1e-9 * bs or round(bs) < 1:
             raise ValueError(
-                f"block_seconds * sampling_rate = {bs} is not a whole number of samples"
+                f"block_seconds * sampling_rate = {bs} is not a whole number of samples "
+                f"(block_seconds={bsec}, sampling_rate={self.sampling_rate})"
             )
-        per_day = 86400.0 / self.block_seconds
+        per_day = 86400.0 / bsec
         if abs(per_day - round(per_day)) > 1e-9:
             raise ValueError(
-                f"86400 / block_seconds = {per_day}: blocks must tile a UTC day exactly"
+                f"86400 / block_seconds = {per_day}: blocks must tile a UTC day exactly "
+                f"(block_seconds={bsec})"
             )
+
+    def _validate_welch(self) -> None:
+        for name in ("nperseg", "noverlap", "nfft"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{name} must be a whole number of samples, got {v!r}")
         if not 0 < self.nperseg <= self.block_samples:
             raise ValueError(
                 f"nperseg={self.nperseg} must be in 1..block_samples={self.block_samples}"
             )
         if not 0 <= self.noverlap < self.nperseg:
-            raise ValueError(f"noverlap={self.noverlap} must be in 0..nperseg-1")
+            raise ValueError(
+                f"noverlap={self.noverlap} must be in 0..nperseg-1 (nperseg={self.nperseg})"
+            )
         if self.nfft < self.nperseg:
             raise ValueError(f"nfft={self.nfft} must be >= nperseg={self.nperseg}")
         if self.detrend not in ("constant", "linear", False):
             raise ValueError(f"detrend must be 'constant', 'linear' or False, got {self.detrend!r}")
-        if self.band is not None:
-            lo, hi = self.band
-            if not 0 < lo < hi < fs / 2:
-                raise ValueError(f"band={self.band} must satisfy 0 < low < high < fs/2 = {fs / 2}")
-        if self.order < 1:
-            raise ValueError(f"order must be >= 1, got {self.order}")
-        if self.fmax < self.fmin or self.fmin > fs / 2:
-            raise ValueError(f"empty frequency crop fmin={self.fmin}, fmax={self.fmax}")
-        if self.saturation is not None and not self.saturation > 0:
-            raise ValueError(f"saturation must be positive, got {self.saturation}")
-        if self.calibration is not None and not callable(self.calibration):
-            raise TypeError("calibration must be a callable of frequency (Hz)")
+        try:
+            ss.get_window(self.window, self.nperseg)
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"window={self.window!r} is not a scipy.signal window: {err}"
+            ) from None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -179,6 +286,13 @@ class CubeConfig:
         """Read a config from a TOML file: top-level keys, or a ``[cube]`` table.
 
         A ``preset = "iar"`` key starts from that preset and the other keys override it.
+        Values are checked as in the constructor; an error names the file, the key and
+        the value.
+
+        Examples
+        --------
+        >>> cfg = CubeConfig.from_toml("cube.toml")  # doctest: +SKIP
+        >>> # cube.toml:  [cube]  preset = "iar"  resample = true
         """
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -187,12 +301,13 @@ class CubeConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{path}: unknown cube config keys {sorted(unknown)}")
-        if isinstance(data.get("calibration"), str):
-            data["calibration"] = resolve_callable(data["calibration"])
-        preset = data.pop("preset", None)
-        if "band" in data and data["band"] is not None:
-            data["band"] = tuple(data["band"])
-        return cls.preset(preset, **data) if preset else cls(**data)
+        try:
+            if isinstance(data.get("calibration"), str):
+                data["calibration"] = resolve_callable(data["calibration"])
+            preset = data.pop("preset", None)
+            return cls.preset(preset, **data) if preset else cls(**data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
 
     def to_attrs(self) -> dict[str, Any]:
         """Every field under its own name, as zarr/netCDF-safe attribute values."""
@@ -207,6 +322,8 @@ class CubeConfig:
                 v = "none" if v is None else float(v)
             elif f.name == "detrend":
                 v = "none" if v is False else v
+            elif f.name == "resample":
+                v = int(v)  # netCDF has no boolean attribute
             out[f.name] = v
         return out
 
@@ -225,6 +342,32 @@ class CubeConfig:
             if not same:
                 diff.append(k)
         return diff
+
+
+def _real(name: str, value: Any, *, finite: bool = True) -> float:
+    """``value`` as a float, or a one-line ``ValueError`` naming ``name`` and the value."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if math.isnan(v) or (finite and not math.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return v
+
+
+def _whole(name: str, value: Any, what: str = "a whole number of samples") -> int:
+    """``value`` as an int (``4096`` or ``4096.0``; not ``"4096"`` or ``4096.5``)."""
+    ok = not isinstance(value, bool | np.bool_) and isinstance(value, numbers.Real)
+    if not ok or not float(value).is_integer():
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _band(value: Any) -> tuple[float, float]:
+    """``(low, high)`` floats from a pair; a list of another length is an error."""
+    pair = isinstance(value, Sequence | np.ndarray) and not isinstance(value, str)
+    if not pair or np.ndim(value) != 1 or len(value) != 2:
+        raise ValueError(f"band must be two corner frequencies [low, high] in Hz, got {value!r}")
+    return _real("band low corner", value[0]), _real("band high corner", value[1])
 
 
 def callable_name(func: Callable) -> str:

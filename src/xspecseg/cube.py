@@ -16,6 +16,7 @@ is chunked: the input is re-chunked into whole days before anything is computed.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 import warnings
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
+import scipy.signal as ss
 import xarray as xr
 
 from . import _store, dsp
@@ -96,11 +98,13 @@ def filter_waveform(
 # ----------------------------------------------------------------------------------------
 # the cube
 # ----------------------------------------------------------------------------------------
-def _cube_day(x, *, left, right, offset, cfg: CubeConfig, sos, calib2):
+def _cube_day(x, *, left, right, offset, cfg: CubeConfig, sos, calib2, saturation, limit):
     """One day (plus halos) of samples -> (C, blocks, nfreq + 1): PSD and valid fraction.
 
     Components go one at a time: the filter already runs many pieces of one record side
-    by side, and one component at a time halves the peak memory of a task.
+    by side, and one component at a time halves the peak memory of a task. Samples with
+    ``|x| > limit`` (see :func:`_amplitude_limit`) are bad like saturated ones, before and
+    after the filter; a block whose PSD still comes out non-finite is NaN, valid 0.
     """
     x = np.asarray(x)
     ncomp = x.shape[0]
@@ -109,14 +113,20 @@ def _cube_day(x, *, left, right, offset, cfg: CubeConfig, sos, calib2):
     fsl = cfg.frequency_slice()
     for c in range(ncomp):
         xc = x[c : c + 1]
-        bad = _bad_samples(xc, cfg.saturation)
+        bad = _bad_samples(xc, saturation)
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad |= np.abs(xc) > limit
         if sos is not None:
             y = dsp.sosfiltfilt_runs(sos, xc, bad=bad, axis=-1)
         else:
             y = np.where(bad, np.nan, xc)
+        y = y[..., left : y.shape[-1] - right]
+        with np.errstate(invalid="ignore"):
+            big = np.abs(y) > limit  # a filter overshoot
+        if big.any():
+            y = np.where(big, np.nan, y)
         # float32 is exact enough for a float32 cube and halves what Welch reads
-        y = y[..., left : y.shape[-1] - right].astype(np.float32)
-        y = y.reshape(1, blocks, cfg.block_samples)
+        y = y.astype(np.float32).reshape(1, blocks, cfg.block_samples)
         mask = np.isnan(y)
         if mask.any():
             y[mask] = 0.0
@@ -133,8 +143,18 @@ def _cube_day(x, *, left, right, offset, cfg: CubeConfig, sos, calib2):
             axis=-1,
             fft_dtype=np.float32,
         )
-        out[c, :, :-1] = pxx[0, :, fsl] * calib2
-        out[c, :, -1] = n_used[0] / cfg.segments_per_block
+        psd = pxx[0, :, fsl] * calib2
+        valid = n_used[0] / cfg.segments_per_block
+        # never a non-finite PSD reported as valid (a calibration overflowing float32, say);
+        # bins where the calibration itself is not finite (f = 0 of a 1/f coil) are exempt
+        with np.errstate(invalid="ignore", over="ignore"):
+            judged = np.isfinite(calib2)
+            fails = ~(np.abs(psd[:, judged]) <= np.finfo(np.float32).max).all(axis=1)
+        fails &= valid > 0
+        psd[fails] = np.nan
+        valid[fails] = 0.0
+        out[c, :, :-1] = psd
+        out[c, :, -1] = valid
     return out
 
 
@@ -164,14 +184,119 @@ def _check_waveform(waveform: xr.DataArray, cfg: CubeConfig) -> xr.DataArray:
     if fs is None:
         raise ValueError("waveform has no 'sampling_rate' attribute (Hz)")
     if not np.isclose(float(fs), cfg.sampling_rate, rtol=1e-9, atol=0):
-        raise ValueError(
-            f"waveform sampling_rate={fs} Hz does not match the cube config's "
-            f"sampling_rate={cfg.sampling_rate} Hz; resample the record or use a config for "
-            f"its rate (CubeConfig(sampling_rate={fs}, ...))"
-        )
+        if not cfg.resample:
+            raise ValueError(
+                f"waveform sampling_rate={fs} Hz does not match the cube config's "
+                f"sampling_rate={cfg.sampling_rate} Hz: set resample=True to resample it "
+                f"(e.g. CubeConfig.preset('iar', resample=True), or 'resample = true' in a "
+                f"TOML config), or use a config for its rate (CubeConfig(sampling_rate={fs}, "
+                f"...))"
+            )
+        try:
+            dsp.rational_ratio(float(fs), cfg.sampling_rate)
+        except ValueError as err:
+            raise ValueError(f"waveform sampling_rate={fs} Hz: {err}") from None
     if waveform.sizes["time"] == 0:
         raise ValueError("waveform is empty")
     return waveform
+
+
+def _amplitude_limit(cfg: CubeConfig) -> float:
+    """Largest ``|x|`` whose Welch periodogram cannot overflow the float32 computation.
+
+    A segment of samples ``|x| <= A`` has ``|X(f)| <= 2 A sum|w|`` after detrending (a
+    little more after a linear detrend or a filter overshoot), so ``A = sqrt(float32 max)
+    / (4 sum|w|)`` keeps ``|X|**2`` finite with a margin: 2.3e15 for the IAR preset.
+    """
+    w = np.abs(ss.get_window(cfg.window, cfg.nperseg))
+    return float(np.sqrt(np.finfo(np.float32).max) / (4.0 * w.sum()))
+
+
+def _resample_chunk(x, *, offset, start, stop, up, down, saturation, limit):
+    """Outputs ``start:stop`` of the resampled record from input samples ``offset:...``."""
+    x = np.asarray(x)
+    a = np.abs(x)
+    with np.errstate(over="ignore"):  # a limit beyond float16 is no limit
+        good = a <= limit  # False for NaN and inf too
+        if saturation is not None:
+            good &= a < saturation
+    y = dsp.resample_poly(x, up, down, bad=~good, offset=offset, start=start, stop=stop)
+    return y.astype(np.result_type(x.dtype, np.float32), copy=False)
+
+
+def _resample_lazy(data: da.Array, up: int, down: int, saturation, limit) -> da.Array:
+    """Lazy :func:`xspecseg.dsp.resample_poly` of ``(component, time)``, chunk-exact.
+
+    Input chunk ``[a, b)`` yields the outputs at positions ``m * down / up`` inside it
+    (``resample_length(a)`` to ``resample_length(b)``), read with a halo of
+    ``resample_halo(up, down)`` input samples on each side (across several chunks if they
+    are short), so every output sees the same inputs whatever the chunking and is summed
+    in the same order: bit-identical results. Bad samples (gaps, saturation, ``|x| >
+    limit``) make the outputs whose FIR support holds them NaN; so do the record's ends.
+    """
+    halo = dsp.resample_halo(up, down)
+    n = data.shape[1]
+    dtype = np.result_type(data.dtype, np.float32)
+    bounds = np.cumsum((0, *data.chunks[1]))
+    outs = []
+    for a, b in itertools.pairwise(bounds):
+        start, stop = dsp.resample_length(a, up, down), dsp.resample_length(b, up, down)
+        if stop == start:
+            continue
+        lo, hi = max(0, int(a) - halo), min(n, int(b) + halo)
+        ext = data[:, lo:hi].rechunk({1: -1})
+        outs.append(
+            da.map_blocks(
+                _resample_chunk,
+                ext,
+                offset=lo,
+                start=start,
+                stop=stop,
+                up=up,
+                down=down,
+                saturation=saturation,
+                limit=limit,
+                chunks=(ext.chunks[0], (stop - start,)),
+                dtype=dtype,
+                meta=np.empty((0, 0), dtype),
+            )
+        )
+    return da.concatenate(outs, axis=1)
+
+
+def _samples_at_config_rate(
+    waveform: xr.DataArray, cfg: CubeConfig, limit: float
+) -> tuple[da.Array, str | None]:
+    """The waveform's samples as dask, resampled to ``cfg.sampling_rate`` if it has another.
+
+    Returns the samples and ``"up/down"`` when resampled (None otherwise).
+    """
+    ncomp, n = waveform.sizes["component"], waveform.sizes["time"]
+    data = waveform.data
+    if not isinstance(data, da.Array):
+        data = da.from_array(np.asarray(data), chunks=(ncomp, min(n, cfg.day_samples)))
+    fs = float(waveform.attrs["sampling_rate"])
+    if np.isclose(fs, cfg.sampling_rate, rtol=1e-9, atol=0):
+        return data, None
+    up, down = dsp.rational_ratio(fs, cfg.sampling_rate)
+    return _resample_lazy(data, up, down, cfg.saturation, limit), f"{up}/{down}"
+
+
+def _cube_attrs(
+    waveform: xr.DataArray, cfg: CubeConfig, start: np.datetime64, ratio: str | None
+) -> dict[str, Any]:
+    """The waveform's attrs, the config's, ``source_sampling_rate`` if resampled, history."""
+    attrs = {k: v for k, v in waveform.attrs.items() if _attr_ok(v)}
+    attrs.update(cfg.to_attrs())
+    what = f"build_cube from a {waveform.sizes['time']}-sample waveform starting {start}"
+    if ratio:
+        attrs["source_sampling_rate"] = float(waveform.attrs["sampling_rate"])
+        what += (
+            f", resampled {attrs['source_sampling_rate']:g} -> {cfg.sampling_rate:g} Hz "
+            f"(up/down {ratio}, Kaiser FIR)"
+        )
+    attrs.update(_provenance(what))
+    return attrs
 
 
 def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.Dataset:
@@ -204,6 +329,22 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     hold a gap or saturated sample leave those segments out, and ``valid_fraction`` says
     how many were used.
 
+    Another sampling rate: with ``config.resample`` the record is resampled to
+    ``config.sampling_rate`` first (:func:`xspecseg.dsp.resample_poly`: rational
+    polyphase, SciPy's Kaiser FIR, chunk-exact). Output sample ``m`` lies at the time of
+    input sample ``m * down / up``, so the resampled record starts at the record's first
+    time stamp and its samples are assigned to blocks as above. Saturation is judged on
+    the recorded samples; an output whose FIR support holds a gap, saturated sample or
+    the record's end is NaN (gaps grow by ``10 * max(up, down) / up`` input samples, 0.1 s
+    for 256 -> 100 Hz), so the Welch segments holding them are left out. The cube's attrs
+    then hold ``source_sampling_rate``. Without ``resample`` a waveform at another rate is
+    refused with an error that says so.
+
+    Overflow: samples with ``|x|`` above ``sqrt(float32 max) / (4 sum|window|)`` (2.3e15 for
+    the IAR preset), whose periodogram would overflow the float32 computation, are bad
+    samples like saturated ones; a block whose PSD is still not finite (a calibration
+    beyond float32, say) is NaN with ``valid_fraction`` 0, never non-finite and valid.
+
     Examples
     --------
     >>> import xspecseg as xs
@@ -211,22 +352,27 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     >>> cube = xs.build_cube(random_waveform(hours=3), xs.CubeConfig.preset("iar"))
     >>> cube.psd.dims
     ('component', 'time', 'frequency')
+    >>> wave256 = random_waveform(hours=3, sampling_rate=256.0)
+    >>> cube = xs.build_cube(wave256, xs.CubeConfig.preset("iar", resample=True))
+    >>> cube.attrs["sampling_rate"], cube.attrs["source_sampling_rate"], cube.sizes["frequency"]
+    (100.0, 256.0, 410)
     """
     cfg = config if config is not None else CubeConfig.preset("iar")
     waveform = _check_waveform(waveform, cfg)
+    limit = _amplitude_limit(cfg)
+    data, ratio = _samples_at_config_rate(waveform, cfg, limit)
+    # once resampled, saturation has been applied to the recorded samples
+    saturation = None if ratio else cfg.saturation
     period = sample_period_ns(cfg.sampling_rate)
     start = waveform_start(waveform).astype("datetime64[ns]")
     day0 = start.astype("datetime64[D]").astype("datetime64[ns]")
     lead = int((start - day0).astype(np.int64) // period)  # floor: see Notes
-    n = waveform.sizes["time"]
+    n = data.shape[1]
     ncomp = waveform.sizes["component"]
     day_n = cfg.day_samples
     ndays = -(-(lead + n) // day_n)
     trail = ndays * day_n - lead - n
 
-    data = waveform.data
-    if not isinstance(data, da.Array):
-        data = da.from_array(np.asarray(data), chunks=(ncomp, min(n, day_n)))
     parts = []
     if lead:
         parts.append(da.full((ncomp, lead), np.nan, dtype=data.dtype, chunks=(ncomp, day_n)))
@@ -261,6 +407,8 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
         cfg=cfg,
         sos=sos,
         calib2=calib2,
+        saturation=saturation,
+        limit=limit,
         pieces=pieces,
     )
     psd = both[..., :nf].rechunk((1, bpd, nf))
@@ -269,9 +417,7 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     block_ns = round(cfg.block_seconds * NS_PER_S)
     times = day0 + np.arange(ndays * bpd, dtype=np.int64) * np.timedelta64(block_ns, "ns")
     units = getattr(cfg.calibration, "units", None) or waveform.attrs.get("units", "")
-    attrs = {k: v for k, v in waveform.attrs.items() if _attr_ok(v)}
-    attrs.update(cfg.to_attrs())
-    attrs.update(_provenance(f"build_cube from a {n}-sample waveform starting {start}"))
+    attrs = _cube_attrs(waveform, cfg, start, ratio)
     cube = xr.Dataset(
         {
             "psd": (
@@ -334,15 +480,20 @@ def write_cube(
     *,
     progress: bool = True,
     client: Any = None,
+    break_lock: bool = False,
 ) -> list[np.datetime64]:
     """Write a cube to a zarr v3 store, day by day; resumable and append-able.
 
     Re-running after an interruption writes only the days not yet complete; finished
     days are never recomputed (their tasks are not even built). A cube for the days that
-    follow is appended to an existing store with the same configuration. A day is marked
-    complete only after all its chunks are written, and :func:`open_cube` never reads a
-    day that is not marked complete, so a killed writer never leaves a half-written day
-    that reads as valid.
+    follow is appended to an existing store with the same configuration, station
+    (``station``, ``latitude``, ``longitude``) and components in the same order. A day is
+    marked complete only after all its chunks are written, and :func:`open_cube` never
+    reads a day that is not marked complete, so a killed writer never leaves a
+    half-written day that reads as valid. A writer killed while appending leaves a journal
+    that the next writer rolls back. One writer at a time: a second one is refused while
+    the lock file ``STORE.xspecseg-writer.lock`` exists (a lock of a dead process on this
+    host is taken over).
 
     Parameters
     ----------
@@ -355,11 +506,20 @@ def write_cube(
     client : dask.distributed.Client, optional
         Run on this client; default: the current client if there is one, else the local
         threaded scheduler.
+    break_lock : bool
+        Take over another writer's lock: only when that writer is known to be dead.
 
     Returns
     -------
     list of numpy.datetime64
         The days written by this call.
+
+    Raises
+    ------
+    ValueError
+        The store holds another configuration, station or component list.
+    FileExistsError
+        Another writer holds the store (:class:`xspecseg._store.StoreLockedError`).
 
     Examples
     --------
@@ -374,9 +534,12 @@ def write_cube(
     ds = cube.copy()
     ds["psd"] = ds["psd"].chunk({"component": -1, "time": bpd})
     ds["valid_fraction"] = ds["valid_fraction"].chunk({"component": -1, "time": bpd})
+    # another station's data, or components in another order, would sit in the wrong
+    # slots of the store and read as valid
     written = _store.write_committed(
-        ds, store, what="cube", check_attrs=_CONFIG_KEYS, progress=progress, client=client
-    )
+        ds, store, what="cube", check_attrs=(*_CONFIG_KEYS, "station", "latitude", "longitude"),
+        progress=progress, client=client, break_lock=break_lock,
+    )  # fmt: skip
     g = _store._open_group(Path(store), "cube")
     starts = np.asarray(g[_store.START][:], np.int64).astype("datetime64[ns]")
     return [starts[i].astype("datetime64[D]") for i in sorted(written)]
@@ -516,10 +679,12 @@ def _sum_present_block(stack: np.ndarray, time: np.ndarray, *, parts: tuple[str,
 
 
 def verify_cube(store: str | os.PathLike, *, repair: bool = False) -> list[np.datetime64]:
-    """Days of a cube store whose committed chunks cannot be decoded.
+    """Days of a cube store whose committed chunks cannot be trusted.
 
-    ``repair=True`` marks them unwritten, so :func:`open_cube` reads them as missing and
-    re-running :func:`write_cube` with the same cube rewrites exactly those days.
+    A day fails when one of its chunks does not decode (a checksum mismatch included) or,
+    in stores written with checksums, is missing. ``repair=True`` marks them unwritten, so
+    :func:`open_cube` reads them as missing and re-running :func:`write_cube` with the same
+    cube rewrites exactly those days; it also rolls back an interrupted append.
 
     Examples
     --------

@@ -36,7 +36,13 @@ from ._chunks import halo_map
 from .contract import InputRepresentation, ModelCard
 from .cube import select_component
 
-__all__ = ["ModelSource", "open_probability", "predict", "write_probability"]
+__all__ = [
+    "ModelSource",
+    "open_probability",
+    "predict",
+    "verify_probability",
+    "write_probability",
+]
 
 DEFAULT_TILE = 512
 
@@ -592,22 +598,126 @@ def _encode_uint8(block: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+#: Attributes a probability store records so that a resume with other settings is refused:
+#: the stored encoding, the model's weights and its input representation.
+_IDENTITY_ATTRS = ("encoding", "model_sha256", "representation")
+
+
+def _sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _weights_sha256(model: Any) -> str:
+    """Hash of a module's weights (names, dtypes, shapes, values): the same in every
+    process, unlike ``ModelSource.ref`` of a module that cannot be pickled."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        # raw bytes through uint8: numpy has no bfloat16
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _graph_source(prob: xr.DataArray) -> ModelSource | None:
+    """The model :func:`predict` put into ``prob``'s task graph (one delayed object), if
+    there is exactly one: the probabilities then say which model made them."""
+    if not isinstance(prob.data, da.Array):
+        return None
+    layers = getattr(prob.data.__dask_graph__(), "layers", {})
+    found = set()
+    for name, layer in layers.items():
+        if not str(name).startswith(f"{ModelSource.__name__}-"):
+            continue
+        for value in layer.values():
+            value = getattr(value, "value", value)  # dask wraps literals in DataNode
+            if isinstance(value, ModelSource):
+                found.add(value)
+    return found.pop() if len(found) == 1 else None
+
+
+def _model_identity(prob: xr.DataArray, model: Any) -> dict[str, str]:
+    """``model_sha256`` and ``representation`` of the model behind ``prob``.
+
+    The hash is that of the checkpoint's ``model.safetensors`` for a path or shipped name,
+    :func:`_weights_sha256` for a model in memory (first 16 hex digits of sha256).
+    Taken from ``model`` if given, else from ``prob``'s graph, else from its attributes
+    (probabilities read back from a store); empty when unknown.
+    """
+    import json
+
+    if model is None:
+        source = _graph_source(prob)
+    elif isinstance(model, str | os.PathLike):
+        kind = "path" if os.path.exists(model) else "name"
+        source = ModelSource(kind, os.fspath(model))
+    else:
+        source = ModelSource("object", "", obj=model)
+    if source is None:
+        return {k: str(prob.attrs[k]) for k in _IDENTITY_ATTRS[1:] if k in prob.attrs}
+    if source.kind == "object":
+        sha = _weights_sha256(source.obj)
+        config = dict(getattr(source.obj, "xspecseg_config", {}) or {})
+    else:
+        from .models.checkpoint import _locate
+
+        config_path, weights_path = _locate(source.ref)
+        sha = _sha256_file(weights_path)
+        config = json.loads(config_path.read_text())
+    card = ModelCard.from_config(config) if config else _BARE_CARD
+    rep = json.dumps(card.representation.to_dict(), sort_keys=True)
+    return {"model_sha256": sha, "representation": rep}
+
+
 def write_probability(
     prob: xr.DataArray,
     store: str | os.PathLike,
     *,
     dtype: Literal["float32", "uint8"] = "float32",
+    model: Any = None,
     progress: bool = True,
     client: Any = None,
+    break_lock: bool = False,
 ) -> list[int]:
     """Write a probability cube to zarr chunk by chunk; resumable like ``write_cube``.
 
     ``dtype="uint8"`` stores ``round(p * 254)`` with CF ``scale_factor = 1/254`` (NaN is
     255), a quarter of the size at 0.002 resolution; :func:`open_probability` decodes it.
-    Returns the indices of the time chunks written by this call.
+
+    The store records its encoding (``dtype``), the model (``model``, ``image_unit``,
+    ``threshold``, ``model_sha256`` of its weights and its input ``representation``); a
+    resume or append with any of them different is refused, so one store never mixes
+    two models' or two encodings' results.
+
+    Parameters
+    ----------
+    prob : xr.DataArray
+        From :func:`predict` (lazy), or read back with :func:`open_probability`.
+    store : path
+        Directory of the zarr store.
+    dtype : {"float32", "uint8"}
+        Encoding of a new store; a resumed store must be given its own.
+    model : torch.nn.Module, path or str, optional
+        The model passed to :func:`predict`; default: the one in ``prob``'s task graph.
+        Give it for probabilities computed or persisted before writing (their graph no
+        longer names the model): a resume without it is refused.
+    progress, client, break_lock
+        As for :func:`xspecseg.cube.write_cube`.
+
+    Returns
+    -------
+    list of int
+        The indices of the time chunks written by this call.
     """
     da_ = prob if isinstance(prob.data, da.Array) else prob.chunk()
     attrs = {k: v for k, v in da_.attrs.items() if isinstance(v, str | int | float)}
+    attrs.update(_model_identity(prob, model))
     encoding = {}
     if dtype == "uint8":
         data = da_.data.map_blocks(_encode_uint8, dtype=np.uint8)
@@ -621,9 +731,11 @@ def write_probability(
     from . import __version__
 
     ds.attrs = {"xspecseg_version": __version__, "Conventions": "CF-1.10", **attrs}
+    ds.attrs["encoding"] = dtype
     return _store.write_committed(
-        ds, store, what="probability", check_attrs=("model", "image_unit"),
-        encoding=encoding, progress=progress, client=client,
+        ds, store, what="probability", check_attrs=("model", "image_unit", "threshold"),
+        recorded_attrs=_IDENTITY_ATTRS, encoding=encoding, progress=progress, client=client,
+        break_lock=break_lock,
     )  # fmt: skip
 
 
@@ -636,3 +748,20 @@ def open_probability(
     prob.attrs = {**ds.attrs, **ds["probability"].attrs}
     prob.name = "probability"
     return prob
+
+
+def verify_probability(store: str | os.PathLike, *, repair: bool = False) -> list[int]:
+    """Time chunks of a probability store whose committed data cannot be trusted.
+
+    Like :func:`xspecseg.cube.verify_cube`: a chunk fails when it does not decode (a
+    checksum mismatch included) or, in stores written with checksums, is missing;
+    ``repair=True`` marks them unwritten, so re-running :func:`write_probability` with the
+    same probabilities rewrites exactly those.
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> xs.infer.verify_probability("prob.zarr", repair=True)  # doctest: +SKIP
+    []
+    """
+    return _store.verify_committed(store, what="probability", repair=repair)
