@@ -14,7 +14,7 @@ model's with :func:`xspecseg.events.select_events`).
 Usage::
 
     python examples/cses_year.py -o cses-year                 # 365 days from 2021-12-01
-    python examples/cses_year.py -o cses-year --every 3       # every 3rd day (README)
+    python examples/cses_year.py -o cses-year --every 3       # every 3rd day (docs: validation)
     python examples/cses_year.py -o cses-test --days 4        # a quick look
 
 Writes ``OUTPUT/cses_year_events.nc`` (the detections), ``OUTPUT/cses_year_table.nc``

@@ -1,6 +1,6 @@
 """Run the cube and prediction stages on a Dask cluster you already have.
 
-Start one (or use dask-jobqueue on SLURM/PBS, see the README), then:
+Start one (or use dask-jobqueue on SLURM/PBS, see the docs' cluster page), then:
 
     python examples/existing_cluster.py tcp://scheduler-host:8786
 

@@ -94,6 +94,16 @@ def test_predict_events_stats_plot(chain, local_probability, tmp_path, capsys):
 class LoopbackCluster:
     """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1."""
 
+    def _address(self, deadline: float) -> str:
+        # the scheduler creates its file before it has written it: wait for valid JSON
+        while True:
+            try:
+                return json.loads(self.file.read_text())["address"]
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def __init__(self, root: Path, workers: int = 2):
         self.file = root / "scheduler.json"
         env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
@@ -102,10 +112,7 @@ class LoopbackCluster:
              "--no-dashboard", "--scheduler-file", str(self.file)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )  # fmt: skip
-        deadline = time.time() + 60
-        while not self.file.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        self.address = json.loads(self.file.read_text())["address"]
+        self.address = self._address(deadline=time.time() + 120)
         self.workers = [
             subprocess.Popen(
                 [

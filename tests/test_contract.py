@@ -107,10 +107,10 @@ def test_old_normalisation_migrates_to_fixed_representation():
 # -- through predict -------------------------------------------------------------------------
 
 
-def _relative_model(component="H+D"):
+def _relative_model(component="H+D", method="log-relative"):
     torch.manual_seed(0)
     net = get_model("unet", base_channels=4, depth=2).eval()
-    rep = InputRepresentation("log-relative", center=0.2, scale=0.25)
+    rep = InputRepresentation(method, center=0.2, scale=0.25)
     net.xspecseg_config = {
         "name": "unet",
         "kwargs": {},
@@ -185,9 +185,19 @@ def test_relative_model_cannot_be_tiled(cube):
 
 
 def test_fixed_models_keep_refusing_a_lone_component(cube):
+    # a model that reads absolute levels would see half the level of the sum it learned
     h = xs.select_component(cube, "H")
     with pytest.raises(ValueError, match="summed PSD"):
-        xs.predict(h, "iar-default")
+        xs.predict(h, _relative_model(method="log-fixed"))
+
+
+@pytest.mark.parametrize("name", ["iar-default", "cses-default"])
+def test_shipped_models_read_relative_input(name):
+    from xspecseg.models import load
+
+    card = ModelCard.from_config(load(name).xspecseg_config)
+    assert card.representation.method == "log-relative"
+    assert card.provenance["data_train"]["domain"] == "randomised"
 
 
 def test_metadata_flows_from_a_cube(cube):

@@ -1,6 +1,6 @@
 """Bad inputs, table-driven: each gets a clear error or the documented repair.
 
-The same table is in the README ("What goes wrong, and what happens"). Readers are also
+The same table is in the docs (reliability page). Readers are also
 fuzzed with hypothesis: whatever bytes a raw file holds, the reader either reads it or
 says what is wrong; it never returns a wrong-length record silently.
 """

@@ -1,6 +1,6 @@
 """Event catalogues: the schema, validation, and CF-1.10 netCDF4 files.
 
-A catalogue is an ``xr.Dataset`` with dimension ``event`` (see ``DESIGN.md``). Every
+A catalogue is an ``xr.Dataset`` with dimension ``event`` (see the concepts page of the docs). Every
 variable is optional; those named in :data:`VARIABLES` have a fixed type and get CF
 attributes when written; any other variable is kept as it is.
 

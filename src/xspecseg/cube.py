@@ -306,7 +306,7 @@ def build_cube(waveform: xr.DataArray, config: CubeConfig | None = None) -> xr.D
     ----------
     waveform : xr.DataArray
         Dims ``(component, time)``, float, NaN for missing samples, attrs
-        ``sampling_rate`` and station metadata (DESIGN.md data model). Any chunking.
+        ``sampling_rate`` and station metadata (the data model of the docs' concepts page). Any chunking.
     config : CubeConfig, optional
         Defaults to ``CubeConfig.preset("iar")``.
 

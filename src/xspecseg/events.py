@@ -1,7 +1,7 @@
 """Probability cube -> event catalogue, chunk by chunk.
 
 :func:`extract_events` thresholds a (lazy) probability cube, finds connected regions and
-reduces each to one row of the catalogue described in ``DESIGN.md``. It never holds more
+reduces each to one row of the catalogue described in the docs' concepts page. It never holds more
 than one time-chunk of the cube (plus small per-event summaries) in memory:
 
 1. every time-chunk is thresholded and labelled on its own (``scipy.ndimage.label``), one

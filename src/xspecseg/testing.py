@@ -30,7 +30,7 @@ def random_waveform(
     dtype: str = "float64",
     index: bool | None = None,
 ) -> xr.DataArray:
-    """A lazy, deterministic noise-plus-lines waveform in the DESIGN.md data model.
+    """A lazy, deterministic noise-plus-lines waveform in the project's data model (docs: concepts).
 
     Each chunk is its own Dask task seeded by ``(seed, chunk index)``, so the content
     depends on ``chunk_seconds``; re-chunk the result to compare chunkings.
@@ -70,7 +70,7 @@ def random_waveform(
 
 
 def assert_cube_valid(cube: xr.Dataset) -> None:
-    """Check a spectrogram cube against the DESIGN.md data model (raises AssertionError)."""
+    """Check a spectrogram cube against the project's data model (docs: concepts; raises AssertionError)."""
     assert cube.psd.dims == ("component", "time", "frequency"), cube.psd.dims
     assert cube.valid_fraction.dims == ("component", "time")
     assert cube.psd.dtype == np.float32

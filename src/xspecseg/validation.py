@@ -250,7 +250,8 @@ def evaluate_cses(
         Bool ``(time, frequency)`` anomaly truth.
     anomalies : pandas.DataFrame
         One row per injected anomaly: ``orbit``, ``orbit_direction``, ``start_time``,
-        ``end_time``, ``f_min``, ``f_max`` (Hz).
+        ``end_time``, ``f_min``, ``f_max`` (Hz) of its truth pixels. Anomalies without a
+        truth pixel (NaT/NaN there: drowned by stronger emissions) are not counted.
 
     Returns
     -------
@@ -260,6 +261,9 @@ def evaluate_cses(
         ``events``, ``true_events`` (events whose box holds truth or overlaps an anomaly),
         ``tp``/``fp``/``fn`` pixels.
     """
+    # an anomaly without a truth pixel (hidden by stronger emissions) cannot be found
+    visible = pd.notna(pd.to_datetime(anomalies["start_time"])) & pd.notna(anomalies["f_min"])
+    anomalies = anomalies[visible.values].reset_index(drop=True)
     prob, cat = _detections(detector, sat, component=None, band=None)
     threshold = float(prob.attrs.get("threshold", 0.5))
     time, freq = sat.time.values, sat.frequency.values
@@ -284,8 +288,8 @@ def evaluate_cses(
         for _, a in an.iterrows():
             hit = (
                 (ev_orbit == orb)
-                & (cat.start_time.values <= np.datetime64(a["end_time"]))
-                & (cat.end_time.values >= np.datetime64(a["start_time"]))
+                & (cat.start_time.values <= pd.Timestamp(a["end_time"]).to_datetime64())
+                & (cat.end_time.values >= pd.Timestamp(a["start_time"]).to_datetime64())
                 & (cat.f_min.values <= a["f_max"])
                 & (cat.f_max.values >= a["f_min"])
             )
@@ -392,11 +396,13 @@ def heldout_ground_table(
     summary, per_night = [], []
     for det in detectors:
         name = det if isinstance(det, str) else type(det).__name__
+        by_scale = []
         for s in scales:
             scaled = cube.assign(psd=cube.psd * np.float32(s) ** 2)
             r = evaluate_ground(det, scaled, mask, night_table)
             summary.append({"detector": name, "scale": float(s), **summarise_ground(r)})
-            per_night.append(r.expand_dims(detector=[name], scale=[float(s)]))
+            by_scale.append(r.drop_attrs().expand_dims(scale=[float(s)]))
+        per_night.append(xr.concat(by_scale, dim="scale").expand_dims(detector=[name]))
     table = _table(summary, ("detector", "scale"))
     table.attrs.update(
         generator="xspecseg.synth.heldout.heldout_ground",
@@ -405,7 +411,7 @@ def heldout_ground_table(
         seed=int(seed),
         score_band_hz=list(IAR_SCORE_BAND),
     )
-    return table, xr.concat(per_night, dim="detector", coords="minimal", compat="override")
+    return table, xr.concat(per_night, dim="detector")
 
 
 def heldout_cses_table(

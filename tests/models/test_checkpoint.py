@@ -177,7 +177,7 @@ def test_the_shipped_iar_model_loads_with_its_provenance() -> None:
     assert cfg["architecture"] == "unet" and cfg["band"] == [0.0, 6.0]
     assert cfg["night_window"] == ["18:00", "06:00"] and 0.4 <= model.threshold <= 0.9
     assert cfg["provenance"]["command"].startswith("xspecseg train --data synth-iar")
-    assert cfg["normalisation"]["log10"] is True
+    assert cfg["representation"]["method"] == "log-relative"
 
 
 # -- what a config may ask for: a whitelist per architecture ------------------------------------

@@ -185,7 +185,7 @@ def open_waveform(
     Returns
     -------
     xarray.DataArray
-        The waveform (see DESIGN.md): named ``"waveform"``, dask-backed,
+        The waveform (see the concepts page of the docs): named ``"waveform"``, dask-backed,
         regular ``time``, attrs ``sampling_rate``, ``units``, ``station``,
         ``latitude``, ``longitude``, ``altitude_km``, ``start_time``.
 

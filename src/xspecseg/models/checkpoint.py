@@ -39,22 +39,22 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # shipped name -> the command that trains it (named in the error when it is missing)
 SHIPPED_MODELS: dict[str, str] = {
     "iar-default": (
-        "xspecseg train --data synth-iar --components H+D --nights 128 --seed 0 "
-        "--start 2012-10-01 --val-nights 16 --epochs 40 --batch-size 4 --lr 1e-3 "
-        "--loss ce_logdice --base-channels 8 --augment none "
-        "--scheduler cosine_warm_restarts --restart-epochs 40 --threads 1 "
+        "xspecseg train --data synth-iar --domain randomised --group 4 --components H+D H D "
+        "--truth-threshold 0.35 --nights 160 --seed 0 --start 2012-10-01 --val-nights 16 "
+        "--epochs 30 --batch-size 4 --lr 1e-3 --loss ce_logdice --base-channels 8 "
+        "--augment none --scheduler cosine_warm_restarts --restart-epochs 30 --threads 1 "
         f"-o {WEIGHTS_DIR / 'iar-default'}"
     ),
     "cses-default": (
-        "xspecseg train --model odm_unet --data synth-cses --nights 240 --rate-scale 20 "
-        "--seed 0 --val-nights 16 --epochs 14 --batch-size 8 --lr 5e-4 --loss ce_logdice "
-        "--scheduler cosine_warm_restarts --restart-epochs 14 --temperature-epochs 3 "
-        "--crop 256 501 --positive-crop 0.3 --augment none --threads 2 "
+        "xspecseg train --model odm_unet --data synth-cses --domain randomised --group 12 "
+        "--nights 240 --rate-scale 20 --seed 0 --val-nights 24 --epochs 12 --batch-size 8 "
+        "--lr 5e-4 --loss ce_logdice --scheduler cosine_warm_restarts --restart-epochs 12 "
+        "--temperature-epochs 3 --crop 256 501 --positive-crop 0.3 --augment none --threads 1 "
         "--model-arg variant=small --model-arg width_mult=0.5 --model-arg sdi_channels=16 "
         f"--model-arg 'decoder_channels=[64,32,16,16,8]' -o {WEIGHTS_DIR / 'cses-default'}"
-        # then the event cuts, on the same training images (config only)
+        # then the event cuts, on the same randomised training images (config only)
         f" && xspecseg tune-events {WEIGHTS_DIR / 'cses-default'} --data synth-cses "
-        "--nights 240 --rate-scale 20 --seed 0"
+        "--domain randomised --group 12 --nights 240 --rate-scale 20 --seed 0"
     ),
 }
 _RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")
