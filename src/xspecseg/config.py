@@ -76,8 +76,10 @@ class CubeConfig:
     calibration : callable or None
         ``calibration(f)`` gives the sensor's ``|S(f)|``, multiplying the amplitude spectrum
         (the PSD is multiplied by ``|S(f)|**2``). In a TOML file, name it as
-        ``"module:function"``, e.g. ``"xspecseg.io:sierra_nevada_calibration"``. A
-        ``units`` attribute on the callable names the calibrated unit.
+        ``"module:function"``, e.g. ``"xspecseg.io:sierra_nevada_calibration"``: loading
+        the file imports that module (running its top-level code) and the cube calls the
+        function, so a TOML config is code; load only files you trust. A ``units``
+        attribute on the callable names the calibrated unit.
     resample : bool
         Accept a waveform at any other sampling rate and resample it to ``sampling_rate``
         before the band-pass: rational polyphase resampling by ``up / down`` (from
@@ -380,7 +382,11 @@ def callable_name(func: Callable) -> str:
 
 
 def resolve_callable(spec: str) -> Callable:
-    """Import ``"package.module:function"`` (a calibration named in a TOML file)."""
+    """Import ``"package.module:function"`` (a calibration named in a TOML file).
+
+    Importing runs the module's top-level code: a config file that names a calibration is
+    as trusted as code.
+    """
     import importlib
 
     module, sep, attr = spec.partition(":")
