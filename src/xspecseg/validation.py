@@ -150,7 +150,7 @@ def evaluate_ground(
     det = np.nan_to_num(prob.values) >= threshold
     tru = np.asarray(truth.values, bool)
     time = cube.time.values
-    cube_psd_band = np.asarray(prob.values)[:, band]
+    scored = np.isfinite(np.asarray(prob.values)[:, band])  # pixels with data
     rows = []
     for (s, e), (_, night) in zip(_night_rows(time, nights), nights.iterrows(), strict=True):
         d, t = det[s:e][:, band], tru[s:e][:, band]
@@ -174,7 +174,7 @@ def evaluate_ground(
                 "tp": int((d & t).sum()),
                 "fp": int((d & ~t).sum()),
                 "fn": int((~d & t).sum()),
-                "pixels": int(np.isfinite(cube_psd_band[s:e]).sum()),
+                "pixels": int(scored[s:e].sum()),
                 "events": int(inside.sum()),
                 "true_events": int(true_ev.sum()),
                 "iar": bool(night["iar"]),
