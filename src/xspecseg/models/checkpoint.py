@@ -40,7 +40,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_MODELS: dict[str, str] = {
     "iar-default": (
         "xspecseg train --data synth-iar --domain randomised --group 4 --components H+D H D "
-        "--truth-threshold 0.35 --nights 160 --seed 0 --start 2012-10-01 --val-nights 16 "
+        "--nights 160 --seed 0 --start 2012-10-01 --val-nights 16 "
         "--epochs 30 --batch-size 4 --lr 1e-3 --loss ce_logdice --base-channels 8 "
         "--augment none --scheduler cosine_warm_restarts --restart-epochs 30 --threads 1 "
         f"-o {WEIGHTS_DIR / 'iar-default'}"
