@@ -302,9 +302,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     merged.attrs = {"source_catalogue": str(args.catalogue), "Conventions": "CF-1.10"}
     # to a temporary file renamed when complete: a failure never leaves a torn stats.nc
     # under its name, nor clobbers the previous one
-    from .models.checkpoint import _atomic_write
+    from ._atomic import atomic_write
 
-    _atomic_write(Path(args.output), lambda tmp: merged.to_netcdf(tmp))
+    atomic_write(Path(args.output), lambda tmp: merged.to_netcdf(tmp))
     print(seasonal["count"].to_pandas().to_string())
     print(f"distributions -> {Path(args.output).resolve()}")
     if args.plots:

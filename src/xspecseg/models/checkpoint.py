@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._atomic import atomic_write
 from .registry import available_models, check_checkpoint_kwargs, get_model
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SHIPPED_MODELS", "WEIGHTS_DIR", "load", "save"]
@@ -76,18 +76,6 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    # write beside the target and rename, so an interrupted save never leaves a torn file
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save(model: nn.Module, path: str | os.PathLike[str], *, config: dict[str, Any]) -> Path:
@@ -145,8 +133,8 @@ def save(model: nn.Module, path: str | os.PathLike[str], *, config: dict[str, An
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "name": info["name"]}
-    _atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    _atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
     return out
 
 

@@ -163,8 +163,9 @@ def write_event_filter(
     top-level keys beside ``threshold``, replacing all earlier ones; how they were tuned
     goes under ``event_filter``.
     """
+    from .._atomic import atomic_write
     from ..events import EVENT_CUT_KEYS
-    from ..models.checkpoint import CONFIG_FILE, _atomic_write
+    from ..models.checkpoint import CONFIG_FILE
 
     path = Path(model_dir) / CONFIG_FILE
     if not path.is_file():
@@ -178,5 +179,5 @@ def write_event_filter(
         {"command": command} if command else {}
     )
     text = json.dumps(cfg, indent=2, sort_keys=True, allow_nan=False)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
     return path
