@@ -8,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import sphinxarg.ext  # noqa: E402
@@ -26,6 +27,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "sphinxarg.ext",
+    "rungallery",  # docs/_ext: the gallery's quick scripts run at build time
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -59,24 +61,9 @@ html_theme_options = {
 html_static_path: list[str] = []
 html_show_sourcelink = False
 
-
-# Docstrings are rendered as written, with one exception: src/xspecseg/io/raw.py:72 and :89
-# write the coil response as bare |S(f)|, which reStructuredText reads as an undefined
-# substitution (an error, so the build would fail). For that one function only, the bars
-# are escaped before parsing; the text shown is unchanged. Remove once the docstring
-# spells it ``|S(f)|``.
-_ESCAPE_BARS = {
-    "xspecseg.io.sierra_nevada_calibration",
-    "xspecseg.io.raw.sierra_nevada_calibration",
-}
-
-
-def _escape_bare_bars(app, what, name, obj, options, lines):
-    if name in _ESCAPE_BARS:
-        for i, line in enumerate(lines):
-            parts = line.split("``")  # odd parts are inline literals: left as they are
-            parts[::2] = [p.replace("|S(f)|", r"\|S(f)\|") for p in parts[::2]]
-            lines[i] = "``".join(parts)
+# The gallery (docs/gallery.md) runs its quick example scripts while the site is built;
+# a change to the package runs them again, so the output shown is the current code's.
+example_script_depends = ["../src/xspecseg/**/*.py"]
 
 
 # The command-line reference is generated from the argument parser by sphinx-argparse,
@@ -95,7 +82,3 @@ def _help_as_plain_text(items, markdown_help, settings=None):
 
 
 sphinxarg.ext.render_list = _help_as_plain_text
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _escape_bare_bars, priority=400)

@@ -62,7 +62,7 @@ def one_day(day: str, seed: int, model: str, out: str) -> str:
         cat = xs.extract_events(prob, psd=sat["psd"], min_pixels=50, compute_kwargs=here)
         # pixel confusion inside the model's band (probabilities are 0 outside), against
         # the truth stored in the files
-        lo, hi = xs.models.load(model).xspecseg_config["band"]
+        lo, hi = xs.models.checkpoint.read_card(model).band
         band = (sat.frequency.values >= lo) & (sat.frequency.values <= hi)
         truth = cses_truth(sat).values[:, band]
         detected = prob.values[:, band] >= threshold
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     from dask.distributed import as_completed
     from tqdm import tqdm
 
-    from xspecseg.cli import dask_client
+    from xspecseg.cluster import dask_client
 
     out = Path(args.output)
     (out / "days").mkdir(parents=True, exist_ok=True)

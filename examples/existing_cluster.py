@@ -14,7 +14,7 @@ import sys
 from distributed import Client
 
 import xspecseg as xs
-from xspecseg.cli import local_cluster
+from xspecseg.cluster import local_cluster
 
 
 def main() -> None:

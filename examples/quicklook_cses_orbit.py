@@ -1,12 +1,15 @@
 """Quick look at one synthetic CSES EFD VLF half-orbit holding a nucleus-shaped anomaly.
 
-Writes a few half-orbits with a raised anomaly rate, picks the first one whose truth is
-non-empty, and saves log10 PSD (time x 0–25.6 kHz) of the Z component with latitude
-ticks and the truth outlined.
+Writes a few half-orbits with a raised anomaly rate, picks the one whose anomaly lies
+farthest from the poles, and draws its log10 PSD (time x 0–25.6 kHz) of the Z component
+with :func:`xspecseg.plot.plot_halforbit`: latitude ticks, the truth outlined and the
+injected anomalies' nominal extents boxed; a second figure zooms on the anomaly.
 
 Usage::
 
     python examples/quicklook_cses_orbit.py [out.png] [--orbits-dir DIR]
+
+writes ``out.png`` and ``out_zoom.png``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
 
 from xspecseg.io.cses import read_cses
+from xspecseg.plot import plot_halforbit
 from xspecseg.synth.cses import cses_anomaly_table, cses_orbits, cses_truth
 
 
@@ -45,52 +49,44 @@ def main(argv: list[str] | None = None) -> Path:
     )
     sats = [read_cses(p, component="Z", log10=True) for p in paths]
     sat = next(s for s in sats if s.orbit_direction.values[0] == pick.orbit_direction)
-    psd = sat.psd.compute()
+    sat = sat.load()
     truth = cses_truth(sat).compute()
 
-    t_s = (sat.time - sat.time[0]).values / np.timedelta64(1, "s")
-    f_khz = sat.frequency.values / 1000.0
-    fig, (ax, zoom) = plt.subplots(
-        1, 2, figsize=(14, 4.8), width_ratios=[3, 1], constrained_layout=True
-    )
-    vmin, vmax = np.nanpercentile(psd.values, [1, 99.7])
-    style = dict(shading="nearest", cmap="jet", vmin=vmin, vmax=vmax, rasterized=True)
-    for a in (ax, zoom):
-        im = a.pcolormesh(t_s, f_khz, psd.values.T, **style)
-        if truth.any():
-            a.contour(
-                t_s, f_khz, truth.values.T.astype(float), levels=[0.5], colors="w", linewidths=1
-            )
-        a.set_ylabel("frequency (kHz)")
-    ax.set_ylim(0, 25.6)
-    # latitude ticks where the pass crosses round latitudes
-    lat = sat.latitude.values
-    mlat = sat.magnetic_latitude.values
-    ticks = [int(np.argmin(np.abs(lat - la))) for la in range(-60, 61, 20)]
-    ticks = [i for i, la in zip(ticks, range(-60, 61, 20)) if abs(lat[i] - la) < 0.5]
-    ax.set_xticks(t_s[ticks], [f"{lat[i]:.0f}°" for i in ticks])
-    ax.set_xlabel("geographic latitude")
-    sec = ax.secondary_xaxis("top")
-    sec.set_xticks(t_s[ticks], [f"{mlat[i]:.0f}°" for i in ticks])
-    sec.set_xlabel("magnetic latitude (AACGM-v2)")
-    # zoom: +-3 min around the anomaly, ticked in latitude too
-    tc = (pick.time - sat.time.values[0]) / np.timedelta64(1, "s")
-    zoom.set_xlim(tc - 180, tc + 180)
-    zoom.set_ylim(0, 12.5)
-    zt = [i for i in range(0, lat.size, 30) if abs(t_s[i] - tc) < 180]
-    zoom.set_xticks(t_s[zt], [f"{lat[i]:.1f}°\n{mlat[i]:.1f}°" for i in zt], fontsize=8)
-    zoom.set_xlabel("geographic / magnetic latitude")
-    zoom.set_title(f"zoom: f_c {pick.f_center / 1e3:.1f} kHz, {pick.duration_s:.0f} s", fontsize=9)
-    fig.colorbar(im, ax=zoom, label="log10 PSD Ez [(mV/m)²/Hz]")
-    name = sat.attrs["source_files"][0]
-    ax.set_title(
-        f"{name}\norbit {int(sat.orbit[0])} {sat.orbit_direction.values[0]}, "
-        f"{str(sat.time.values[0])[:19]} UTC; white: injected nucleus-shaped anomaly",
-        fontsize=9,
+    # the anomalies injected into this half-orbit as a catalogue: their nominal time spans
+    # (within the recorded pass, which one may outlast) and +-2 sigma in frequency, the
+    # boxes plot_halforbit draws around catalogued events
+    same = tab[(tab.orbit == pick.orbit) & (tab.orbit_direction == pick.orbit_direction)]
+    first, last = sat.time.values[0], sat.time.values[-1]
+    start = same.start_time.to_numpy().astype("datetime64[ns]")
+    end = same.end_time.to_numpy().astype("datetime64[ns]")
+    nominal = xr.Dataset(
+        {
+            "start_time": ("event", np.maximum(start, first)),
+            "end_time": ("event", np.minimum(end, last)),
+            "f_min": ("event", np.maximum(0.0, same.f_center - 2 * same.sigma_f).to_numpy()),
+            "f_max": ("event", (same.f_center + 2 * same.sigma_f).to_numpy()),
+        }
     )
     out = Path(args.out)
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out} ({int(truth.sum())} truth pixels) from {orbit_dir / name}")
+    plot_halforbit(sat, catalogue=nominal, detections=truth, path=out)
+
+    # zoom: +-3 min around the anomaly, up to 12.5 kHz
+    centre = np.datetime64(pick.time, "ns")
+    near = {
+        "time": slice(centre - np.timedelta64(180, "s"), centre + np.timedelta64(180, "s")),
+        "frequency": slice(None, 12_500.0),
+    }
+    zoom = out.with_name(f"{out.stem}_zoom{out.suffix}")
+    plot_halforbit(
+        sat.sel(near),
+        catalogue=nominal,
+        detections=truth.sel(near),
+        title=f"zoom: f_c {pick.f_center / 1e3:.1f} kHz, {pick.duration_s:.0f} s; white: "
+        "injected nucleus-shaped anomalies (outline: truth, box: nominal extent)",
+        path=zoom,
+    )
+    name = sat.attrs["source_files"][0]
+    print(f"wrote {out} and {zoom} ({int(truth.sum())} truth pixels) from {orbit_dir / name}")
     return out
 
 

@@ -12,7 +12,7 @@ of a few nights as such PNGs, then trains from them exactly as you would:
 from pathlib import Path
 
 import xspecseg as xs
-from xspecseg.training import from_cube, mask_to_png, train_model
+from xspecseg.training import TrainingRecipe, from_cube, mask_to_png, train_model
 
 root = Path("png-masks-example")
 root.mkdir(exist_ok=True)
@@ -30,8 +30,9 @@ for meta, mask in zip(truth_set.meta, truth_set.masks, strict=True):
 
 drawn = from_cube(cube_path, masks=masks)  # images paired with the PNGs found
 print(f"{len(drawn.images)} nights with hand-drawn masks")
-model, history = train_model("unet", drawn, epochs=2, batch_size=2, lr=1e-3,
-                             model_kwargs={"base_channels": 8}, output=root / "model",
-                             progress=False)  # fmt: skip
+# the settings of ``xspecseg train --epochs 2 --lr 1e-3`` (augmented as the CLI does)
+recipe = TrainingRecipe(epochs=2, batch_size=2, lr=1e-3, model_kwargs={"base_channels": 8},
+                        augment="odm_unet")  # fmt: skip
+model, history = train_model(drawn, recipe, output=root / "model", progress=False)
 print(history[["train_loss"]].to_dataframe())
 print(f"model -> {(root / 'model').resolve()}  (xs.models.load on that path)")

@@ -24,6 +24,13 @@ from xspecseg.cli import main
 BIN = Path(sys.executable).parent
 
 
+def _flags(store) -> np.ndarray:
+    """The store's chunk-complete flags, read as a concurrent reader would."""
+    from xspecseg._store import FLAG
+
+    return zarr.open_group(store, mode="r", use_consolidated=False)[FLAG][:]
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """A 4-day synthetic cube and a small U-net checkpoint for nights."""
@@ -182,7 +189,7 @@ def test_killing_a_worker_mid_run_loses_nothing(chain, local_probability, tmp_pa
         done = 0
         while time.time() < deadline and run.poll() is None:
             try:
-                done = int(np.sum(zarr.open_group(out, mode="r")["chunk_complete"][:]))
+                done = int(np.sum(_flags(out)))
             except Exception:  # the store is not created yet
                 done = 0
             if done >= 1:
@@ -200,3 +207,123 @@ def test_killing_a_worker_mid_run_loses_nothing(chain, local_probability, tmp_pa
     assert victim.poll() is not None
     back = xs.open_probability(out, incomplete="raise").values
     np.testing.assert_allclose(back, local_probability, atol=1e-6)
+
+
+# -- where the work runs ----------------------------------------------------------------------
+
+
+def test_where_the_work_runs():
+    from xspecseg.cluster import SMALL_JOB_DAYS, choose
+
+    assert choose(None, None, days=SMALL_JOB_DAYS) == "threads"
+    assert choose(None, None, days=SMALL_JOB_DAYS + 0.5) == "local-cluster"
+    assert choose(None, 1, days=10 * SMALL_JOB_DAYS) == "synchronous"
+    assert choose(None, 2, days=1) == "local-cluster"
+    assert choose("tcp://127.0.0.1:8786", 4, days=1) == "scheduler"
+    with pytest.raises(ValueError, match="--workers must be at least 1"):
+        choose(None, 0, days=1)
+
+
+def test_without_the_cluster_extra_a_large_job_runs_in_this_process(monkeypatch, caplog):
+    import logging
+
+    from xspecseg._optional import MissingExtraError
+    from xspecseg.cluster import SMALL_JOB_DAYS, choose, compute_on
+
+    # distributed not importable, as without the cluster extra
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    days = SMALL_JOB_DAYS + 3
+    assert choose(None, None, days=days) == "threads"
+    assert choose(None, 1, days=days) == "synchronous"
+    with caplog.at_level(logging.INFO, logger="xspecseg"), compute_on(days=days) as client:
+        assert client is None
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "running in this process on Dask's threaded scheduler" in said
+    assert f"{days:g} day(s) > {SMALL_JOB_DAYS}" in said and "'cluster' extra" in said
+    # asked for explicitly: the error names the extra, before any cluster is announced
+    caplog.clear()
+    for scheduler, workers in [(None, 2), ("tcp://127.0.0.1:8786", None)]:
+        with (
+            pytest.raises(MissingExtraError, match=r"pip install 'xspecseg\[cluster\]'"),
+            compute_on(scheduler, workers, days=1),
+        ):
+            raise AssertionError("ran without distributed")
+    assert not caplog.records
+
+
+def test_in_process_writes_keep_the_lock_and_commit_each_chunk(tmp_path, monkeypatch):
+    """On Dask's threads, each chunk's task commits its chunk while the caller holds the lock."""
+    import threading
+
+    import xarray as xr
+
+    import xspecseg._store as store_mod
+    from xspecseg.cluster import compute_on
+
+    store = tmp_path / "prob.zarr"
+    lock = store.with_name(store.name + ".xspecseg-writer.lock")
+    real = store_mod._write_chunk
+    seen = []
+
+    def watched(blocks, path, names, axes, t0, index):
+        out = real(blocks, path, names, axes, t0, index)
+        flag = int(_flags(path)[index])
+        seen.append((index, flag, lock.exists(), os.getpid(), threading.get_ident()))
+        return out
+
+    monkeypatch.setattr(store_mod, "_write_chunk", watched)
+    t = np.datetime64("2020-01-01") + np.arange(4000) * np.timedelta64(100, "s")
+    prob = xr.DataArray(
+        np.random.default_rng(0).random((4000, 8)).astype(np.float32),
+        dims=("time", "frequency"), coords={"time": t, "frequency": np.arange(8.0)},
+        name="probability", attrs={"model": "m", "image_unit": "none"},
+    ).chunk({"time": 1000})  # fmt: skip
+    with compute_on(None, None, days=1) as client:
+        assert client is None
+        written = xs.write_probability(prob, store, progress=False)
+    assert sorted(written) == [0, 1, 2, 3]
+    assert sorted(i for i, *_ in seen) == [0, 1, 2, 3]
+    assert all(flag == 1 and locked for _, flag, locked, _, _ in seen)
+    assert {pid for *_, pid, _ in seen} == {os.getpid()}
+    assert not lock.exists()
+    np.testing.assert_array_equal(xs.open_probability(store, incomplete="raise").values,
+                                  prob.values)  # fmt: skip
+
+
+class _Task:
+    def __init__(self, key: str, state: str, *dependencies: _Task):
+        self.key, self.state, self.dependencies = key, state, set(dependencies)
+
+
+class _FakeClient:
+    """A client whose scheduler knows one graph: its states are set by the test."""
+
+    id = "client-1"
+
+    def __init__(self):
+        self.read = [_Task(f"read-{i}", "waiting") for i in range(3)]
+        self.store = _Task("store", "waiting", *self.read)
+        self.wants = set()
+
+    def run_on_scheduler(self, function, **kwargs):
+        clients = {self.id: type("ClientState", (), {"wants_what": self.wants})()}
+        return function(type("Scheduler", (), {"clients": clients})(), **kwargs)
+
+
+def test_progress_counts_the_tasks_of_the_clients_graph(capsys):
+    """On a cluster the bar counts the tasks behind the client's one result (a write)."""
+    from xspecseg.cluster import progress
+
+    client = _FakeClient()
+    with progress(client, desc="writing the store"):
+        client.wants.add(client.store)
+        for ts in client.read:
+            ts.state = "memory"
+        client.store.state = "processing"
+    err = capsys.readouterr().err
+    assert "writing the store" in err and "4/4" in err
+    client = _FakeClient()
+    with pytest.raises(RuntimeError), progress(client, desc="failing"):
+        client.wants.add(client.store)
+        raise RuntimeError("the work failed")
+    assert "4/4" not in capsys.readouterr().err  # a failed run does not claim completion

@@ -134,3 +134,28 @@ def test_resample_in_toml(tmp_path):
     path.write_text('[cube]\npreset = "iar"\nresample = true\n')
     cfg = xs.CubeConfig.from_toml(path)
     assert cfg == xs.CubeConfig.preset("iar", resample=True)
+
+
+def test_calibration_table_given_as_a_mapping():
+    table = {"frequency": [0.01, 20.0], "magnitude": [1.0, 4.0], "units": "nT"}
+    cfg = xs.CubeConfig.preset("iar", calibration=table)
+    assert cfg.calibration == xs.TabulatedResponse([0.01, 20.0], [1.0, 4.0], "nT")
+    assert cfg == xs.CubeConfig.preset("iar", calibration=dict(table))
+    assert cfg.to_attrs()["calibration"] == (
+        '{"frequency": [0.01, 20.0], "magnitude": [1.0, 4.0], "units": "nT"}'
+    )
+    with pytest.raises(ValueError, match=r"calibration: unknown key 'colour'"):
+        xs.CubeConfig.preset("iar", calibration={**table, "colour": 1})
+    # a table that stops short of the crop (0 .. 10 Hz) is refused with the config
+    with pytest.raises(ValueError, match=r"covers 0\.01 \.\. 5 Hz, not 5\.00488 Hz"):
+        xs.CubeConfig.preset("iar", calibration={**table, "frequency": [0.01, 5.0]})
+
+
+def test_calibration_string_form_still_resolves(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[cube]\npreset = "iar"\ncalibration = "xspecseg.io:sierra_nevada_calibration"\n'
+    )
+    cfg = xs.CubeConfig.from_toml(path)
+    assert cfg.calibration is xs.io.sierra_nevada_calibration
+    assert cfg.to_attrs()["calibration"] == "xspecseg.io.raw:sierra_nevada_calibration"

@@ -1,10 +1,13 @@
-"""The training/inference contract: input representation and model card."""
+"""The training/inference contract: input representation, model card, architecture and the
+image units (one cutter for training and inference)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -12,9 +15,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xspecseg as xs
-from xspecseg.contract import InputRepresentation, ModelCard
-from xspecseg.models import get_model
-from xspecseg.models.checkpoint import WEIGHTS_DIR
+from xspecseg.contract import (
+    Architecture,
+    InputRepresentation,
+    ModelCard,
+    architecture_of,
+    card_of,
+)
+from xspecseg.imageunits import (
+    halforbit_spans,
+    night_spans,
+    nights,
+    orbit_spans,
+    tile_geometry,
+    tile_spans,
+)
+from xspecseg.models import get_model, load, save
+from xspecseg.models.checkpoint import WEIGHTS_DIR, read_card
+from xspecseg.training import cut_halforbits, cut_nights
 
 
 def _image(seed=0, shape=(60, 40)):
@@ -205,3 +223,218 @@ def test_metadata_flows_from_a_cube(cube):
     for key in ("station", "latitude", "longitude"):
         assert prob.attrs[key] == cube.attrs[key]
     assert isinstance(prob, xr.DataArray)
+
+
+# -- image units: one cutter for training and inference --------------------------------------
+
+
+def _pandas_nights(time, complete_only=True):
+    """The 18:00-06:00 UT windows of a time axis, by pandas: (evening, first row, stop)."""
+    t = pd.DatetimeIndex(time)
+    step = t[1] - t[0]
+    out = []
+    first, last = t[0].normalize() - pd.Timedelta(days=1), t[-1].normalize()
+    for evening in pd.date_range(first, last, freq="D"):
+        w0 = evening + pd.Timedelta(hours=18)
+        w1 = evening + pd.Timedelta(days=1, hours=6)
+        rows = np.flatnonzero((t >= w0) & (t < w1))
+        if rows.size and (not complete_only or (t[0] <= w0 and t[-1] + step >= w1)):
+            out.append((evening.strftime("%Y-%m-%d"), int(rows[0]), int(rows[-1]) + 1))
+    return out
+
+
+def _axis(start, hours, step_s=100):
+    n = int(hours * 3600 // step_s)
+    return np.datetime64(start, "ns") + np.arange(n) * np.timedelta64(step_s, "s")
+
+
+def _with_gap(t, a, b):
+    return t[(t < np.datetime64(a)) | (t >= np.datetime64(b))]
+
+
+_AXES = {
+    "three whole days": _axis("2013-01-01T00:00", 72),
+    "starts in a night": _axis("2013-01-01T20:00", 50),
+    "ends in a night": _axis("2013-01-01T12:00", 40),
+    "a gap across midnight": _with_gap(
+        _axis("2013-01-01T00:00", 72), "2013-01-02T22:00", "2013-01-03T02:30"
+    ),
+    "a gap over a whole window": _with_gap(
+        _axis("2013-01-01T00:00", 96), "2013-01-02T17:00", "2013-01-03T07:00"
+    ),
+    # European clocks change on these nights; UT windows do not
+    "spring daylight-saving night": _axis("2021-03-26T00:00", 96),
+    "autumn daylight-saving night": _axis("2021-10-29T00:00", 96),
+    "window edges on the record's ends": _axis("2013-01-01T18:00", 12),
+    "one row short of a night": _axis("2013-01-01T18:00", 12)[:-1],
+    "ten-second rows": _axis("2013-01-01T17:59:30", 14, step_s=10),
+}
+
+
+def _ground_cube(time):
+    psd = np.ones((2, time.size, 3), np.float32)
+    return xr.Dataset(
+        {"psd": (("component", "time", "frequency"), psd)},
+        coords={"component": ["H", "D"], "time": time, "frequency": [0.0, 1.0, 2.0]},
+    )
+
+
+@pytest.mark.parametrize("name", list(_AXES))
+def test_nights_are_the_18_to_06_ut_windows(name):
+    time = _AXES[name]
+    expect = _pandas_nights(time)
+    assert night_spans(time, ("18:00", "06:00")) == [(s, e) for _, s, e in expect]
+    assert night_spans(time, (18.0, 6.0)) == [(s, e) for _, s, e in expect]
+    partial = [(str(n.evening), *n.rows) for n in nights(time, complete_only=False)]
+    assert partial == _pandas_nights(time, complete_only=False)
+    # training cuts the same images, one per component, named by their evening
+    images = cut_nights(_ground_cube(time), band=None)
+    got = [(im.attrs["night"], im.attrs["component"], im["time"].values[0], im.sizes["time"])
+           for im in images]  # fmt: skip
+    want = [(ev, c, time[s], e - s) for ev, s, e in expect for c in ("H", "D")]
+    assert got == want
+    # and inference cuts them for a model whose card names nights
+    card = ModelCard("unet", image_unit="night", night_window=("18:00", "06:00"))
+    assert card.image_spans(_ground_cube(time)) == [(s, e) for _, s, e in expect]
+
+
+def test_utc_nights_keep_their_length_over_daylight_saving_changes():
+    for name in ("spring daylight-saving night", "autumn daylight-saving night"):
+        spans = night_spans(_AXES[name])
+        assert len(spans) == 3 and all(e - s == 432 for s, e in spans)
+
+
+def test_a_window_within_one_day_and_a_whole_day():
+    t = _axis("2013-01-01T00:00", 48, step_s=3600)
+    assert night_spans(t, ("01:30", "05:00")) == [(2, 5), (26, 29)]
+    assert night_spans(t, ("12:00", "12:00")) == [(12, 36)]
+
+
+def _pandas_runs(orbit, direction):
+    df = pd.DataFrame({"orbit": orbit, "direction": direction})
+    run = (df != df.shift()).any(axis=1).cumsum()
+    return [(int(g.index[0]), int(g.index[-1]) + 1) for _, g in df.groupby(run, sort=False)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.booleans(), st.integers(1, 6)), max_size=8))
+def test_half_orbits_are_runs_of_orbit_and_direction(runs):
+    orbit = np.repeat([r[0] for r in runs], [r[2] for r in runs]).astype(np.int64)
+    names = np.array(["descending", "ascending"])
+    direction = np.repeat(names[[int(r[1]) for r in runs]], [r[2] for r in runs])
+    spans = halforbit_spans(orbit, direction)
+    assert spans == (_pandas_runs(orbit, direction) if orbit.size else [])
+    if not orbit.size:
+        return
+    time = np.datetime64("2021-11-01", "ns") + np.arange(orbit.size) * np.timedelta64(2, "s")
+    sat = xr.Dataset(
+        {"psd": (("time", "frequency"), np.ones((orbit.size, 2), np.float32))},
+        coords={"time": time, "frequency": [0.0, 25.0], "orbit": ("time", orbit),
+                "orbit_direction": ("time", direction)},
+    )  # fmt: skip
+    assert orbit_spans(sat.psd) == spans
+    assert ModelCard("odm_unet", image_unit="half_orbit").image_spans(sat) == spans
+    cut = cut_halforbits(sat, band=None)
+    assert [(int(np.searchsorted(time, im["time"].values[0])), im.sizes["time"]) for im in cut] == [
+        (s, e - s) for s, e in spans
+    ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    total=st.integers(1, 300),
+    tile=st.integers(1, 64),
+    halo=st.integers(0, 40),
+    cuts=st.lists(st.integers(0, 300), max_size=4),
+)
+def test_tiles_cover_every_row_once_whatever_the_chunking(total, tile, halo, cuts):
+    whole = tile_spans(0, total, total, tile, halo)
+    owned = np.concatenate([np.arange(t.t0, t.t1) for t in whole])
+    np.testing.assert_array_equal(owned, np.arange(total))
+    for t in whole:
+        assert t.lo == max(0, t.t0 - halo) and t.hi == min(total, t.t0 + tile + halo)
+    edges = sorted({0, total, *(min(c, total) for c in cuts)})
+    for a, b in itertools.pairwise(edges):
+        # a chunk's tiles are the whole axis's tiles that own a row of the chunk
+        assert tile_spans(a, b, total, tile, halo) == [t for t in whole if t.t1 > a and t.t0 < b]
+
+
+def test_tile_geometry_rounds_to_the_downsampling():
+    assert tile_geometry(16, 275) == (512, 288)
+    assert tile_geometry(16, None, tile=100, halo=0) == (112, 0)
+    assert tile_geometry(1, None) == (512, 1024)
+
+
+# -- the card and the architecture a model carries --------------------------------------------
+
+
+def test_a_built_model_carries_its_architecture_and_no_card():
+    net = get_model("unet", base_channels=4, depth=2)
+    arch = architecture_of(net)
+    assert arch is net.xspecseg_architecture
+    assert (arch.name, arch.downsampling, arch.local) == ("unet", 4, True)
+    assert arch.to_info() == net.xspecseg_info
+    assert card_of(net) is None
+    net.xspecseg_config = {"band": [0.0, 6.0]}  # a card for a model in memory
+    assert card_of(net).band == (0.0, 6.0)
+
+
+def test_architecture_of_older_and_bare_models():
+    class Legacy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.xspecseg_info = {"downsampling": 8, "receptive_field": 31, "local": False}
+
+    class Declared(torch.nn.Module):
+        xspecseg_architecture = Architecture(downsampling=2, receptive_field=9)
+
+    assert architecture_of(Legacy()) == Architecture(
+        downsampling=8, receptive_field=31, global_context=True
+    )
+    assert architecture_of(Declared()).downsampling == 2
+    assert architecture_of(torch.nn.Conv2d(1, 1, 3)) == Architecture()
+
+
+def test_a_loaded_model_carries_the_card_of_its_config(tmp_path):
+    torch.manual_seed(0)
+    cfg = {"night_window": ["18:00", "06:00"], "threshold": 0.6, "band": [0.0, 6.0]}
+    save(get_model("unet", base_channels=2, depth=1), tmp_path / "m", config=cfg)
+    net = load(tmp_path / "m")
+    assert card_of(net) is net.xspecseg_card
+    assert (
+        net.xspecseg_card == read_card(tmp_path / "m") == ModelCard.from_config(net.xspecseg_config)
+    )
+    assert (net.xspecseg_card.architecture, net.xspecseg_card.threshold) == ("unet", 0.6)
+    # the card and the dict must not tell two stories
+    net.xspecseg_config = {**net.xspecseg_config, "threshold": 0.9}
+    with pytest.raises(ValueError, match="disagree"):
+        card_of(net)
+    del net.xspecseg_card
+    assert card_of(net).threshold == 0.9
+
+
+def test_predict_reads_only_the_card_on_the_client(tmp_path, monkeypatch):
+    from xspecseg.models import checkpoint
+
+    torch.manual_seed(0)
+    cfg = {"night_window": ["18:00", "06:00"], "band": [0.0, 6.0]}
+    save(get_model("unet", base_channels=2, depth=1), tmp_path / "m", config=cfg)
+    time = _axis("2013-01-01T00:00", 48)
+    rng = np.random.default_rng(0)
+    psd = xr.DataArray(
+        rng.random((time.size, 13)).astype(np.float32) + 0.1,
+        dims=("time", "frequency"),
+        coords={"time": time, "frequency": np.arange(13) * 0.5},
+    ).chunk({"time": 864})
+    reads = []
+    read_weights = checkpoint._read_weights
+    monkeypatch.setattr(
+        checkpoint, "_read_weights", lambda *a: reads.append(a[0]) or read_weights(*a)
+    )
+    prob = xs.predict(psd, tmp_path / "m")
+    assert reads == [], "the client loaded the weights to build the graph"
+    assert prob.attrs["image_unit"] == "night" and prob.attrs["model_architecture"] == "unet"
+    values = prob.compute(scheduler="synchronous").values
+    assert len(reads) == 1  # the worker (here, this process) loads them, once
+    in_memory = xs.predict(psd, load(tmp_path / "m")).compute(scheduler="synchronous").values
+    np.testing.assert_allclose(values, in_memory, atol=1e-6)

@@ -18,6 +18,7 @@ import xarray as xr
 import zarr
 
 import xspecseg as xs
+from xspecseg._store import FLAG
 from xspecseg.testing import assert_cube_valid, random_waveform
 
 # A small configuration keeps the suite fast: 10 Hz, 10-minute blocks, 144 a day.
@@ -360,7 +361,7 @@ def test_killed_writer_resumes_without_recomputing(tmp_path):
     proc.stdout.close()
     assert seen == 2, "writer did not get far enough before the deadline"
 
-    flags = zarr.open_group(store, mode="r")["chunk_complete"][:]
+    flags = zarr.open_group(store, mode="r")[FLAG][:]
     assert flags.sum() == 2
     done = np.flatnonzero(flags)
     # a torn chunk in a day that is not complete must not break reading or resuming

@@ -193,6 +193,71 @@ def test_sosfiltfilt_runs_one_hour_gap():
     assert rel_err(y[1], ss.sosfiltfilt(sos, x[1])) <= 1e-9
 
 
+# Long records run as pieces with halos, many pieces side by side; these cover records
+# of several groups of pieces, section counts that are not a multiple of four (the kernel
+# pads them with identity sections) and groups that mix runs of very different lengths.
+MORE_FILTERS = {
+    **FILTERS,
+    "band6": ss.butter(6, [0.5, 10.0], btype="band", fs=100.0, output="sos"),
+    "band8": ss.butter(8, [0.5, 10.0], btype="band", fs=100.0, output="sos"),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_FILTERS))
+def test_sosfiltfilt_many_pieces_equal_scipy(name):
+    sos = MORE_FILTERS[name]
+    x = RNG.standard_normal((2, 1_500_007)) + 3.0
+    assert rel_err(dsp.sosfiltfilt(sos, x), ss.sosfiltfilt(sos, x)) <= 1e-9
+
+
+@pytest.mark.parametrize("name", ["band4", "high5", "band6"])
+def test_sosfiltfilt_runs_of_mixed_lengths_equal_per_run_scipy(name):
+    sos = MORE_FILTERS[name]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 600_000))
+    # gaps at random places leave runs from a few samples to 100_000s
+    for row in range(2):
+        for start in rng.integers(0, x.shape[1], 60):
+            x[row, start : start + rng.integers(1, 3000)] = np.nan
+    x[1, 200_000:200_040] = x[1, 200_000:200_040] * 0 + 1e9  # bad through `bad` below
+    bad = np.abs(np.nan_to_num(x)) > 1e8
+    ref = _runs_reference(sos, x, bad)
+    got = dsp.sosfiltfilt_runs(sos, x, bad=bad)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert rel_err(got, ref) <= 1e-9
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sosfiltfilt_runs_fused_thresholds_and_float32_output(dtype):
+    """saturation, max_abs and dtype give what a mask, np.where and astype give."""
+    sos = FILTERS["band4"]
+    x = (RNG.standard_normal((2, 50_000)) * 10).astype(dtype)
+    x[0, 1000:1010] = 40.0  # saturated
+    x[0, 5000] = -40.0
+    x[1, 7000] = 1e30  # beyond max_abs
+    x[1, 9000:9100] = np.nan
+    # a 2 Hz square wave that exceeds max_abs after the filter, though no input sample does
+    x[1, 20_000:30_000] = 999.0 * np.sign(np.sin(2 * np.pi * (np.arange(10_000) + 0.5) / 50))
+    sat, lim = 40.0, 1000.0
+    bad = (np.abs(np.nan_to_num(x)) >= sat) | (np.abs(np.nan_to_num(x)) > lim)
+    y64 = dsp.sosfiltfilt_runs(sos, x, bad=bad)
+    # the square wave is saturated too; without saturation it must overshoot max_abs
+    bad_lim = np.abs(np.nan_to_num(x)) > lim
+    y_step = dsp.sosfiltfilt_runs(sos, x, bad=bad_lim)
+    assert np.nanmax(np.abs(y_step)) > lim
+    for saturation, ref in ((sat, y64), (None, y_step)):
+        ref_capped = np.where(np.abs(ref) > lim, np.nan, ref)
+        got64 = dsp.sosfiltfilt_runs(sos, x, saturation=saturation, max_abs=lim)
+        got32 = dsp.sosfiltfilt_runs(sos, x, saturation=saturation, max_abs=lim, dtype=np.float32)
+        assert got64.dtype == np.float64 and got32.dtype == np.float32
+        np.testing.assert_array_equal(got64, ref_capped)
+        np.testing.assert_array_equal(got32, ref_capped.astype(np.float32))
+        assert np.isnan(got64[1, 7000]) and np.isnan(got64[1, 20_000:30_000]).any()
+        assert np.isnan(got64[0, 1000:1010]).all() == (saturation is not None)
+    with pytest.raises(ValueError, match="dtype"):
+        dsp.sosfiltfilt_runs(sos, x, dtype=np.int16)
+
+
 # ---------------------------------------------------------------------------- welch
 
 
@@ -357,6 +422,32 @@ def test_welch_masked_caller_shape():
     assert n_used[1, 2] == 4 and n_used[0, 0] == 6  # NaN at 500 hits segments 2 and 3
     ref = ss.welch(x, fs=100.0, nperseg=256, noverlap=128)[1]
     assert rel_err(p[0], ref[0]) <= 1e-9
+
+
+@pytest.mark.parametrize("detrend", ["constant", "linear", False, "callable"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_welch_mask_nonfinite_equals_a_mask_and_a_zero_filled_copy(detrend, dtype):
+    if detrend == "callable":
+        detrend = lambda d: ss.detrend(d, axis=-1)  # noqa: E731
+    x = RNG.standard_normal((3, 4, 3000)).astype(dtype)
+    x[0, 1, 700] = np.nan
+    x[2, 3, 10:3000] = np.nan
+    x[1, 0, 2999] = np.inf
+    x[1, 2, 1500] = -np.inf
+    extra = np.zeros(x.shape, bool)
+    extra[2, 0, 100] = True
+    bad = ~np.isfinite(x)
+    kw = dict(fs=10.0, nperseg=512, noverlap=256, detrend=detrend)
+    _, p_ref, n_ref = dsp.welch_masked(np.where(bad, 0, x), bad | extra, **kw)
+    _, p, n = dsp.welch_masked(x, extra, mask_nonfinite=True, **kw)
+    np.testing.assert_array_equal(n, n_ref)
+    np.testing.assert_array_equal(p, p_ref)
+    assert n[0, 1] < n[0, 0] and n[2, 3] == 0 and np.isnan(p[2, 3]).all()
+    # finite data: the flag changes nothing, and scipy is matched as before
+    y = RNG.standard_normal((2, 3000)).astype(dtype)
+    _, p1, _ = dsp.welch_masked(y, None, mask_nonfinite=True, **kw)
+    _, p0, _ = dsp.welch_masked(y, None, **kw)
+    np.testing.assert_array_equal(p1, p0)
 
 
 # ------------------------------------------------------------------- property tests

@@ -300,3 +300,136 @@ def test_iar_delta_f_on_truth(iar_cube):
     # a chunking that cuts the night gives the same catalogue, fringes included
     odd = extract_events(prob.chunk(time=(500, 700, 1, 527)), psd=cube.psd, min_pixels=200)
     xr.testing.assert_identical(odd, cat)
+
+
+def test_catalogue_carries_the_model_provenance_and_the_cuts_applied(tmp_path):
+    from xspecseg.catalogue import open_catalogue, write_catalogue
+
+    p = np.zeros((60, 40))
+    p[10:20, 5:15] = 0.9
+    p[30:50, 20:22] = 0.9  # narrow: dropped by the bandwidth cut
+    identity = {
+        "model": "cses-default",
+        "model_architecture": "odm_unet",
+        "model_sha256": "0123456789abcdef",
+        "representation": '{"method": "log10_standardise"}',
+        "image_unit": "halforbit",
+        "xspecseg_version": "0.0.9",
+        "station": "CSES",
+    }
+    prob = _prob(p, threshold=0.6, min_bandwidth=0.5, **identity)
+    cat = extract_events(prob)
+    for key, value in identity.items():
+        if key == "xspecseg_version":  # the catalogue's own is that of its writer
+            assert cat.attrs["inference_xspecseg_version"] == value
+        else:
+            assert cat.attrs[key] == value, key
+    assert cat.attrs["threshold"] == 0.6
+    assert cat.attrs["min_bandwidth"] == 0.5 and cat.sizes["event"] == 1
+    # cuts not applied leave no attribute (max_impulsiveness would need the PSD)
+    assert not {"max_impulsiveness", "min_mean_probability", "max_duration"} & set(cat.attrs)
+    got = open_catalogue(write_catalogue(cat, tmp_path / "events.nc"))
+    for key in (*identity, "inference_xspecseg_version", "threshold", "min_bandwidth"):
+        if key != "xspecseg_version":
+            assert got.attrs[key] == cat.attrs[key], key
+    assert got.attrs["xspecseg_version"] == xs.__version__
+
+
+def test_select_events_after_a_flagged_merge_records_one_cut():
+    from xspecseg.catalogue import merge_catalogues
+
+    def cat(durations, cut):
+        t0 = np.datetime64("2022-04-10T03:00", "ns")
+        start = t0 + np.arange(len(durations)) * np.timedelta64(1, "h")
+        end = start + (np.asarray(durations) * 1e9).astype("timedelta64[ns]")
+        return xr.Dataset(
+            {"start_time": ("event", start), "end_time": ("event", end)},
+            attrs={"model": "cses-default", "max_duration": cut},
+        )
+
+    merged = merge_catalogues([cat([10, 100], 120.0), cat([10, 170], 180.0)], mixed="flag")
+    assert merged.attrs["max_duration"] == "120.0; 180.0"
+    loose = xs.select_events(merged, max_duration=200.0)
+    # 180 s holds for every event, not the 200 s asked for
+    assert loose.attrs["max_duration"] == 180.0 and "mixed_provenance" not in loose.attrs
+    tight = xs.select_events(merged, max_duration=150.0)
+    assert tight.attrs["max_duration"] == 150.0 and tight.sizes["event"] == 3
+
+
+def _comb_night(spacing=0.6, rows=40, seed=0):
+    """A band of 1-5 Hz with fringes of ``spacing`` Hz over a 1/f^2 background."""
+    rng = np.random.default_rng(seed)
+    freq = np.arange(1, 400) * 0.025
+    fringes = 10 ** (0.3 * np.cos(2 * np.pi * freq / spacing))
+    psd = freq**-2 * fringes * rng.chisquare(8, (rows, freq.size)) / 8
+    prob = np.zeros(psd.shape, np.float32)
+    prob[5:-5, (freq >= 1) & (freq <= 5)] = 1.0
+    return _prob(prob, freq=freq), _prob(psd, freq=freq)
+
+
+def test_fringe_options_select_and_tune_the_fringe_analysis():
+    from xspecseg.events import FringeOptions
+
+    prob, psd = _comb_night(spacing=0.6)
+    default = extract_events(prob, psd=psd, fringes=True, min_pixels=10)
+    assert float(default.delta_f[0]) == pytest.approx(0.6, abs=0.02)
+    xr.testing.assert_identical(
+        extract_events(prob, psd=psd, fringes=FringeOptions(), min_pixels=10), default
+    )
+    # "auto" on a band below 20 Hz with a PSD is the default analysis, False none
+    xr.testing.assert_identical(extract_events(prob, psd=psd, min_pixels=10), default)
+    assert "delta_f" not in extract_events(prob, psd=psd, fringes=False, min_pixels=10)
+    # the options are used: a searched range below the true spacing cannot find it
+    narrow = extract_events(prob, psd=psd, fringes=FringeOptions(spacing=(0.3, 0.5)), min_pixels=10)
+    assert float(narrow.delta_f[0]) < 0.5 and narrow.attrs["fringes"] == 1
+    with pytest.raises(ValueError, match="needs psd"):
+        extract_events(prob, fringes=FringeOptions())
+    with pytest.raises(ValueError, match="fringes must be"):
+        extract_events(prob, psd=psd, fringes="yes")
+    with pytest.raises(ValueError, match="spacing"):
+        FringeOptions(spacing=(1.5, 0.3))
+
+
+def test_the_cut_table_holds_every_cut_a_model_card_may_carry():
+    from xspecseg import contract
+    from xspecseg.events import EVENT_CUT_KEYS, event_bandwidth, event_duration
+    from xspecseg.events.cuts import CUTS
+
+    assert EVENT_CUT_KEYS is contract.EVENT_CUT_KEYS
+    assert tuple(CUTS) == EVENT_CUT_KEYS
+    cat = extract_events(_prob(_blobs(11, shape=(200, 60))), threshold=0.5, min_pixels=3)
+    df = cat.to_dataframe()
+    np.testing.assert_array_equal(event_bandwidth(cat), df.f_max - df.f_min)
+    np.testing.assert_array_equal(
+        event_duration(cat), (df.end_time - df.start_time).dt.total_seconds()
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_aggregation_combines_to_its_whole_image_value(seed):
+    """chunk_reduce on two row blocks, combined, equals chunk_reduce on the whole image."""
+    from xspecseg.events.aggregations import (
+        AGGREGATIONS,
+        chunk_reduce,
+        combine,
+        pixel_columns,
+    )
+
+    rng = np.random.default_rng(seed)
+    nt, nf, n = 12, 9, 4
+    lab = rng.integers(0, n + 1, (nt, nf))
+    prob = rng.choice([0.6, 0.7, 0.8], (nt, nf))  # ties: the earliest pixel must win
+    psd = rng.random((nt, nf))
+    whole = chunk_reduce(pixel_columns(lab, prob, psd, 0), n)
+    cut = int(rng.integers(1, nt))
+    top = chunk_reduce(pixel_columns(lab[:cut], prob[:cut], psd[:cut], 0), n)
+    bottom = chunk_reduce(pixel_columns(lab[cut:], prob[cut:], psd[cut:], cut), n)
+    # label k of either block is event k: nodes 0..n-1, the bottom's labels joined to them
+    got = combine([top, bottom], np.r_[np.arange(n), np.arange(n)], 2 * n)
+    names = {a.name for a in AGGREGATIONS} | {c[0] for a in AGGREGATIONS for c in a.carry}
+    for name in sorted(names):
+        if name == "psum":  # a float sum in another order
+            np.testing.assert_allclose(got[name][:n], whole[name], rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(got[name][:n], whole[name], err_msg=name)
+        assert got[name].dtype == whole[name].dtype, name

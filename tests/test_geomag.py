@@ -239,3 +239,14 @@ def test_conversions_in_parallel_threads_equal_serial_ones():
             parallel = list(ex.map(lambda d: _convert_group(lat, lon, alt, d, False), days))
         for d, a, b in zip(days, serial, parallel):
             np.testing.assert_array_equal(a, b, err_msg=str(d))
+
+
+def test_aacgm_convert_is_the_conversion_magnetic_latitude_groups():
+    lat, lon, alt = np.array([55.31, -70.0]), np.array([-3.21, 40.0]), np.array([0.0, 500.0])
+    when = dt.datetime(2013, 1, 1, 12)
+    mlat, mlon = geomag.aacgm_convert(lat, lon, alt, when)
+    ref, ref_lon, _ = aacgmv2.convert_latlon_arr(lat, lon, alt, when, method_code="G2A")
+    np.testing.assert_allclose(mlat, ref)
+    np.testing.assert_allclose(mlon, ref_lon)
+    t = np.datetime64("2013-01-01T03:00", "ns")  # the day's midpoint is `when`
+    np.testing.assert_allclose(magnetic_latitude(lat, lon, alt, t), mlat)

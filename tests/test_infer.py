@@ -10,7 +10,8 @@ import xarray as xr
 
 import xspecseg as xs
 from xspecseg.contract import ModelCard
-from xspecseg.infer import night_spans, predict
+from xspecseg.imageunits import night_spans
+from xspecseg.infer import predict
 
 
 class TinyUNet(torch.nn.Module):
@@ -253,3 +254,74 @@ def test_model_input_component_is_taken_from_a_cube(spectrogram):
     np.testing.assert_array_equal(
         predict(psd, model).values, predict(psd.sel(component="D"), model).values
     )
+
+
+# -- provenance: which checkpoint made the probabilities ----------------------------------
+
+
+def test_probabilities_record_the_checkpoint_that_made_them(tmp_path, spectrogram, monkeypatch):
+    """``model`` is the checkpoint as the caller named it (not its architecture);
+    ``model_sha256`` is the sha256 of its weight file, as ``sha256sum`` prints it."""
+    import hashlib
+    import json
+
+    from xspecseg.models import get_model, save
+
+    torch.manual_seed(3)
+    rep = {"method": "log-fixed", "center": 1.0, "scale": 2.0}
+    save(get_model("unet", base_channels=2, depth=1), tmp_path / "ckpt",
+         config={"threshold": 0.4, "representation": rep, "max_impulsiveness": 3.0})  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    prob = predict(spectrogram.chunk({"time": 500}), "ckpt", tile=64)
+    sha = hashlib.sha256((tmp_path / "ckpt" / "model.safetensors").read_bytes()).hexdigest()
+    store = tmp_path / "p.zarr"
+    xs.write_probability(prob, store, progress=False)
+    for attrs in (prob.attrs, xs.open_probability(store).attrs, xr.open_zarr(store).attrs):
+        assert attrs["model"] == "ckpt"  # the path as given
+        assert attrs["model_architecture"] == "unet"
+        assert attrs["model_sha256"] == sha
+        assert attrs["threshold"] == 0.4
+        assert {k: json.loads(attrs["representation"])[k] for k in rep} == rep
+        assert attrs["xspecseg_version"] == xs.__version__
+        assert attrs["max_impulsiveness"] == 3.0  # the model's event cut, as before
+        assert "predict of component H with model ckpt (unet" in attrs["history"]
+    # the store's history has a line per write after predict's
+    history = xs.open_probability(store).attrs["history"].splitlines()
+    assert history[-1].endswith("write_probability wrote 4 chunk(s)")
+
+
+def test_a_model_in_memory_is_named_by_its_architecture_and_weights(spectrogram):
+    a = predict(spectrogram, TinyUNet().eval(), tile=64).attrs
+    assert a["model"] == a["model_architecture"] == "TinyUNet"
+    assert len(a["model_sha256"]) == 64
+    other = TinyUNet().eval()
+    with torch.no_grad():
+        other.a.bias.add_(1.0)
+    assert predict(spectrogram, other, tile=64).attrs["model_sha256"] != a["model_sha256"]
+    assert predict(spectrogram, TinyUNet().eval(), tile=64).attrs["model_sha256"] == a["model_sha256"]  # fmt: skip
+
+
+# -- the image-unit graph: whole images on any chunking, few tasks -------------------------
+
+
+@pytest.mark.parametrize("chunks", [2000, 864, 301, 50, 7])
+def test_night_images_do_not_depend_on_the_chunking(spectrogram, chunks):
+    model = TinyUNet().eval()
+    model.xspecseg_config = {"night_window": [18.0, 6.0]}
+    one = predict(spectrogram.chunk({"time": -1}), model, batch_size=1).values
+    got = predict(spectrogram.chunk({"time": chunks}), model, batch_size=1)
+    assert got.data.chunks[0] == spectrogram.chunk({"time": chunks}).data.chunks[0]
+    np.testing.assert_array_equal(got.values, one)  # NaN where the input is, 0 elsewhere
+
+
+def test_image_graph_has_a_task_per_group_and_per_chunk(spectrogram):
+    """Nights are not rechunked there and back: the scheduler's overhead per task would
+    then weigh as much as the network on a cluster."""
+    model = TinyUNet().eval()
+    model.xspecseg_config = {"night_window": [18.0, 6.0]}
+    lazy = spectrogram.chunk({"time": 100})
+    prob = predict(lazy, model, batch_size=1)
+    added = set(dict(prob.data.__dask_graph__())) - set(dict(lazy.data.__dask_graph__()))
+    nights, chunks = 2, 20
+    assert len(added) == nights + chunks + 1  # and the model, once
+    np.testing.assert_array_equal(prob.values, predict(lazy, model, batch_size=2).values)

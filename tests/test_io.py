@@ -549,3 +549,51 @@ def test_no_data_file_runs_code(tmp_path, name, how):
         except (ValueError, FileNotFoundError):
             pass
     assert not marker.exists()
+
+
+def test_a_synthetic_waveform_store_opens_cleanly_with_plain_xarray(tmp_path):
+    """Consolidated metadata and no fixed-width unicode: ``xr.open_zarr`` warns of neither."""
+    import json
+    import subprocess
+    import sys
+
+    from xspecseg.cli import main
+
+    store = tmp_path / "wave.zarr"
+    argv = ["-q", "synth", "ground", "--days", "1", "-o", str(store), "--no-progress"]
+    assert main(argv) == 0
+    assert "consolidated_metadata" in json.loads((store / "zarr.json").read_text())
+    for name in ("component", "time", "waveform"):
+        meta = json.loads((store / name / "zarr.json").read_text())
+        assert "fixed_length_utf32" not in json.dumps(meta["data_type"]), name
+    code = (
+        "import sys, xarray as xr; ds = xr.open_zarr(sys.argv[1]); "
+        "assert ds.waveform.shape == (2, 8_640_000), ds; print(list(ds.component.values))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code, str(store)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['H', 'D']"
+    assert open_waveform(store).sizes["time"] == 8_640_000
+
+
+# ------------------------------------------------------------------ one path rule
+
+
+def test_path_rule_takes_existing_names_literally_and_refuses_empty_folders(tmp_path):
+    from xspecseg.io._paths import expand_paths
+
+    odd = tmp_path / "a[1].nc"  # an existing name is never read as a pattern
+    odd.write_text("")
+    assert expand_paths(odd, reader="r", members=lambda d: d.iterdir()) == [str(odd)]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no files"):
+        open_waveform(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=r"holds no CSES_01_EFD_\*\.h5 files"):
+        from xspecseg.io import read_cses
+
+        read_cses(tmp_path / "empty")
+    with pytest.raises(ValueError, match="read_cses: empty path list"):
+        read_cses([])

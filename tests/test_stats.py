@@ -277,3 +277,147 @@ def test_dask_backed_catalogue():
         maglat_distribution(cat, MLAT_BINS)["count"].values,
         maglat_distribution(cat.compute(), MLAT_BINS)["count"].values,
     )
+
+
+# ----------------------------------------------------------------------------------------
+# distributions: the stats.nc Dataset
+# ----------------------------------------------------------------------------------------
+def _cses_catalogue(n: int, seed: int) -> xr.Dataset:
+    cat = random_catalogue(n, seed)
+    rng = np.random.default_rng(seed)
+    cat["f_peak"] = ("event", rng.uniform(0, 26_000, n))
+    cat["orbit"] = ("event", rng.integers(20_000, 30_000, n))
+    cat.attrs.update(
+        model="cses-default",
+        model_sha256="0123456789abcdef",
+        threshold=0.45,
+        max_duration=180.0,
+        history="2024-01-01T00:00:00Z xspecseg 0.1.0: write_catalogue",
+        featureType="point",
+    )
+    return cat
+
+
+def _iar_catalogue(n: int, seed: int) -> xr.Dataset:
+    cat = random_catalogue(n, seed).drop_vars("longitude")
+    rng = np.random.default_rng(seed)
+    cat["f_peak"] = ("event", rng.uniform(0, 10, n))
+    cat["delta_f"] = ("event", rng.uniform(0.4, 1.5, n))
+    cat.attrs.update(station="ESK", component="H", longitude=-3.2, model="iar-default")
+    return cat
+
+
+@settings(max_examples=15, deadline=None)
+@given(cats, st.booleans())
+def test_distributions_match_pandas_on_fixed_bins(size_seed, cses):
+    from xspecseg.stats import FREQUENCY_EDGES, MAGLAT_EDGES, distributions
+
+    cat = _cses_catalogue(*size_seed) if cses else _iar_catalogue(*size_seed)
+    ds = distributions(cat, source="events.nc")
+    kind = "cses" if cses else "iar"
+    assert ds.attrs["frequency_bins"] == kind
+    for dim, edges, values, name in [
+        ("f_peak_bins", FREQUENCY_EDGES[kind], cat.f_peak.values, "frequency_count"),
+        ("magnetic_latitude_bins", MAGLAT_EDGES, cat.magnetic_latitude.values, "maglat_count"),
+    ]:
+        want = pd.cut(pd.Series(values, dtype=float), edges, include_lowest=True)
+        np.testing.assert_array_equal(ds[name].values, want.value_counts(sort=False).to_numpy())
+        # numeric centres, CF bounds that are the edges themselves
+        assert ds[dim].dtype == np.float64
+        np.testing.assert_allclose(ds[dim].values, (edges[:-1] + edges[1:]) / 2)
+        bounds = ds[ds[dim].attrs["bounds"]]
+        assert bounds.dims == (dim, "nv")
+        np.testing.assert_array_equal(bounds.values[:, 0], edges[:-1])
+        np.testing.assert_array_equal(bounds.values[:, 1], edges[1:])
+    np.testing.assert_array_equal(
+        ds["seasonal_count"].values, seasonal_distribution(cat)["count"].values
+    )
+    np.testing.assert_array_equal(ds["monthly_count"].values, monthly_occurrence(cat)["count"])
+    np.testing.assert_array_equal(
+        ds["local_time_count"].values, local_time_occurrence(cat)["count"].values
+    )
+
+
+def test_distributions_bins_do_not_depend_on_the_data():
+    from xspecseg.stats import distributions
+
+    low = _cses_catalogue(50, 1)
+    high = low.copy()
+    high["f_peak"] = low.f_peak * 0.1  # a different largest peak
+    a, b = distributions(low), distributions(high)
+    xr.testing.assert_identical(a.f_peak_bins, b.f_peak_bins)
+    xr.testing.assert_identical(a.f_peak_bins_bounds, b.f_peak_bins_bounds)
+    assert distributions(empty_catalogue()).f_peak_bins.size == a.f_peak_bins.size
+    assert distributions(empty_catalogue(iar=True)).f_peak_bins.values.max() < 10
+
+
+def test_distributions_attrs_provenance_and_history():
+    from xspecseg import __version__
+    from xspecseg.stats import distributions
+
+    cat = _cses_catalogue(40, 3)
+    ds = distributions(cat, source="events.nc")
+    a = ds.attrs
+    assert a["Conventions"] == "CF-1.10" and a["title"]
+    for key in ("model", "model_sha256", "threshold", "max_duration"):
+        assert a[key] == cat.attrs[key]
+    assert "featureType" not in a  # a property of the catalogue, not of its counts
+    lines = a["history"].splitlines()
+    assert lines[0] == cat.attrs["history"]
+    assert lines[1].endswith(f" xspecseg {__version__}: distributions of events.nc")
+    assert a["source_catalogue"] == "events.nc"
+    assert a["n_events"] == 40
+    t = pd.DatetimeIndex(cat.peak_time.values).dropna()
+    assert a["time_coverage_start"] == t.min().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert a["time_coverage_end"] == t.max().strftime("%Y-%m-%dT%H:%M:%SZ")
+    for name in ds.variables:
+        if name.endswith("_bounds") or name == "hemisphere" or name == "season":
+            continue
+        assert ds[name].attrs.get("long_name"), name
+    assert ds.magnetic_latitude_bins.attrs["units"] == "degrees"
+
+
+def test_each_distribution_says_what_it_counted():
+    cat = _iar_catalogue(30, 4)
+    for out in (
+        seasonal_distribution(cat),
+        maglat_distribution(cat, MLAT_BINS),
+        frequency_distribution(cat, [0, 5, 10]),
+        monthly_occurrence(cat),
+        local_time_occurrence(cat),
+    ):
+        assert out.attrs["station"] == "ESK" and out.attrs["component"] == "H"
+        assert out.attrs["n_events"] == 30
+        assert out.attrs["time_coverage_start"] <= out.attrs["time_coverage_end"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_stats_file_round_trip_and_cf_compliance(tmp_path):
+    pytest.importorskip("compliance_checker")
+    from cf_checker import cf_findings
+    from xspecseg.stats import distributions, open_distributions, write_distributions
+
+    for name, cat in [
+        ("cses", _cses_catalogue(60, 5)),
+        ("iar", _iar_catalogue(60, 6)),
+        ("empty", empty_catalogue()),
+    ]:
+        ds = distributions(cat, source=f"{name}.nc")
+        path = write_distributions(ds, tmp_path / f"{name}_stats.nc")
+        xr.testing.assert_identical(open_distributions(path), ds)
+        with xr.open_dataset(path) as raw:
+            # CF coordinate variables are numeric: the labels are auxiliary coordinates
+            assert "season" not in raw.variables and raw.season_label.dims == ("season",)
+        assert cf_findings(path) == [], name
+
+
+def test_written_distributions_respect_the_umask_and_leave_no_temporary(tmp_path):
+    import os
+
+    from xspecseg.stats import distributions, write_distributions
+
+    path = write_distributions(distributions(empty_catalogue(iar=True)), tmp_path / "s.nc")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["s.nc"]

@@ -16,6 +16,7 @@ import xarray as xr
 import zarr
 
 import xspecseg as xs
+from xspecseg._store import FLAG
 from xspecseg.testing import random_waveform
 
 SMALL = xs.CubeConfig(sampling_rate=10.0, block_seconds=600.0, nperseg=1024, noverlap=512,
@@ -31,7 +32,7 @@ def cube() -> xr.Dataset:
 
 def unfinish(store, index: int) -> None:
     """Clear a chunk's flag, as a killed writer leaves it (for a resume)."""
-    zarr.open_group(store, mode="r+")["chunk_complete"][index] = 0
+    zarr.open_group(store, mode="r+")[FLAG][index] = 0
 
 
 FOREIGN = [
@@ -124,9 +125,9 @@ def test_probability_resume_with_another_model_is_refused(tmp_path, checkpoints,
     prob = xs.predict(psd, str(first), tile=128)
     assert xs.write_probability(prob.isel(time=slice(0, 256)), store, progress=False) == [0]
     attrs = xs.open_probability(store).attrs
-    assert len(attrs["model_sha256"]) == 16 and attrs["encoding"] == "float32"
+    assert len(attrs["model_sha256"]) == 64 and attrs["encoding"] == "float32"
     with pytest.raises(ValueError, match=rf"model_sha256: '{attrs['model_sha256']}' in the "
-                       r"store, '[0-9a-f]{16}' in the new data"):  # fmt: skip
+                       r"store, '[0-9a-f]{64}' in the new data"):  # fmt: skip
         xs.write_probability(xs.predict(psd, str(second), tile=128), store, progress=False)
     # the same model given explicitly, for probabilities without their graph
     computed = xs.predict(psd, str(second), tile=128).compute()
@@ -158,3 +159,35 @@ def test_in_memory_models_are_told_apart_by_their_weights(tmp_path, psd):
     # the same weights in another instance (another process, say) are the same model
     assert xs.write_probability(xs.predict(psd, model(0), tile=128), store,
                                 progress=False) == [1, 2]  # fmt: skip
+
+
+def test_one_checkpoint_given_by_another_path_resumes(tmp_path, checkpoints, psd):
+    """The weights' hash decides, not how the checkpoint was named."""
+    first = checkpoints[0]
+    copy = tmp_path / "elsewhere" / "m0"
+    shutil.copytree(first, copy)
+    store = tmp_path / "p.zarr"
+    xs.write_probability(xs.predict(psd, str(first), tile=128).isel(time=slice(0, 256)), store,
+                         progress=False)  # fmt: skip
+    assert xs.write_probability(xs.predict(psd, str(copy), tile=128), store,
+                                progress=False) == [1, 2]  # fmt: skip
+    assert xs.open_probability(store).attrs["model"] == str(first)  # as first recorded
+
+
+def test_a_store_of_an_older_version_resumes_with_its_model_only(tmp_path, checkpoints, psd):
+    """xspecseg <= 0.1 recorded the architecture under ``model`` and the first 16 hex
+    digits of the weights' hash; the same checkpoint resumes such a store, another one is
+    refused."""
+    first, second, _ = checkpoints
+    store = tmp_path / "p.zarr"
+    prob = xs.predict(psd, str(first), tile=128)
+    xs.write_probability(prob.isel(time=slice(0, 256)), store, progress=False)
+    sha = prob.attrs["model_sha256"]
+    group = zarr.open_group(store, mode="r+")
+    for node in (group, group["probability"]):
+        node.attrs.update(model="unet", model_sha256=sha[:16])
+        del node.attrs["model_architecture"]
+    with pytest.raises(ValueError, match=f"model_sha256: '{sha[:16]}' in the store"):
+        xs.write_probability(xs.predict(psd, str(second), tile=128), store, progress=False)
+    assert xs.write_probability(prob, store, progress=False) == [1, 2]
+    np.testing.assert_array_equal(xs.open_probability(store).values, prob.values)

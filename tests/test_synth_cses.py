@@ -475,3 +475,12 @@ def test_randomised_params_deterministic_and_in_range():
         r = np.array([k[name] for k in sets])
         assert r.max() <= hi and r.max() > hi / 3  # high rates occur
         assert 0.05 < np.mean(r == 0) < 0.4  # and sets without
+
+
+def test_generator_and_reader_share_the_product_constants(files):
+    from xspecseg.io import cses_format
+    from xspecseg.synth import cses as synth_cses
+
+    assert synth_cses.N_FREQ is cses_format.N_FREQ
+    assert synth_cses.SPECTRUM_NAMES is cses_format.SPECTRUM_NAMES
+    assert all(cses_format.NAME_RE.match(f.name) for f in files)

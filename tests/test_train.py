@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from xspecseg.train import (
     Augment,
     ImageSet,
     SpectrogramDataset,
+    TrainingRecipe,
     clahe,
     cross_validate,
     cut_nights,
@@ -145,10 +147,8 @@ def test_synth_iar_summed_components_and_the_model_config(tmp_path):
     np.testing.assert_allclose(hd.images[0], both.images[0] + both.images[1], rtol=1e-6)
     np.testing.assert_array_equal(hd.masks[0], both.masks[0])
     # a model trained on them records its input, which predict then takes from a cube
-    net, _ = train_model(
-        "unet", hd, epochs=1, model_kwargs={"base_channels": 4, "depth": 2}, progress=False,
-        output=tmp_path / "m",
-    )  # fmt: skip
+    net, _ = train_model(hd, TrainingRecipe(epochs=1, model_kwargs=TINY), progress=False,
+                         output=tmp_path / "m")  # fmt: skip
     assert net.xspecseg_config["component"] == "H+D"
     assert xs.models.load(tmp_path / "m").xspecseg_config["component"] == "H+D"
 
@@ -160,7 +160,7 @@ def test_a_model_trained_on_synth_cses_predicts_by_half_orbit(tmp_path):
     s = synth_cses(halforbits=1, seed=3, cache_dir=tmp_path)
     assert s.description["kind"] == "halforbit"
     assert synth_cses(halforbits=1, seed=3, cache_dir=tmp_path).description["kind"] == "halforbit"
-    train_model("unet", s, None, epochs=1, model_kwargs=TINY, progress=False, crop=(64, 64),
+    train_model(s, TrainingRecipe(epochs=1, model_kwargs=TINY, crop=(64, 64)), progress=False,
                 output=tmp_path / "m")  # fmt: skip
     cfg = load(tmp_path / "m").xspecseg_config
     assert cfg["image_kind"] == "halforbit" and cfg["night_window"] is None
@@ -326,11 +326,13 @@ def test_hard_crops_hold_a_hard_negative_and_validate_shares():
 
 def test_train_deterministic(tmp_path):
     s = tiny_set()
-    kw = dict(epochs=2, model_kwargs={**TINY, "dropout": 0.3}, progress=False, lr=1e-3, seed=7)
-    a, ha = train_model("unet", s, s, **kw)
-    b, _ = train_model("unet", s, s, **kw)
+    recipe = TrainingRecipe(
+        epochs=2, model_kwargs={**TINY, "dropout": 0.3}, lr=1e-3, seed=7, augment="odm_unet"
+    )
+    a, ha = train_model(s, recipe, val=s, progress=False)
+    b, _ = train_model(s, recipe, val=s, progress=False)
     assert same(weights(a), weights(b))
-    c, _ = train_model("unet", s, s, **{**kw, "seed": 8})
+    c, _ = train_model(s, recipe.replace(seed=8), val=s, progress=False)
     assert not same(weights(a), weights(c))
     assert ha.sizes == {"epoch": 2, "threshold": 11}
     for v in ("train_loss", "val_loss", "val_iou", "val_miou", "val_mpa", "lr"):
@@ -340,23 +342,25 @@ def test_train_deterministic(tmp_path):
 
 def test_resume_after_kill_matches_uninterrupted(tmp_path):
     s = tiny_set()
-    kw = dict(
+    recipe = TrainingRecipe(
         model_kwargs={**TINY, "dropout": 0.3},
-        progress=False,
+        epochs=4,
         lr=1e-3,
         seed=1,
-        scheduler="cosine_warm_restarts",
-        scheduler_kwargs={"T_0": 3},
+        lr_schedule="cosine_warm_restarts",
+        restart_epochs=3,
         optimizer="adam",
+        augment="odm_unet",
     )
-    full, hfull = train_model("unet", s, s, epochs=4, checkpoint_dir=tmp_path / "full", **kw)
+    full, hfull = train_model(s, recipe, val=s, checkpoint_dir=tmp_path / "full", progress=False)
     # "killed" after epoch 2: the same command asked for 2 epochs, then resumed to 4
-    train_model("unet", s, s, epochs=2, checkpoint_dir=tmp_path / "cut", **kw)
+    cut = tmp_path / "cut"
+    train_model(s, recipe.replace(epochs=2), val=s, checkpoint_dir=cut, progress=False)
     assert sorted(p.name for p in (tmp_path / "cut").glob("epoch-*.pt")) == [
         "epoch-0001.pt",
         "epoch-0002.pt",
     ]
-    resumed, hres = train_model("unet", s, s, epochs=4, checkpoint_dir=tmp_path / "cut", **kw)
+    resumed, hres = train_model(s, recipe, val=s, checkpoint_dir=cut, progress=False)
     assert same(weights(full), weights(resumed))
     np.testing.assert_array_equal(hfull.train_loss, hres.train_loss)
     # checkpoints hold only plain data: they load with weights_only=True
@@ -364,23 +368,15 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     assert state["epoch"] == 4
     # a different run may not resume from these checkpoints
     with pytest.raises(ValueError, match="different run"):
-        train_model("unet", s, s, epochs=5, checkpoint_dir=tmp_path / "cut", **{**kw, "lr": 1e-2})
+        train_model(s, recipe.replace(epochs=5, lr=1e-2), val=s, checkpoint_dir=cut, progress=False)
 
 
 def test_final_model_saved_with_config(tmp_path):
     from xspecseg.models import load
 
     s = tiny_set()
-    net, hist = train_model(
-        "unet",
-        s,
-        s,
-        epochs=1,
-        model_kwargs=TINY,
-        progress=False,
-        output=tmp_path / "m",
-        command="test",
-    )
+    recipe = TrainingRecipe(epochs=1, model_kwargs=TINY)
+    net, hist = train_model(s, recipe, val=s, progress=False, output=tmp_path / "m", command="test")
     back = load(tmp_path / "m")
     cfg = back.xspecseg_config
     assert 0.4 <= back.threshold <= 0.9 and back.threshold == net.threshold
@@ -394,21 +390,91 @@ def test_final_model_saved_with_config(tmp_path):
     assert hist.attrs["threshold"] == back.threshold
 
 
+def test_recipe_round_trips_through_the_checkpoint_config(tmp_path):
+    from xspecseg.models import load
+
+    recipe = TrainingRecipe.odm_unet_paper(
+        model="unet",
+        model_kwargs=TINY,
+        epochs=1,
+        batch_size=2,
+        crop=(16, 16),
+        positive_crop=0.25,
+        restart_epochs=5,
+        temperature_epochs=2.0,
+        init="he_normal",
+        seed=3,
+    )
+    train_model(tiny_set(2), recipe, progress=False, output=tmp_path / "m")
+    assert TrainingRecipe.from_config(load(tmp_path / "m").xspecseg_config) == recipe
+
+
+@pytest.mark.parametrize("name", ["iar-default", "cses-default"])
+def test_the_shipped_configs_read_as_recipes(name):
+    from xspecseg.models.checkpoint import locate
+
+    cfg = json.loads(locate(name)[0].read_text())
+    recipe = TrainingRecipe.from_config(cfg)
+    # the training section is the recipe and the sizes of the data it was given
+    data_sizes = {k: cfg["training"].pop(k) for k in ("n_train", "n_val")}
+    assert recipe.to_config() == cfg["training"] and min(data_sizes.values()) > 0
+    assert recipe.epochs == cfg["provenance"]["epochs"] and recipe.augment is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"optimizer": "adagrad"}, "optimizer must be one of 'adam', 'sgd', 'rmsprop'"),
+        ({"loss": "focal"}, "loss must be one of 'bce', 'dice', 'ce_logdice'"),
+        ({"lr_schedule": "step"}, "lr_schedule must be one of 'none', 'cosine_warm_restarts'"),
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ({"batch_size": 2.5}, "batch_size must be an integer >= 1"),
+        ({"lr": 0.0}, "lr must be a positive number, got 0.0"),
+        ({"lr": float("nan")}, "lr must be a positive number"),
+        ({"weight_decay": -1.0}, "weight_decay must be a number >= 0"),
+        ({"positive_crop": 1.5}, "positive_crop is a share of crops, 0 to 1"),
+        ({"crop": (64,)}, "crop must be two positive integers"),
+        ({"restart_epochs": 5}, "restart_epochs needs lr_schedule='cosine_warm_restarts'"),
+        ({"temperature_epochs": 0}, "temperature_epochs must be a positive number"),
+        ({"augment": "mixup"}, "unknown augmentation 'mixup'"),
+        ({"model": ""}, "model must be a model name"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+    ],
+)
+def test_invalid_recipes_are_refused(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainingRecipe(**changes)
+
+
+def test_default_recipe_is_the_iar_papers():
+    # the class docstring: U-net, Adam 1e-4, BCE, batches of 2 whole images, 10 epochs,
+    # no schedule, no augmentation
+    r = TrainingRecipe()
+    assert (r.model, r.optimizer, r.lr, r.loss, r.batch_size, r.epochs) == (
+        "unet", "adam", 1e-4, "bce", 2, 10,
+    )  # fmt: skip
+    assert r.lr_schedule == "none" and r.augment is None and r.crop is None
+    assert TrainingRecipe.iar_paper() == r
+    odm = TrainingRecipe.odm_unet_paper()
+    assert (odm.model, odm.loss, odm.lr, odm.batch_size, odm.lr_schedule) == (
+        "odm_unet", "ce_logdice", 1e-3, 16, "cosine_warm_restarts",
+    )  # fmt: skip
+    assert odm.augment == Augment().to_dict() | {
+        k: list(v) for k, v in Augment().to_dict().items() if isinstance(v, tuple)
+    }
+
+
+def test_train_model_refuses_loose_keywords():
+    with pytest.raises(TypeError, match="put them in the recipe"):
+        train_model(tiny_set(2), TrainingRecipe(), epochs=1)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 @pytest.mark.parametrize("loss", ["bce", "dice", "ce_logdice"])
 def test_optimizers_and_losses(optimizer, loss):
     s = tiny_set(2, (16, 16))
-    _, h = train_model(
-        "unet",
-        s,
-        epochs=1,
-        optimizer=optimizer,
-        loss=loss,
-        model_kwargs=TINY,
-        progress=False,
-        augment=None,
-        batch_size=2,
-    )
+    recipe = TrainingRecipe(epochs=1, optimizer=optimizer, loss=loss, model_kwargs=TINY)
+    _, h = train_model(s, recipe, progress=False)
     assert np.isfinite(h.train_loss).all()
 
 
@@ -431,14 +497,14 @@ def test_temperature_annealed_each_epoch():
     from xspecseg.models import temperature_schedule
 
     net = _Tempered()
-    _, h = train_model(net, tiny_set(2, (16, 16)), epochs=3, progress=False, augment=None)
+    _, h = train_model(tiny_set(2, (16, 16)), TrainingRecipe(epochs=3), network=net, progress=False)
     assert net.temperatures == [temperature_schedule(e) for e in range(3)]
     np.testing.assert_allclose(h.temperature, net.temperatures)
 
 
 def test_evaluate_model_and_classical():
     s = tiny_set(2)
-    net, _ = train_model("unet", s, epochs=1, model_kwargs=TINY, progress=False)
+    net, _ = train_model(s, TrainingRecipe(epochs=1, model_kwargs=TINY), progress=False)
     r = evaluate_model(net, s)
     assert {"iou", "miou", "mpa", "fp_fraction"} <= set(r) and r["iou_by_threshold"].size == 11
     c = evaluate_classical("classical:beggan", s, fmin_bin=0, min_duration=1, min_pixels=1)
@@ -554,7 +620,7 @@ def test_cli_train_resume_and_evaluate(tmp_path, capsys):
     assert (tmp_path / "m" / "config.json").read_text() == cfg_before
     # a two-epoch cosine cycle: after epoch 1 the rate is half the first (T0 = 20: 0.994)
     sched = [*common[:4], "2", *common[5:-4], "-o", str(tmp_path / "c"), "--lr", "1e-3",
-             "--scheduler", "cosine_warm_restarts", "--restart-epochs", "2"]  # fmt: skip
+             "--lr-schedule", "cosine_warm_restarts", "--restart-epochs", "2"]  # fmt: skip
     assert _run_cli(sched) == 0
     lr = xr.open_dataset(tmp_path / "c" / "history.nc").lr.values
     np.testing.assert_allclose(lr[0], 5e-4, rtol=1e-6)
@@ -686,7 +752,7 @@ def test_resume_refuses_a_hostile_epoch_file(tmp_path, capsys):
                   lambda: epoch_file.write_bytes(b"\x80\x02garbage")):  # fmt: skip
         write()
         capsys.readouterr()
-        assert main(resume) == 2
+        assert main(["-q", *resume]) == 2  # -q: only the error reaches stderr
         err = capsys.readouterr().err.strip()
         assert err.startswith("xspecseg train: error: ") and "\n" not in err
         assert f"{epoch_file} is not an xspecseg training state" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,16 @@ def test_cses_counts_found_anomalies_and_false_events(monkeypatch):
     assert s["event_precision"] == pytest.approx(
         (s["events"] - s["halforbits"]) / s["events"], abs=1e-9
     )
+
+
+def test_evaluation_table_scores_the_baselines_on_held_out_and_free_images():
+    spec = {"source": "synth-iar", "nights": 1, "seed": 5}
+    t = val.evaluation_table([], spec, free={**spec, "iar": False})
+    assert t.model.values.tolist() == list(val.BASELINES)
+    assert {"iou", "miou", "mpa", "fp_fraction_iar_free", "fp_fraction_heldout"} <= set(t)
+    assert t.attrs["heldout_images"] == 1 and t.attrs["iar_free_images"] == 1
+    assert json.loads(t.attrs["data"]) == spec
+    assert np.isfinite(t.fp_fraction_iar_free).all()
+    np.testing.assert_array_equal(t.band_high, 6.0)
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        val.evaluation_table([], spec, baselines=False)

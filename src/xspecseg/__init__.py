@@ -14,14 +14,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 _SUBMODULES = {
-    "catalogue", "classical", "cli", "config", "contract", "cube", "dsp", "events", "geomag", "infer",
-    "io", "models", "plot", "stats", "synth", "testing", "train",
+    "calibration", "catalogue", "classical", "cli", "cluster", "config", "contract", "cube", "dsp",
+    "events", "geomag", "infer", "io", "models", "plot", "stats", "synth", "testing", "train",
 }  # fmt: skip
 _NAMES = {
     "CubeConfig": "config",
+    "TabulatedResponse": "calibration",
+    "PoleZeroResponse": "calibration",
     "ModelCard": "contract",
     "InputRepresentation": "contract",
     "build_cube": "cube",

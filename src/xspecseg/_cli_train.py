@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import sys
@@ -27,7 +28,23 @@ from typing import Any
 
 __all__ = ["add_parsers", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
 
-_BASELINES = ("classical:beggan", "classical:canny")
+log = logging.getLogger(__name__)
+
+
+class _Renamed(argparse.Action):
+    """An option that was renamed: giving it is an error that names the new spelling."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str, why: str, **kwargs: Any):
+        kwargs.update(nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+        self.new, self.why = new, why
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string} is now {self.new} ({self.why})")
+
+
+def _examples(*commands: str) -> str:
+    return "examples:\n" + "\n".join(f"  {c}" for c in commands)
 
 
 def _default_cache() -> str:
@@ -124,7 +141,14 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         default=None,
         help="UT night window HH:MM HH:MM (default: 18:00 06:00)",
     )
-    g.add_argument("--components", nargs="+", default=None, help="ground components (default: H)")
+    g.add_argument(
+        "--components",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="ground components, a set of images for each; a sum such as H+D adds their "
+        "PSDs (default: H)",
+    )
     g.add_argument(
         "--cache",
         default=_default_cache(),
@@ -198,7 +222,7 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import load_data, train_model
+    from .training import TrainingRecipe, load_data, train_model
 
     t0 = time.perf_counter()
     model_kwargs = _model_args(args.model_arg)
@@ -212,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_kwargs["dropout"] = args.dropout
 
     spec = _spec(args, seed=args.seed, nights=args.nights)
-    print(f"data: {json.dumps(spec, default=str)}", flush=True)
+    log.info("data: %s", json.dumps(spec, default=str))
     data = load_data(spec)
     if args.band is not None:
         data = data.crop_band(tuple(args.band))
@@ -232,38 +256,39 @@ def cmd_train(args: argparse.Namespace) -> int:
             train, val = data.subset(tr_idx), data.subset(va_idx)
         else:
             train, val = data, None
-    print(
-        f"{len(train)} training image(s) {train.images[0].shape}, "
-        f"{0 if val is None else len(val)} validation; "
-        f"labelled fraction {train.positive_fraction:.3f}",
-        flush=True,
+    log.info(
+        "%d training image(s) %s, %d validation; labelled fraction %.3f",
+        len(train),
+        train.images[0].shape,
+        0 if val is None else len(val),
+        train.positive_fraction,
     )
     out = Path(args.output)
-    crop = tuple(args.crop) if args.crop else None
-    net, hist = train_model(
-        args.model,
-        train,
-        val,
+    recipe = TrainingRecipe(
+        model=args.model,
+        model_kwargs=model_kwargs,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         optimizer=args.optimizer,
         loss=args.loss,
         init=args.init,
+        lr_schedule=args.lr_schedule,
+        restart_epochs=args.restart_epochs,
+        augment=args.augment,
+        crop=tuple(args.crop) if args.crop else None,
+        positive_crop=args.positive_crop,
+        hard_crop=args.hard_crop,
+        temperature_epochs=args.temperature_epochs,
         seed=args.seed,
+    )
+    net, hist = train_model(
+        train,
+        recipe,
+        val=val,
         checkpoint_dir=out / "checkpoints",
         resume=args.resume,
         progress=not args.no_progress,
-        model_kwargs=model_kwargs,
-        augment=args.augment,
-        crop=crop,
-        positive_crop=args.positive_crop,
-        hard_crop=args.hard_crop,
-        scheduler=None if args.scheduler == "none" else args.scheduler,
-        scheduler_kwargs=None if args.restart_epochs is None else {"T_0": args.restart_epochs},
-        temperature_kwargs=None
-        if args.temperature_epochs is None
-        else {"warmup_epochs": args.temperature_epochs},
         threads=args.threads,
         output=out,
         command="xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:])),
@@ -286,100 +311,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- evaluate ------------------------------------------------------------------------------------------
+# -- evaluate --------------------------------------------------------------------------------------
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-    import xarray as xr
-
-    from .training import (
-        DEFAULT_BAND,
-        DEFAULT_CSES_BAND,
-        evaluate_classical,
-        evaluate_model,
-        load_data,
-    )
-
-    names = list(args.models)
-    if not args.no_baselines:
-        names += [b for b in _BASELINES if b not in names]
-    if not names:
-        raise ValueError("nothing to evaluate: give model directories/names or keep the baselines")
-
-    if args.data == "synth-iar" and not args.components:
-        # the images a summed-component model takes (classical baselines run on them too)
-        from .models.checkpoint import _locate
-
-        for name in names:
-            if not name.startswith("classical:"):
-                cfg_path = _locate(name)[0]
-                cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-                comp = cfg.get("component") or ""
-                if "+" in comp:
-                    args.components = [comp]
-                    print(f"images: components {comp} (the input of {name})", flush=True)
-                break
-    held = load_data(_spec(args, seed=args.seed, nights=args.nights))
-    free = None
-    if args.free_nights > 0 and args.data.startswith("synth-"):
-        free = load_data(_spec(args, seed=args.seed, nights=args.free_nights, iar=False))
-    default_band = DEFAULT_CSES_BAND if args.data == "synth-cses" else DEFAULT_BAND
-
-    rows = []
-    for name in names:
-        if name.startswith("classical:"):
-            band = tuple(args.band) if args.band else default_band
-            h = held.crop_band(band)
-            r = evaluate_classical(name, h)
-            fp = evaluate_classical(name, free.crop_band(band))["fp_fraction"] if free else np.nan
-        else:
-            from .models import load
-
-            model = load(name)
-            cfg = getattr(model, "xspecseg_config", {})
-            band = tuple(args.band) if args.band else tuple(cfg.get("band") or default_band)
-            h = held.crop_band(band)
-            r = evaluate_model(model, h)
-            fp = evaluate_model(model, free.crop_band(band))["fp_fraction"] if free else np.nan
-        rows.append(
-            {
-                "model": name,
-                "iou": r["iou"],
-                "miou": r["miou"],
-                "mpa": r["mpa"],
-                "fp_fraction_iar_free": fp,
-                "fp_fraction_heldout": r["fp_fraction"],
-                "threshold": r["threshold"],
-                "band_low": band[0],
-                "band_high": band[1],
-            }
-        )
-    cols = [c for c in rows[0] if c != "model"]
-    table = xr.Dataset(
-        {c: ("model", np.array([row[c] for row in rows], float)) for c in cols},
-        coords={"model": np.array([row["model"] for row in rows])},
-        attrs={
-            "data": json.dumps(_spec(args, seed=args.seed, nights=args.nights), default=str),
-            "heldout_images": len(held),
-            "iar_free_images": 0 if free is None else len(free),
-            "heldout_positive_fraction": held.positive_fraction,
-        },
-    )
-    table["fp_fraction_iar_free"].attrs["long_name"] = (
-        "fraction of pixels flagged on signal-free synthetic images"
-    )
-    table["fp_fraction_heldout"].attrs["long_name"] = (
-        "fraction of true-background pixels flagged on the held-out images"
-    )
     import pandas as pd
 
-    df = table[["iou", "miou", "mpa", "fp_fraction_iar_free", "fp_fraction_heldout", "threshold"]]
-    frame = df.to_dataframe()
+    from .validation import evaluation_table
+
+    free = None
+    if args.free_nights > 0 and args.data.startswith("synth-"):
+        free = _spec(args, seed=args.seed, nights=args.free_nights, iar=False)
+    table = evaluation_table(
+        args.models,
+        _spec(args, seed=args.seed, nights=args.nights),
+        free=free,
+        band=tuple(args.band) if args.band else None,
+        baselines=not args.no_baselines,
+    )
+    cols = ["iou", "miou", "mpa", "fp_fraction_iar_free", "fp_fraction_heldout", "threshold"]
+    frame = table[cols].to_dataframe()
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(
-            f"held-out: {len(held)} image(s) (seed {args.seed}), "
-            f"{0 if free is None else len(free)} signal-free"
+            f"held-out: {table.attrs['heldout_images']} image(s) (seed {args.seed}), "
+            f"{table.attrs['iar_free_images']} signal-free"
         )
         print(frame.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.output:
@@ -390,11 +345,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- parsers ---------------------------------------------------------------------------------------------
+# -- parsers ---------------------------------------------------------------------------------------
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Add ``train`` and ``evaluate`` to an argparse ``subparsers`` object."""
+    """Add ``train``, ``evaluate`` and ``tune-events`` to an argparse ``subparsers`` object."""
+    _add_train_parser(subparsers)
+    _add_evaluate_parser(subparsers)
+    _add_tune_events_parser(subparsers)
+
+
+def _add_train_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a segmentation network on labelled spectrogram images",
@@ -402,6 +363,12 @@ def add_parsers(subparsers: Any) -> None:
         "CSES half-orbits or a cube store with hand-drawn PNG masks. Checkpoints each epoch "
         "under OUTPUT/checkpoints (--resume continues after a kill); the final model is "
         "written to OUTPUT (load it with xspecseg.models.load).",
+        epilog=_examples(
+            "xspecseg train --model unet --data synth-iar --nights 8 --epochs 10 -o model/",
+            "xspecseg train --model odm_unet --data synth-cses --nights 48 --epochs 12 "
+            "--lr-schedule cosine_warm_restarts --restart-epochs 12 -o cses-model/",
+            "xspecseg train --data cube:site.zarr --masks masks/ --epochs 20 -o model/ --resume",
+        ),
     )
     p.add_argument("--model", default="unet", help="unet | odm_unet | smp:<Arch> (default: unet)")
     _add_data_args(p, heldout=False)
@@ -417,17 +384,70 @@ def add_parsers(subparsers: Any) -> None:
         default=0.25,
         help="share of cube/npz images held out for validation (default: 0.25)",
     )
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=10, help="(default: 10, as the IAR paper)")
-    g.add_argument("--batch-size", type=int, default=2, help="(default: 2)")
-    g.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: 1e-4)")
-    g.add_argument("--loss", default="bce", choices=["bce", "dice", "ce_logdice"])
-    g.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    _add_recipe_args(p)
+    g = p.add_argument_group("architecture")
     g.add_argument(
-        "--scheduler",
+        "--base-channels",
+        type=int,
+        default=None,
+        help="U-net width (default: 8 for unet, small for a CPU; the paper used 64)",
+    )
+    g.add_argument("--depth", type=int, default=None, help="U-net levels")
+    g.add_argument("--dropout", type=float, default=None, help="drop probability")
+    g.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other architecture option (VALUE read as JSON when it parses)",
+    )
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last complete epoch in OUTPUT/checkpoints",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_train, _argv=None)
+
+
+def _add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """The ``training`` options: those of :class:`xspecseg.training.TrainingRecipe`, and threads."""
+    g = p.add_argument_group("training")
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=10,
+        help="passes over the training images (default: 10, as the IAR paper)",
+    )
+    g.add_argument(
+        "--batch-size", type=int, default=2, help="images per training step (default: 2)"
+    )
+    g.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: 1e-4)")
+    g.add_argument(
+        "--loss",
+        default="bce",
+        choices=["bce", "dice", "ce_logdice"],
+        help="binary cross-entropy, Dice, or cross-entropy plus log-Dice (the ODM_Unet "
+        "paper's) (default: bce)",
+    )
+    g.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=["adam", "sgd", "rmsprop"],
+        help="optimiser of the weights (default: adam)",
+    )
+    g.add_argument(
+        "--lr-schedule",
         default="none",
         choices=["none", "cosine_warm_restarts"],
-        help="learning-rate schedule (cosine_warm_restarts: T0 = 20 epochs)",
+        help="learning-rate schedule (cosine_warm_restarts: T0 = 20 epochs) (default: none)",
+    )
+    g.add_argument(
+        "--scheduler",
+        action=_Renamed,
+        new="--lr-schedule",
+        why="the learning-rate schedule; --scheduler is a Dask scheduler's address in cube, "
+        "predict and synth",
     )
     g.add_argument(
         "--restart-epochs",
@@ -448,7 +468,13 @@ def add_parsers(subparsers: Any) -> None:
     g.add_argument(
         "--init", default=None, help="weight initialiser (he_normal, glorot_uniform, ...)"
     )
-    g.add_argument("--augment", default="odm_unet", choices=["odm_unet", "none"])
+    g.add_argument(
+        "--augment",
+        default="odm_unet",
+        choices=["odm_unet", "none"],
+        help="augmentation of the training images: the ODM_Unet paper's (flips in time, "
+        "affine warps, noise, contrast, gamma, blur), or none (default: odm_unet)",
+    )
     g.add_argument(
         "--crop",
         type=int,
@@ -475,36 +501,19 @@ def add_parsers(subparsers: Any) -> None:
         "transmitter bursts); against false alarms on clutter (default: 0)",
     )
     g.add_argument("--threads", type=int, default=None, help="torch threads")
-    g = p.add_argument_group("architecture")
-    g.add_argument(
-        "--base-channels",
-        type=int,
-        default=None,
-        help="U-net width (default: 8 for unet, small for a CPU; the paper used 64)",
-    )
-    g.add_argument("--depth", type=int, default=None, help="U-net levels")
-    g.add_argument("--dropout", type=float, default=None, help="drop probability")
-    g.add_argument(
-        "--model-arg",
-        action="append",
-        metavar="KEY=VALUE",
-        help="any other architecture option (VALUE read as JSON when it parses)",
-    )
-    p.add_argument("-o", "--output", required=True, help="model directory to write")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the last complete epoch in OUTPUT/checkpoints",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(func=cmd_train, _argv=None)
 
+
+def _add_evaluate_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score trained models and the classical baselines on held-out data",
         description="IoU, mIoU and mPA on held-out synthetic images with exact truth, and "
         "the fraction of pixels flagged on signal-free images, for each model given and "
         "the classical baselines classical:beggan and classical:canny.",
+        epilog=_examples(
+            "xspecseg evaluate model/ iar-default --data synth-iar --seed 12345 -o scores.nc",
+            "xspecseg evaluate iar-default --data heldout-iar --nights 8",
+        ),
     )
     p.add_argument(
         "models",
@@ -531,13 +540,20 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("-o", "--output", default=None, help="write the table as netCDF")
     p.set_defaults(func=_evaluate_entry)
 
+
+def _add_tune_events_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "tune-events",
         help="tune a model's recommended event cuts on its labelled training images",
         description="Run MODEL over labelled images (the data it was trained on), extract "
         "events at its threshold, and record in its config.json the impulsiveness, "
-        "mean-probability, bandwidth and duration cuts that each keep --keep of the true events. predict passes them "
-        "on and extract_events applies them; the weights are not touched.",
+        "mean-probability, bandwidth and duration cuts that each keep --keep of the true "
+        "events. predict passes them on and extract_events applies them; the weights are not "
+        "touched.",
+        epilog=_examples(
+            "xspecseg tune-events cses-model/ --data synth-cses --nights 48 --dry-run",
+            "xspecseg tune-events model/ --data synth-iar --nights 16 --keep 0.9",
+        ),
     )
     p.add_argument("model", help="model directory or shipped name (its config is updated)")
     _add_data_args(p, heldout=False)
@@ -552,15 +568,15 @@ def add_parsers(subparsers: Any) -> None:
 def cmd_tune_events(args: argparse.Namespace) -> int:
     from .events import EVENT_CUT_KEYS
     from .models import load
-    from .models.checkpoint import _locate
+    from .models.checkpoint import locate
     from .training import load_data
     from .training.event_filter import event_properties, tune_event_filter, write_event_filter
 
-    config_path, _ = _locate(args.model)
+    config_path, _ = locate(args.model)
     model_dir = config_path.parent
     net = load(model_dir)
     spec = _spec(args, seed=args.seed, nights=args.nights)
-    print(f"data: {json.dumps(spec, default=str)}", flush=True)
+    log.info("data: %s", json.dumps(spec, default=str))
     props = event_properties(
         net, load_data(spec), min_pixels=args.min_pixels, progress=not args.no_progress
     )

@@ -2,11 +2,20 @@
 
 Cubes and probability cubes are written along ``time`` one Dask chunk at a time (a day of
 a ground cube, a half-orbit of a satellite cube). A chunk's data are written first, then
-its flag in ``chunk_complete`` (one zarr chunk per flag, so concurrent writers never share
-a file). Readers never touch a chunk whose flag is not set: it reads as missing, and a torn
-file left by a killed writer is never decoded. Writers skip chunks already flagged, so a
-re-run after an interruption computes only what is missing, and a dataset that continues
-the stored one in time is appended.
+its flag in ``_xspecseg/chunk_complete`` (one zarr chunk per flag, so concurrent writers
+never share a file). Readers never touch a chunk whose flag is not set: it reads as
+missing, and a torn file left by a killed writer is never decoded. Writers skip chunks
+already flagged, so a re-run after an interruption computes only what is missing, and a
+dataset that continues the stored one in time is appended.
+
+The bookkeeping (the flags and ``_xspecseg/chunk_start``, each chunk's first time) lives in
+the subgroup ``_xspecseg/``, which ``xarray.open_zarr`` does not read: plain xarray shows
+the data and their coordinates only. Every writer ends by consolidating the store's
+metadata, so plain xarray opens it without a warning and sees the shapes of the last
+finished write (an append in progress stays invisible to it until it is done). Stores
+written before the subgroup existed keep their bookkeeping at the top level: they are read
+as they are, and the next writer (or :func:`verify_committed` with ``repair=True``) moves it
+into the subgroup.
 
 Writers of one store exclude each other with a lock file beside the store (created with
 ``O_EXCL``, see :func:`writer_lock`). An append is journalled: the shapes before it are
@@ -20,7 +29,6 @@ is written (empty ones too) it also finds a deleted one.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import itertools
 import json
 import os
@@ -29,7 +37,7 @@ import socket
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,15 +46,17 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-FLAG = "chunk_complete"
-START = "chunk_start"
+from ._provenance import append_history, history_line, utc_now_iso
+
+#: The subgroup holding the bookkeeping; ``xarray.open_zarr`` reads no subgroup.
+BOOKKEEPING = "_xspecseg"
+FLAG = f"{BOOKKEEPING}/chunk_complete"
+START = f"{BOOKKEEPING}/chunk_start"
+#: Where stores written by xspecseg <= 0.1 keep them (top level, read by xarray as data).
+_LEGACY = {FLAG: "chunk_complete", START: "chunk_start"}
 _EPOCH = "nanoseconds since 1970-01-01"
 LOCK_SUFFIX = ".xspecseg-writer.lock"
 JOURNAL = ".xspecseg-append.json"
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ----------------------------------------------------------------------------------------
@@ -145,7 +155,7 @@ def acquire_lock(path: str | os.PathLike, *, break_lock: bool = False) -> dict:
     info = {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "start": _now(),
+        "start": utc_now_iso(),
         "command": " ".join(sys.argv),
         "token": uuid.uuid4().hex,
     }
@@ -284,36 +294,99 @@ def _uniform(ds: xr.Dataset) -> xr.Dataset:
     return ds.chunk({"time": size})
 
 
-def _open_group(path: Path, what: str):
+def open_group(path: Path, what: str) -> Any:
+    """The root group of an xspecseg store, opened for writing.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is no zarr group, or one without the bookkeeping of a ``what`` store.
+    """
     import zarr
 
     try:
-        g = zarr.open_group(path, mode="r+")
+        # the live metadata, never the consolidated copy: that one lags behind a write in
+        # progress or an interrupted one, whose shapes the writers must see
+        g = zarr.open_group(path, mode="r+", use_consolidated=False)
     except Exception as err:  # zarr raises several types for "not a group"
         raise ValueError(
             f"{path} is not an xspecseg {what} store (not a zarr group: {err})"
         ) from err
-    if FLAG not in g or "time" not in g:
+    if _name(g, FLAG) not in g or _name(g, START) not in g or "time" not in g:
         raise ValueError(f"{path} is not an xspecseg {what} store: it has no '{FLAG}' array")
     return g
 
 
-def _init(ds: xr.Dataset, path: Path, chunks: Sequence[int], encoding: dict) -> None:
-    starts = np.cumsum((0, *chunks[:-1]))
-    template = ds.copy()
-    template[FLAG] = (
-        ("chunk",),
-        da.zeros(len(chunks), dtype=np.uint8, chunks=1),
-        {"long_name": "1 when the chunk is completely written", "units": "1"},
-    )
-    template = template.assign_coords(
-        {START: ("chunk", ds["time"].values[starts], {"long_name": "first time of the chunk"})}
-    )
-    enc = {
-        FLAG: {"chunks": (1,), "_FillValue": np.uint8(0)},
-        START: {"units": _EPOCH, "dtype": "int64"},
-        "time": {"units": _EPOCH, "dtype": "int64", "chunks": (max(chunks),)},
+def _name(g, name: str) -> str:
+    """Where the store keeps bookkeeping array ``name``: in the subgroup, or at the top
+    level in a store written by xspecseg <= 0.1 (each array on its own: a move into the
+    subgroup killed half-way leaves one in each place)."""
+    legacy = _LEGACY.get(name)
+    if legacy is None or name in g or legacy not in g:
+        return name
+    return legacy
+
+
+def _migrate(g, path: Path) -> None:
+    """Move the bookkeeping of a store written by xspecseg <= 0.1 into the subgroup.
+
+    Each array moves by one directory rename (atomic), so a writer killed in between
+    leaves both arrays readable where :func:`_name` finds them, and the next one finishes.
+    """
+    moves = [(new, old) for new, old in _LEGACY.items() if new not in g and old in g]
+    if not moves:
+        return
+    g.require_group(BOOKKEEPING)
+    for new, old in moves:
+        os.replace(path / old, path / new)
+
+
+def consolidate(path: Path) -> None:
+    """Write the consolidated metadata of the whole store (plain xarray reads it)."""
+    import zarr
+
+    with warnings.catch_warnings():
+        # zarr notes that consolidated metadata is not yet part of the v3 specification;
+        # every zarr-python and xarray reads it, and xspecseg itself never relies on it
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not")
+        warnings.filterwarnings("ignore", message="Object at .* is not recognized")
+        zarr.consolidate_metadata(str(path), zarr_format=3)
+
+
+def _finish(path: Path, line: str | None) -> None:
+    """Add a line (if any) to the store's ``history`` and consolidate its metadata.
+
+    The root is opened with its consolidated metadata, so that the attribute write keeps
+    the previous consolidated copy: plain xarray sees the old or the new state, never a
+    store without consolidated metadata.
+    """
+    import zarr
+
+    if line is not None:
+        g = zarr.open_group(path, mode="r+")
+        g.attrs["history"] = append_history(g.attrs.get("history"), history_line(line))
+    consolidate(path)
+
+
+def _strings_vlen(ds: xr.Dataset) -> xr.Dataset:
+    """Fixed-width unicode coordinates as Python strings, which zarr stores as its
+    variable-length ``string`` type (fixed-width unicode has no zarr v3 specification
+    yet: zarr warns that other libraries may not read it). Coordinates are small and
+    :func:`_init` writes their values anyway, so they are computed here."""
+    change = {
+        name: xr.Variable(c.dims, np.asarray(c.values).astype(object), c.attrs)
+        for name, c in ds.coords.items()
+        if c.dtype.kind == "U"
     }
+    return ds.assign_coords(change) if change else ds
+
+
+def _init(ds: xr.Dataset, path: Path, chunks: Sequence[int], encoding: dict) -> None:
+    import zarr
+
+    starts = np.cumsum((0, *chunks[:-1]))
+    template = _strings_vlen(ds)
+    enc = {"time": {"units": _EPOCH, "dtype": "int64", "chunks": (max(chunks),)}}
     for name in _chunked_vars(ds):
         v = ds[name]
         shape = [v.shape[d] if dim != "time" else max(chunks) for d, dim in enumerate(v.dims)]
@@ -332,45 +405,88 @@ def _init(ds: xr.Dataset, path: Path, chunks: Sequence[int], encoding: dict) -> 
     template.to_zarr(tmp, mode="w-", compute=False, zarr_format=3, encoding=enc, consolidated=False)
     # xarray defers some coordinates (datetimes with an explicit encoding) to the compute
     # it was told not to run: write every coordinate ourselves
-    import zarr
-
-    g = zarr.open_group(tmp, mode="r+")
+    g = zarr.open_group(tmp, mode="r+", use_consolidated=False)
     for name, coord in template.coords.items():
         g[name][...] = _encode_like(np.asarray(coord.values), g[name])
+    sub = g.require_group(BOOKKEEPING)
+    # no flag chunk is written here: an absent one reads as 0, not complete
+    sub.create_array(
+        FLAG.split("/")[-1], shape=(len(chunks),), chunks=(1,), dtype=np.uint8, fill_value=0,
+        compressors=_checksummed(), dimension_names=["chunk"],
+        attributes={"long_name": "1 when the chunk is completely written", "units": "1"},
+    )  # fmt: skip
+    first = sub.create_array(
+        START.split("/")[-1], shape=(len(chunks),), dtype=np.int64, fill_value=0,
+        compressors=_checksummed(), dimension_names=["chunk"],
+        attributes={"long_name": "first time of the chunk", "units": _EPOCH},
+    )  # fmt: skip
+    first[...] = _encode_like(ds["time"].values[starts], first)
+    consolidate(tmp)
     os.replace(tmp, path)  # the skeleton appears under its name only once complete
 
 
 def _stored_chunks(g) -> np.ndarray:
-    return np.asarray(g[START][:], dtype=np.int64)
+    return np.asarray(g[_name(g, START)][:], dtype=np.int64)
 
 
-def _same(a: Any, b: Any) -> bool:
+def chunk_starts(path: str | os.PathLike, what: str = "cube") -> np.ndarray:
+    """First time (``datetime64[ns]``) of every time chunk of a store, committed or not.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, xarray as xr
+    >>> t = np.datetime64("2020-01-01", "ns") + np.arange(4) * np.timedelta64(1, "h")
+    >>> ds = xr.Dataset({"p": (("time", "f"), da.ones((4, 2), chunks=(2, 2)))},
+    ...                 coords={"time": t, "f": [1.0, 2.0]})
+    >>> _ = write_committed(ds, "s.zarr", what="example", progress=False)
+    >>> chunk_starts("s.zarr", what="example")
+    array(['2020-01-01T00:00:00.000000000', '2020-01-01T02:00:00.000000000'],
+          dtype='datetime64[ns]')
+    """
+    g = open_group(Path(path), what)
+    return _stored_chunks(g).astype("datetime64[ns]")
+
+
+def same_attr(a: Any, b: Any) -> bool:
     """Attribute equality that survives a JSON round trip (tuple -> list, float32 ->
     float64 of the same value)."""
     if isinstance(a, list | tuple | np.ndarray) and isinstance(b, list | tuple | np.ndarray):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same_attr(x, y) for x, y in zip(a, b, strict=True))
     numbers = (int, float, np.integer, np.floating)
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
         return bool(np.isclose(float(a), float(b), rtol=1e-6, atol=0.0))
     return str(a) == str(b)
 
 
+def differs(key: str, old: Any, new: Any) -> str:
+    """How attribute ``key`` differs between the store (``old``) and the new data."""
+    said = "not recorded for the new data" if new is None else f"{new!r} in the new data"
+    return f"{key}: {old!r} in the store, {said}"
+
+
 def _check_attrs(
-    g, ds: xr.Dataset, path: Path, strict: Sequence[str], recorded: Sequence[str]
+    g,
+    ds: xr.Dataset,
+    path: Path,
+    strict: Sequence[str],
+    recorded: Sequence[str],
+    check: Callable[[dict, dict], list[str]] | None = None,
 ) -> None:
     """Refuse data whose attributes differ from the store's, naming both values.
 
     ``strict`` keys must match (absent on both sides counts as equal); ``recorded`` keys
-    only where the store has them (stores written before they were recorded cannot tell).
+    only where the store has them (stores written before they were recorded cannot tell);
+    ``check(stored, new)`` returns further differences (see :func:`differs`).
     """
     stored = dict(g.attrs)
     keys = [*strict, *(k for k in recorded if k in stored)]
     diff = []
     for k in keys:
         old, new = stored.get(k), ds.attrs.get(k)
-        if not _same(old, new):
-            said = "not recorded for the new data" if new is None else f"{new!r} in the new data"
-            diff.append(f"{k}: {old!r} in the store, {said}")
+        if not same_attr(old, new):
+            diff.append(differs(k, old, new))
+    if check is not None:
+        diff.extend(check(stored, dict(ds.attrs)))
     if diff:
         raise ValueError(
             f"{path} was written with other parameters ({'; '.join(diff)}); write to a new store"
@@ -494,6 +610,8 @@ def _extend(g, ds: xr.Dataset, chunks: Sequence[int], first: int, path: Path) ->
 def _encode_like(values: np.ndarray, arr) -> np.ndarray:
     if np.issubdtype(values.dtype, np.datetime64):
         return values.astype("datetime64[ns]").astype(np.int64)
+    if values.dtype.kind == "U":  # into a variable-length string array
+        return values.astype(object)
     return values
 
 
@@ -545,7 +663,7 @@ def _repair_unjournalled(g, path: Path) -> None:
     """
     t = np.asarray(g["time"][:], dtype=np.int64)
     n_valid = _increasing_prefix(t)
-    nflags = g[FLAG].shape[0]
+    nflags = g[_name(g, FLAG)].shape[0]
     starts = _stored_chunks(g)[:nflags]
     keep = _increasing_prefix(starts)
     pos = np.searchsorted(t[:n_valid], starts[:keep])
@@ -561,7 +679,7 @@ def _repair_unjournalled(g, path: Path) -> None:
             shape[axis] = rows
             arr.resize(tuple(shape))
             changed = True
-    for name in (FLAG, START):
+    for name in (_name(g, FLAG), _name(g, START)):
         if g[name].shape[0] != keep:
             g[name].resize((keep,))
             changed = True
@@ -582,7 +700,7 @@ def _write_chunk(
 ) -> int:
     import zarr
 
-    g = zarr.open_group(path, mode="r+")
+    g = zarr.open_group(path, mode="r+", use_consolidated=False)
     for name, axis, block in zip(names, axes, blocks, strict=True):
         sel = [slice(None)] * block.ndim
         sel[axis] = slice(t0, t0 + block.shape[axis])
@@ -629,12 +747,16 @@ def write_committed(
     what: str,
     check_attrs: Sequence[str] | None = None,
     recorded_attrs: Sequence[str] = (),
+    check: Callable[[dict, dict], list[str]] | None = None,
     encoding: dict | None = None,
     progress: bool = True,
     client: Any = None,
     break_lock: bool = False,
 ) -> list[int]:
     """Write ``ds`` chunk by chunk along ``time``; return the indices of chunks written.
+
+    A store written by xspecseg <= 0.1 gets its bookkeeping moved into ``_xspecseg/``
+    first; every call ends with a ``history`` line and consolidated metadata.
 
     Parameters
     ----------
@@ -647,12 +769,27 @@ def write_committed(
     check_attrs, recorded_attrs : sequence of str
         Attributes the new data must share with the store; ``recorded_attrs`` only where
         the store has them (see :func:`_check_attrs`).
+    check : callable, optional
+        ``check(stored_attrs, new_attrs)`` returns further differences that refuse the
+        data (one string each, see :func:`differs`).
     encoding : dict, optional
         Extra zarr encoding per variable, used when the store is created.
     progress, client
         Progress bar; Dask client (default: the current one, else local threads).
     break_lock : bool
         Take over the lock of another writer (only when it is known to be dead).
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, xarray as xr, tempfile, pathlib
+    >>> t = np.datetime64("2020-01-01", "ns") + np.arange(4) * np.timedelta64(1, "h")
+    >>> ds = xr.Dataset({"p": (("time", "f"), da.ones((4, 2), chunks=(2, 2)))},
+    ...                 coords={"time": t, "f": [1.0, 2.0]})
+    >>> store = pathlib.Path(tempfile.mkdtemp()) / "s.zarr"
+    >>> write_committed(ds, store, what="example", progress=False)
+    [0, 1]
+    >>> list(xr.open_zarr(store).data_vars)
+    ['p']
     """
     path = Path(path)
     ds = _uniform(ds)
@@ -660,10 +797,11 @@ def write_committed(
     with writer_lock(path, break_lock=break_lock):
         if not path.exists():
             _init(ds, path, chunks, encoding or {})
-        g = _open_group(path, what)
+        g = open_group(path, what)
         _recover(g, path)
-        _check_attrs(g, ds, path, check_attrs or (), recorded_attrs)
+        _check_attrs(g, ds, path, check_attrs or (), recorded_attrs, check)
         _check_layout(g, ds, path)
+        _migrate(g, path)
         first = _offset(ds, g, chunks, path)
         if first == g[FLAG].shape[0] and g["time"].shape[0] % max(chunks):
             raise ValueError(
@@ -672,12 +810,7 @@ def write_committed(
             )
         _extend(g, ds, chunks, first, path)
         written = _write_missing(g, ds, chunks, first, path, progress, client, what)
-        hist = g.attrs.get("history", "")
-        from . import __version__
-
-        g.attrs["history"] = (hist + "\n" if hist else "") + (
-            f"{_now()} xspecseg {__version__}: write_{what} wrote {len(written)} chunk(s)"
-        )
+        _finish(path, f"write_{what} wrote {len(written)} chunk(s)")
     return written
 
 
@@ -725,15 +858,29 @@ def open_committed(
     incomplete: Literal["mask", "raise"] = "mask",
     fill: dict[str, float] | None = None,
 ) -> xr.Dataset:
-    """Open a store lazily; chunks not flagged complete read as ``fill`` (never decoded)."""
+    """Open a store lazily; chunks not flagged complete read as ``fill`` (never decoded).
+
+    The live metadata are read, not the consolidated copy, which lags behind a write in
+    progress. Stores of xspecseg <= 0.1 (bookkeeping at the top level) read the same.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, xarray as xr
+    >>> t = np.datetime64("2020-01-01", "ns") + np.arange(4) * np.timedelta64(1, "h")
+    >>> ds = xr.Dataset({"p": (("time", "f"), da.ones((4, 2), chunks=(2, 2)))},
+    ...                 coords={"time": t, "f": [1.0, 2.0]})
+    >>> _ = write_committed(ds, "s.zarr", what="example", progress=False)
+    >>> open_committed("s.zarr", what="example").p.dims
+    ('time', 'f')
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no {what} store at {path}")
-    g = _open_group(path, what)
+    g = open_group(path, what)
     rows = _consistent_rows(g, path)
-    complete = np.asarray(g[FLAG][:]) == 1
+    complete = np.asarray(g[_name(g, FLAG)][:]) == 1
     ds = xr.open_zarr(path, consolidated=False, chunks={})
-    ds = ds.drop_vars([FLAG, START])
+    ds = ds.drop_vars([v for v in _LEGACY.values() if v in ds.variables])
     if not complete.all():
         nbad = int((~complete).sum())
         if incomplete == "raise":
@@ -769,7 +916,7 @@ def _consistent_rows(g, path: Path) -> np.ndarray:
     found = (rows < t.size) & (t[np.minimum(rows, max(t.size - 1, 0))] == starts)
     lengths = {arr.shape[axis] for _, arr, axis in _time_arrays(g)}
     if (
-        starts.size != g[FLAG].shape[0]
+        starts.size != g[_name(g, FLAG)].shape[0]
         or lengths != {t.size}
         or _increasing_prefix(t) != t.size
         or not found.all()
@@ -823,24 +970,38 @@ def verify_committed(path: str | os.PathLike, *, what: str, repair: bool = False
     in stores written with checksums, is missing. With ``repair=True`` (under the writer
     lock) an interrupted append is rolled back and the failing chunks' commit flags are
     cleared, so they read as missing and the next write of the same data rewrites them
-    (the documented repair for a corrupt chunk, e.g. after a disk error).
+    (the documented repair for a corrupt chunk, e.g. after a disk error). It also moves
+    the bookkeeping of a store written by xspecseg <= 0.1 into ``_xspecseg/`` and
+    consolidates the metadata, so that plain xarray reads the store cleanly.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, xarray as xr
+    >>> t = np.datetime64("2020-01-01", "ns") + np.arange(4) * np.timedelta64(1, "h")
+    >>> ds = xr.Dataset({"p": (("time", "f"), da.ones((4, 2), chunks=(2, 2)))},
+    ...                 coords={"time": t, "f": [1.0, 2.0]})
+    >>> _ = write_committed(ds, "s.zarr", what="example", progress=False)
+    >>> verify_committed("s.zarr", what="example", repair=True)
+    []
     """
     path = Path(path)
-    g = _open_group(path, what)
+    g = open_group(path, what)
     if not repair:
         if _read_journal(path) is not None:
             raise ValueError(_interrupted_message(path))
         return _failing_chunks(g, path)
     with writer_lock(path):
         _recover(g, path)
+        _migrate(g, path)
         bad = _failing_chunks(g, path)
         for k in bad:
             g[FLAG][k] = 0
+        _finish(path, f"verify_{what} cleared the flags of {len(bad)} chunk(s)" if bad else None)
     return bad
 
 
 def _failing_chunks(g, path: Path) -> list[int]:
-    flags = np.asarray(g[FLAG][:]) == 1
+    flags = np.asarray(g[_name(g, FLAG)][:]) == 1
     rows = np.r_[_row_starts(g), g["time"].shape[0]]
     arrays = [(n, a, ax) for n, a, ax in _time_arrays(g) if n != "time"]
     bad = []

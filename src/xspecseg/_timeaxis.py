@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 #: Records up to this many samples get an in-memory pandas index on ``time``.
@@ -70,3 +71,56 @@ def waveform_start(wave: xr.DataArray) -> np.datetime64:
         return np.datetime64(wave.attrs["start_time"], "ns")
     t0 = wave["time"].isel(time=0).values
     return np.datetime64(t0, "ns")
+
+
+def check_time_index(wave: xr.DataArray, sampling_rate: float) -> None:
+    """Refuse a waveform whose in-memory time index contradicts its sampling rate.
+
+    A waveform's samples are placed by their position (sample ``k`` at ``start + k /
+    sampling_rate``), so its time index must be regular: gaps are NaN samples, never
+    dropped ones. This compares the first and last time stamp and the length of the
+    index with the sampling period, three reads whatever the record's length, where a
+    sample-by-sample ``np.diff`` would read the whole index (8.6 million stamps a
+    component-day at 100 Hz): it catches dropped or repeated samples, an index at
+    another rate and a reversed one. An index whose ends agree but whose stamps jitter
+    in between passes. A lazy ``time`` coordinate without an index (long records, see
+    :func:`regular_time_coords`) is regular by construction and not read.
+
+    Parameters
+    ----------
+    wave : xarray.DataArray
+        Waveform with a ``time`` dimension.
+    sampling_rate : float
+        The waveform's sampling rate in Hz.
+
+    Raises
+    ------
+    ValueError
+        The index spans more or less than ``(len - 1) / sampling_rate`` by half a sample
+        period or more.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> t = pd.date_range("2020-01-01", periods=5, freq="10ms")
+    >>> check_time_index(xr.DataArray(np.zeros(5), coords={"time": t}), 100.0)
+    >>> check_time_index(xr.DataArray(np.zeros(4), coords={"time": t.delete(2)}), 100.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: waveform time index is not regular at sampling_rate=100.0 Hz: ...
+    """
+    index = wave.indexes.get("time")
+    if index is None or len(index) < 2 or not isinstance(index, pd.DatetimeIndex):
+        return
+    n = len(index)
+    span_ns = (index[-1] - index[0]).value
+    period_ns = NS_PER_S / float(sampling_rate)
+    expected_ns = (n - 1) * period_ns
+    if not abs(span_ns - expected_ns) < 0.5 * period_ns:
+        raise ValueError(
+            f"waveform time index is not regular at sampling_rate={sampling_rate} Hz: "
+            f"{n} samples from {index[0]} to {index[-1]} span {span_ns / NS_PER_S:.9g} s, "
+            f"not {expected_ns / NS_PER_S:.9g} s. Samples are placed by position: mark "
+            f"missing samples NaN instead of dropping them, and give the record its "
+            f"true sampling_rate"
+        )

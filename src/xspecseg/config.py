@@ -16,15 +16,24 @@ rational polyphase, :func:`xspecseg.dsp.resample_poly`) before the band-pass.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import numbers
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import scipy.signal as ss
+
+from .calibration import (
+    PoleZeroResponse,
+    TabulatedResponse,
+    calibration_from_config,
+    callable_name,
+    resolve_callable,  # noqa: F401  (xspecseg.config.resolve_callable, as before)
+)
 
 Detrend = Literal["constant", "linear", False]
 
@@ -73,13 +82,23 @@ class CubeConfig:
     saturation : float or None
         Samples with ``|x| >= saturation`` are masked like gaps (in the recorded samples,
         before any resampling).
-    calibration : callable or None
+    calibration : callable, mapping or None
         ``calibration(f)`` gives the sensor's ``|S(f)|``, multiplying the amplitude spectrum
-        (the PSD is multiplied by ``|S(f)|**2``). In a TOML file, name it as
-        ``"module:function"``, e.g. ``"xspecseg.io:sierra_nevada_calibration"``: loading
-        the file imports that module (running its top-level code) and the cube calls the
-        function, so a TOML config is code; load only files you trust. A ``units``
-        attribute on the callable names the calibrated unit.
+        (the PSD is multiplied by ``|S(f)|**2``); a ``units`` attribute on the callable
+        names the calibrated unit. In a TOML file it takes one of two forms:
+
+        * data, which runs nothing: a table ``frequency``/``magnitude``/``units``, a
+          two-column ``file`` with ``units``, or ``poles``/``zeros``/``gain``/``units``
+          (:class:`xspecseg.calibration.TabulatedResponse`,
+          :class:`xspecseg.calibration.PoleZeroResponse`; a mapping given here is read
+          the same way);
+        * a string ``"module:function"``, e.g.
+          ``"xspecseg.io:sierra_nevada_calibration"``: loading the file imports that
+          module, running its top-level code, and the cube calls the function. A TOML
+          config in this form is code: load only files you trust.
+
+        The cube's attrs record the data forms as their JSON table, a function by its
+        ``"module:qualname"``.
     resample : bool
         Accept a waveform at any other sampling rate and resample it to ``sampling_rate``
         before the band-pass: rational polyphase resampling by ``up / down`` (from
@@ -135,6 +154,9 @@ class CubeConfig:
             norm["band"] = _band(self.band)
         if isinstance(self.window, list):
             norm["window"] = tuple(self.window)
+        if isinstance(self.calibration, Mapping):
+            # the data forms run nothing; a relative ``file`` is taken from the working folder
+            norm["calibration"] = calibration_from_config(self.calibration)
         if not isinstance(self.resample, bool | np.bool_):
             raise ValueError(f"resample must be true or false, got {self.resample!r}")
         norm["resample"] = bool(self.resample)
@@ -230,6 +252,10 @@ class CubeConfig:
             raise ValueError(f"saturation must be positive, got {self.saturation}")
         if self.calibration is not None and not callable(self.calibration):
             raise TypeError("calibration must be a callable of frequency (Hz)")
+        if isinstance(self.calibration, TabulatedResponse):
+            # a table that misses part of the crop is refused here, where a TOML error
+            # names the file, rather than when the cube is built
+            self.calibration(self.frequencies())
 
     def _validate_blocks(self) -> None:
         bsec = self.block_seconds
@@ -289,12 +315,18 @@ class CubeConfig:
 
         A ``preset = "iar"`` key starts from that preset and the other keys override it.
         Values are checked as in the constructor; an error names the file, the key and
-        the value.
+        the value. ``calibration`` is read by
+        :func:`xspecseg.calibration.calibration_from_config`: its table forms run nothing
+        (a ``file`` is taken relative to the TOML file's folder); its string form
+        ``"module:function"`` imports that module, so such a file is as trusted as code.
 
         Examples
         --------
-        >>> cfg = CubeConfig.from_toml("cube.toml")  # doctest: +SKIP
-        >>> # cube.toml:  [cube]  preset = "iar"  resample = true
+        >>> from pathlib import Path
+        >>> _ = Path("cube.toml").write_text('[cube]\\npreset = "iar"\\nresample = true\\n')
+        >>> cfg = CubeConfig.from_toml("cube.toml")
+        >>> cfg.band, cfg.resample
+        ((0.5, 10.0), True)
         """
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -304,8 +336,10 @@ class CubeConfig:
         if unknown:
             raise ValueError(f"{path}: unknown cube config keys {sorted(unknown)}")
         try:
-            if isinstance(data.get("calibration"), str):
-                data["calibration"] = resolve_callable(data["calibration"])
+            if data.get("calibration") is not None:
+                data["calibration"] = calibration_from_config(
+                    data["calibration"], base_dir=Path(path).parent
+                )
             preset = data.pop("preset", None)
             return cls.preset(preset, **data) if preset else cls(**data)
         except ValueError as err:
@@ -319,7 +353,7 @@ class CubeConfig:
             if f.name == "band":
                 v = [] if v is None else [float(v[0]), float(v[1])]
             elif f.name == "calibration":
-                v = "none" if v is None else callable_name(v)
+                v = "none" if v is None else _calibration_attr(v)
             elif f.name == "saturation":
                 v = "none" if v is None else float(v)
             elif f.name == "detrend":
@@ -372,32 +406,9 @@ def _band(value: Any) -> tuple[float, float]:
     return _real("band low corner", value[0]), _real("band high corner", value[1])
 
 
-def callable_name(func: Callable) -> str:
-    """``"module:qualname"`` of a function, the form :func:`resolve_callable` reads back."""
-    module = getattr(func, "__module__", None)
-    qual = getattr(func, "__qualname__", None)
-    if module and qual:
-        return f"{module}:{qual}"
-    return repr(func)
-
-
-def resolve_callable(spec: str) -> Callable:
-    """Import ``"package.module:function"`` (a calibration named in a TOML file).
-
-    Importing runs the module's top-level code: a config file that names a calibration is
-    as trusted as code.
-    """
-    import importlib
-
-    module, sep, attr = spec.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"callable {spec!r} must be written 'package.module:function'")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"cannot import {spec!r}: {err}") from err
-    if not callable(obj):
-        raise ValueError(f"{spec!r} is not callable")
-    return obj
+def _calibration_attr(cal: Callable) -> str:
+    """A data-form calibration as its JSON table (exact floats: appending to a store with
+    the same table is accepted, with another refused); a function as ``module:qualname``."""
+    if isinstance(cal, TabulatedResponse | PoleZeroResponse):
+        return json.dumps(cal.to_config())
+    return callable_name(cal)

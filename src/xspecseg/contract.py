@@ -1,13 +1,25 @@
-"""The contract between training and inference: the model card and the input representation.
+"""The contract between training and inference: model card, architecture, input, image units.
 
 What a network sees must be computed the same way when it is trained and when it is run,
 whatever the record's unit, station or chunking. This module owns that, and needs no torch:
 
 * :class:`InputRepresentation` turns the PSD of one whole image unit (an IAR night, a CSES
   half-orbit) into the network input;
+* the image units themselves (nights, half-orbits, tiles with their halo) are cut by
+  :mod:`xspecseg.imageunits`; :meth:`ModelCard.image_spans` cuts a record into a model's;
 * :class:`ModelCard` is the typed, frozen description a checkpoint carries (architecture,
   input component, band and grid, image unit, representation, threshold, event cuts,
-  provenance), read from a checkpoint's ``config.json`` through one explicit migration.
+  provenance), read from a checkpoint's ``config.json`` through one explicit migration;
+* :class:`Architecture` is what a built network is and what inference may do with it
+  (down-sampling, receptive field, global pooling).
+
+A model carries both as typed attributes, ``model.xspecseg_card`` (set by
+:func:`xspecseg.models.load` and :func:`xspecseg.train.train_model`) and
+``model.xspecseg_architecture`` (set by :func:`xspecseg.models.get_model`, or declared by
+a model class as a class attribute); everything in xspecseg reads them through
+:func:`card_of` and :func:`architecture_of`, which also accept the plain dicts of
+earlier versions (``model.xspecseg_config``, ``model.xspecseg_info``), so a config dict
+set on an in-memory model still describes it.
 
 Representations
 ---------------
@@ -44,17 +56,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from .imageunits import DEFAULT_NIGHT, night_spans, orbit_spans
+
 __all__ = [
     "CARD_KEYS",
+    "Architecture",
     "ImageUnit",
     "InputRepresentation",
     "ModelCard",
     "RepresentationMethod",
+    "architecture_of",
+    "card_of",
 ]
 
 RepresentationMethod = Literal["log-relative", "log-fixed"]
@@ -311,6 +328,32 @@ class ModelCard:
             provenance=dict(cfg.get("provenance") or {}),
         )
 
+    def image_spans(self, data: Any, image_unit: ImageUnit | None = None) -> list[tuple[int, int]]:
+        """Row ranges of the whole images this model takes from a record.
+
+        Parameters
+        ----------
+        data : xr.DataArray or xr.Dataset
+            The record: its ``time`` axis (nights) or ``orbit``/``orbit_direction``
+            coordinates (half-orbits).
+        image_unit : {"night", "half_orbit"}, optional
+            Instead of the card's own.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> t = np.datetime64("2020-01-01") + np.arange(48) * np.timedelta64(1, "h")
+        >>> card = ModelCard("unet", image_unit="night", night_window=("20:00", "04:00"))
+        >>> card.image_spans(xr.DataArray(np.arange(48.0), coords={"time": t}))
+        [(20, 28)]
+        """
+        unit = self.image_unit if image_unit is None else image_unit
+        if unit == "night":
+            return night_spans(data["time"].values, self.night_window or DEFAULT_NIGHT)
+        if unit == "half_orbit":
+            return orbit_spans(data)
+        raise ValueError(f"image unit {unit!r} cuts no whole images (night, half_orbit)")
+
     def to_config(self) -> dict[str, Any]:
         """The JSON-able keys a checkpoint stores for this card."""
         out: dict[str, Any] = {
@@ -327,3 +370,129 @@ class ModelCard:
             **self.event_cuts,
         }
         return json.loads(json.dumps(out))
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """What a built network is, and what inference may do with it.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``"unet"``, ``"odm_unet"``, ``"smp:<Arch>"``); empty for a network
+        built elsewhere.
+    kwargs : dict
+        Every constructor argument, so that ``get_model(name, **kwargs)`` rebuilds it.
+    downsampling : int
+        Total down-sampling factor: inputs are padded to a multiple of it, so tiles at
+        offsets that are multiples of it share the whole image's pooling grid.
+    receptive_field : int, optional
+        Odd width ``R`` bounding the input rows an output row depends on (``R // 2`` each
+        side), apart from global pooling; None when unknown.
+    global_context : bool
+        Some layer pools over the whole feature map (squeeze-excitation, attention, ASPP,
+        pyramid pooling): tiles can then only approximate a whole-image run.
+
+    Examples
+    --------
+    >>> arch = Architecture.from_info({"downsampling": 2, "receptive_field": 16, "local": False})
+    >>> arch.global_context, arch.local, arch.to_info()["name"]
+    (True, False, '')
+    """
+
+    name: str = ""
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    downsampling: int = 1
+    receptive_field: int | None = None
+    global_context: bool = False
+
+    @property
+    def local(self) -> bool:
+        """True when every output depends only on inputs within the receptive field."""
+        return not self.global_context
+
+    def to_info(self) -> dict[str, Any]:
+        """The plain dict of earlier versions (``model.xspecseg_info``)."""
+        return {
+            "name": self.name,
+            "kwargs": dict(self.kwargs),
+            "downsampling": self.downsampling,
+            "receptive_field": self.receptive_field,
+            "global_context": self.global_context,
+            "local": self.local,
+        }
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> Architecture:
+        """From :meth:`to_info`'s dict; ``local`` alone stands for ``not global_context``."""
+        rf = info.get("receptive_field")
+        return cls(
+            name=str(info.get("name") or ""),
+            kwargs=dict(info.get("kwargs") or {}),
+            downsampling=int(info.get("downsampling") or 1),
+            receptive_field=None if rf is None else int(rf),
+            global_context=bool(info.get("global_context", not info.get("local", True))),
+        )
+
+
+def architecture_of(model: Any) -> Architecture:
+    """The :class:`Architecture` a model carries (defaults for a bare network).
+
+    Read from ``model.xspecseg_architecture`` (an instance or class attribute), else
+    migrated from the ``model.xspecseg_info`` dict of earlier versions.
+
+    Examples
+    --------
+    >>> class Net:
+    ...     xspecseg_architecture = Architecture(downsampling=4, receptive_field=31)
+    >>> architecture_of(Net()).downsampling, architecture_of(object()).local
+    (4, True)
+    """
+    arch = getattr(model, "xspecseg_architecture", None)
+    if arch is not None:
+        if not isinstance(arch, Architecture):
+            raise TypeError(
+                f"model.xspecseg_architecture must be an Architecture, got {type(arch).__name__}"
+            )
+        return arch
+    info = getattr(model, "xspecseg_info", None)
+    if isinstance(info, Mapping):
+        return Architecture.from_info(info)
+    return Architecture()
+
+
+def card_of(model: Any) -> ModelCard | None:
+    """The :class:`ModelCard` a model carries, or None for a bare network.
+
+    Read from ``model.xspecseg_card``, else migrated from a config dict set on the model
+    (``model.xspecseg_config``, a convenience for models in memory). A model loaded from a
+    checkpoint carries both, made from one config; if they no longer agree, which one is
+    meant cannot be known and a ValueError says so: after changing one, delete the other.
+
+    Examples
+    --------
+    >>> class Net:
+    ...     pass
+    >>> net = Net()
+    >>> card_of(net) is None
+    True
+    >>> net.xspecseg_config = {"night_window": [18.0, 6.0], "threshold": 0.7}
+    >>> card_of(net).image_unit, card_of(net).night_window
+    ('night', ('18:00', '06:00'))
+    """
+    card = getattr(model, "xspecseg_card", None)
+    if card is not None and not isinstance(card, ModelCard):
+        raise TypeError(f"model.xspecseg_card must be a ModelCard, got {type(card).__name__}")
+    config = getattr(model, "xspecseg_config", None)
+    if not config:
+        return card
+    if not isinstance(config, Mapping):
+        raise TypeError(f"model.xspecseg_config must be a dict, got {type(config).__name__}")
+    from_config = ModelCard.from_config(dict(config))
+    if card is not None and from_config != card:
+        raise ValueError(
+            "the model's xspecseg_card and xspecseg_config disagree: after changing one, "
+            "delete the other (e.g. model.xspecseg_card = dataclasses.replace(card, "
+            "threshold=0.7); del model.xspecseg_config)"
+        )
+    return card or from_config

@@ -119,7 +119,7 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     from .events import extract_events
     from .infer import open_probability, predict, write_probability
     from .io import read_cses
-    from .models import load
+    from .models.checkpoint import read_card
 
     t0 = time.perf_counter()
     orbit_dir = out / "cses_orbits"
@@ -131,7 +131,7 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     write_probability(predict(sat["psd"], "cses-default"), prob_path, progress=progress,
                       client=client)  # fmt: skip
     prob, model = open_probability(prob_path), "cses-default (ODM_Unet)"
-    lo, hi = load("cses-default").xspecseg_config["band"]  # probabilities are 0 outside
+    lo, hi = read_card("cses-default").band  # probabilities are 0 outside
     band = (sat.frequency.values >= lo) & (sat.frequency.values <= hi)
     detected = prob.values >= float(prob.attrs["threshold"])
     iou_text = f"{_iou(detected[:, band], truth.values[:, band]):.3f}"
@@ -171,14 +171,26 @@ def run_demo(
     workers: int | None = None,
     progress: bool = True,
 ) -> Summary:
-    """Run both chains; return (and print) the summary."""
-    from .cli import dask_client
+    """Run both chains; return (and print) the summary.
+
+    Where it runs follows the command line's rule (:func:`xspecseg.cluster.choose`):
+    ``workers`` > 1 starts a ``LocalCluster``; by default a demo of up to
+    :data:`xspecseg.cluster.SMALL_JOB_DAYS` days runs in this process, a longer one on
+    a ``LocalCluster`` with one worker per core.
+
+    Examples
+    --------
+    >>> # not run in the test suite: the whole chain, data to figures, is too slow for it
+    >>> summary = run_demo("demo", ground_days=3, cses_days=1)  # doctest: +SKIP
+    >>> cube = dict(summary.outputs)["ground spectrogram cube (zarr)"]  # doctest: +SKIP
+    """
+    from .cluster import compute_on
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary()
     t0 = time.perf_counter()
-    with dask_client(None, workers) as client:
+    with compute_on(None, workers, days=max(ground_days, cses_days)) as client:
         ground_chain(out, ground_days, client, progress, summary)
         cses_chain(out, cses_days, client, progress, summary)
     print()

@@ -40,10 +40,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._optional import needs_extra
+
 __all__ = [
     "GROUPING_TOLERANCE_DEG",
     "MAX_ALTITUDE_KM",
     "SEASONS",
+    "aacgm_convert",
     "add_geomag_variables",
     "hemisphere_of",
     "local_time",
@@ -78,6 +81,25 @@ def _is_xarray(*args: Any) -> bool:
     return any(isinstance(a, xr.DataArray) for a in args)
 
 
+def _elementwise(
+    func: Any, *args: Any, name: str, dtype: Any, kwargs: dict[str, Any] | None = None
+) -> Any:
+    """``func(*args, **kwargs)``, through :func:`xarray.apply_ufunc` when any input is a
+    DataArray: the result is then a DataArray named ``name``, lazy for Dask inputs, and
+    carries none of the inputs' attributes (their units are not the result's)."""
+    kwargs = kwargs or {}
+    if not _is_xarray(*args):
+        return func(*args, **kwargs)
+    return xr.apply_ufunc(
+        func,
+        *args,
+        kwargs=kwargs,
+        dask="parallelized",
+        output_dtypes=[np.dtype(dtype)],
+        keep_attrs=False,
+    ).rename(name)
+
+
 def as_datetime64(time: Any) -> np.ndarray:
     """``time`` (datetime64, datetime, Timestamp, ISO string, arrays of them) as datetime64[ns].
 
@@ -97,28 +119,75 @@ def _resolution_ns(resolution: str | np.timedelta64 | pd.Timedelta) -> int:
     return int(ns)
 
 
+def aacgm_convert(
+    lat: Any, lon: Any, altitude_km: Any, when: _dt.datetime, *, trace: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """AACGM-v2 latitude and longitude (degrees) of points converted at one time.
+
+    The building block of :func:`magnetic_latitude`, for callers that choose their own
+    conversion times or need the longitude too. Safe to call from several threads: the
+    conversions are serialised, since aacgmv2 keeps the coefficients of the last date
+    in process-wide globals.
+
+    Parameters
+    ----------
+    lat, lon, altitude_km : array_like
+        Geodetic latitude and longitude (degrees) and altitude (km), 1-d, one value per
+        point.
+    when : datetime.datetime
+        The time whose AACGM-v2 coefficients convert every point (naive, UTC).
+    trace : bool, default False
+        Use field-line tracing instead of the coefficients.
+
+    Returns
+    -------
+    mlat, mlon : numpy.ndarray
+        float64, NaN where AACGM-v2 is undefined (near the magnetic equator) and
+        everywhere when its field model does not cover ``when``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> mlat, mlon = aacgm_convert([55.31], [-3.21], [0.0], dt.datetime(2013, 1, 1, 12))
+    >>> np.round(mlat, 1)
+    array([52.1])
+    """
+    # imported here: it loads coefficient files, and most imports never need it
+    with needs_extra("geomag"):
+        import aacgmv2
+
+    lat = np.asarray(lat, dtype=np.float64)
+    if when.year in _BAD_YEARS:
+        return np.full(lat.shape, np.nan), np.full(lat.shape, np.nan)
+    code = "G2A|TRACE" if trace else "G2A"
+    try:
+        with _AACGM_LOCK:
+            mlat, mlon, _ = aacgmv2.convert_latlon_arr(
+                lat,
+                np.asarray(lon, dtype=np.float64),
+                np.asarray(altitude_km, dtype=np.float64),
+                when,
+                method_code=code,
+            )
+    except RuntimeError:
+        # aacgmv2 raises when its IGRF model does not cover the date; remembering the
+        # year keeps it from printing the same refusal for every later group
+        _BAD_YEARS.add(when.year)
+        return np.full(lat.shape, np.nan), np.full(lat.shape, np.nan)
+    mlat = np.asarray(mlat, dtype=np.float64)
+    mlon = np.asarray(mlon, dtype=np.float64)
+    mlat[~np.isfinite(mlat)] = np.nan
+    mlon[~np.isfinite(mlon)] = np.nan
+    return mlat, mlon
+
+
 def _convert_group(
     lat: np.ndarray, lon: np.ndarray, alt: np.ndarray, when: _dt.datetime, trace: bool
 ) -> np.ndarray:
     """AACGM-v2 latitude of points sharing one conversion time; NaN where it fails."""
-    import aacgmv2  # imported here: it loads coefficient files, and most imports never need it
-
-    if when.year in _BAD_YEARS:
-        return np.full(lat.shape, np.nan)
     # a fixed station repeats the same point all day: convert each distinct point once
     pts, inverse = np.unique(np.stack([lat, lon, alt], axis=1), axis=0, return_inverse=True)
-    code = "G2A|TRACE" if trace else "G2A"
-    try:
-        with _AACGM_LOCK:
-            out = aacgmv2.convert_latlon_arr(
-                pts[:, 0], pts[:, 1], pts[:, 2], when, method_code=code
-            )[0]
-    except RuntimeError:
-        # aacgmv2 raises when its IGRF model does not cover the date
-        _BAD_YEARS.add(when.year)
-        return np.full(lat.shape, np.nan)
-    out = np.asarray(out, dtype=np.float64)
-    out[~np.isfinite(out)] = np.nan
+    out, _ = aacgm_convert(pts[:, 0], pts[:, 1], pts[:, 2], when, trace=trace)
     return out[inverse.ravel()]
 
 
@@ -217,21 +286,18 @@ def magnetic_latitude(
     >>> np.round(magnetic_latitude(55.31, -3.21, 0.0, t), 1)   # Eskdalemuir
     array([52.1, 52.1])
     """
-    res_ns = _resolution_ns(resolution)
-    if _is_xarray(lat, lon, altitude_km, time):
-        out = xr.apply_ufunc(
-            _magnetic_latitude_np,
-            lat,
-            lon,
-            altitude_km,
-            time,
-            kwargs={"resolution_ns": res_ns, "trace": trace},
-            dask="parallelized",
-            output_dtypes=[np.float64],
-            keep_attrs=False,
-        )
-        return out.rename("magnetic_latitude").assign_attrs(MAGLAT_ATTRS)
-    return _magnetic_latitude_np(lat, lon, altitude_km, time, res_ns, trace)
+    kwargs = {"resolution_ns": _resolution_ns(resolution), "trace": trace}
+    out = _elementwise(
+        _magnetic_latitude_np,
+        lat,
+        lon,
+        altitude_km,
+        time,
+        name="magnetic_latitude",
+        dtype=np.float64,
+        kwargs=kwargs,
+    )
+    return out.assign_attrs(MAGLAT_ATTRS) if isinstance(out, xr.DataArray) else out
 
 
 def _season_np(time: Any) -> np.ndarray:
@@ -263,15 +329,7 @@ def season_of(time: Any) -> np.ndarray | xr.DataArray:
     >>> season_of(np.array(["2022-01-15", "2022-07-01"], dtype="datetime64[ns]"))
     array(['DJF', 'JJA'], dtype='<U3')
     """
-    if isinstance(time, xr.DataArray):
-        return xr.apply_ufunc(
-            _season_np,
-            time,
-            dask="parallelized",
-            output_dtypes=[np.dtype("<U3")],
-            keep_attrs=False,
-        ).rename("season")
-    return _season_np(time)
+    return _elementwise(_season_np, time, name="season", dtype="<U3")
 
 
 def _hemisphere_np(lat: Any) -> np.ndarray:
@@ -318,15 +376,7 @@ def hemisphere_of(
         if lon is None or altitude_km is None or time is None:
             raise ValueError("hemisphere_of(magnetic=True) needs lon, altitude_km and time")
         lat = magnetic_latitude(lat, lon, altitude_km, time)
-    if isinstance(lat, xr.DataArray):
-        return xr.apply_ufunc(
-            _hemisphere_np,
-            lat,
-            dask="parallelized",
-            output_dtypes=[np.dtype("<U1")],
-            keep_attrs=False,
-        ).rename("hemisphere")
-    return _hemisphere_np(lat)
+    return _elementwise(_hemisphere_np, lat, name="hemisphere", dtype="<U1")
 
 
 def _local_time_np(time: Any, lon: Any) -> np.ndarray:
@@ -357,16 +407,7 @@ def local_time(time: Any, lon: Any) -> np.ndarray | xr.DataArray:
     >>> local_time(np.datetime64("2013-01-01T23:00", "ns"), -3.0)
     array(22.8)
     """
-    if _is_xarray(time, lon):
-        return xr.apply_ufunc(
-            _local_time_np,
-            time,
-            lon,
-            dask="parallelized",
-            output_dtypes=[np.float64],
-            keep_attrs=False,
-        ).rename("local_time")
-    return np.asarray(_local_time_np(time, lon))
+    return _elementwise(_local_time_np, time, lon, name="local_time", dtype=np.float64)
 
 
 def add_geomag_variables(

@@ -1,7 +1,8 @@
 """Chunk-wise segmentation of spectrogram cubes on Dask: seam-free, model loaded once.
 
 ``predict`` turns a (time, frequency) PSD into a lazy ``probability`` DataArray on the same
-grid. Two ways to cut the record into network inputs, both independent of the chunking:
+grid. Two ways to cut the record into network inputs, both independent of the chunking and
+both cut by :mod:`xspecseg.imageunits`, the cutters training uses:
 
 * **images** — when the model's checkpoint names an image unit (IAR nights, e.g.
   18:00–06:00 UT across midnight; CSES half-orbits), every image is cut whole from the
@@ -14,13 +15,17 @@ grid. Two ways to cut the record into network inputs, both independent of the ch
   exactly and need an image unit.
 
 Where the PSD is NaN (no data) the probability is NaN. The model reaches every worker once:
-a checkpoint path or shipped name travels as a string, an in-memory model as one serialised
-copy in the graph, and each worker process keeps the built model in a cache.
+a checkpoint path or shipped name travels as a string (the client reads only its
+``config.json``, the model card; the workers load the weights), an in-memory model as one
+serialised copy in the graph, and each worker process keeps the built model in a cache.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -30,21 +35,29 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from . import _store
 from ._chunks import halo_map
-from .contract import InputRepresentation, ModelCard
+from ._optional import needs_extra
+from ._provenance import append_history, history_line
+from ._version import __version__
+from .contract import Architecture, InputRepresentation, ModelCard, architecture_of, card_of
 from .cube import select_component
 
+# night_spans and orbit_spans stay importable from here for code written before the
+# cutters moved to xspecseg.imageunits
+from .imageunits import night_spans, orbit_spans, tile_geometry, tile_spans  # noqa: F401
+
 __all__ = [
+    "PROVENANCE_ATTRS",
     "ModelSource",
     "open_probability",
     "predict",
     "verify_probability",
     "write_probability",
 ]
-
-DEFAULT_TILE = 512
 
 
 # ----------------------------------------------------------------------------------------
@@ -102,26 +115,34 @@ def cached_model(source: ModelSource, device: str):
     return model
 
 
-def _source_of(model: Any) -> tuple[ModelSource, dict, dict]:
-    """(source, checkpoint config, architecture info) of a model, path or shipped name."""
+def _source_of(model: Any) -> tuple[ModelSource, dict, ModelCard | None]:
+    """(source, config dict, card) of a model, checkpoint path or shipped name.
+
+    A path or a name is not loaded: only its ``config.json`` is read (the workers load the
+    weights). The card is None for a bare module without one.
+    """
     if isinstance(model, str | os.PathLike):
-        from .models import load
+        from .models.checkpoint import read_config
+        from .models.registry import check_checkpoint_kwargs
 
         ref = os.fspath(model)
-        loaded = load(ref, device="cpu")
+        config = read_config(ref)
+        # refuse a config the workers could not build now, not when the graph runs
+        check_checkpoint_kwargs(config["name"], config["kwargs"])
         kind = "path" if os.path.exists(ref) else "name"
         if kind == "path":
             ref = os.path.abspath(ref)
-        config = dict(getattr(loaded, "xspecseg_config", {}) or {})
-        return ModelSource(kind, ref), config, _info(loaded)
-    import torch
+        return ModelSource(kind, ref), config, ModelCard.from_config(config)
+    with needs_extra("models"):
+        import torch
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(
             f"model must be a torch.nn.Module, a checkpoint path or a shipped name, "
             f"got {type(model).__name__}"
         )
-    config = dict(getattr(model, "xspecseg_config", {}) or {})
+    card = card_of(model)
+    config = card.to_config() if card is not None else {}
     # the whole pickled module, not only its weights: two models may share weights but
     # differ in structure or flags, and the per-process cache must tell them apart
     import pickle
@@ -133,15 +154,16 @@ def _source_of(model: Any) -> tuple[ModelSource, dict, dict]:
         for name, value in model.state_dict().items():
             digest.update(name.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return ModelSource("object", digest.hexdigest()[:24], obj=model), config, _info(model)
+    return ModelSource("object", digest.hexdigest()[:24], obj=model), config, card
 
 
-def _info(model: Any) -> dict:
-    info = dict(getattr(model, "xspecseg_info", {}) or {})
-    info.setdefault("downsampling", 1)
-    info.setdefault("receptive_field", None)
-    info.setdefault("local", True)
-    return info
+def _architecture(source: ModelSource, card: ModelCard) -> Architecture:
+    """What tiling needs to know of the network (built without weights for a checkpoint)."""
+    if source.kind == "object":
+        return architecture_of(source.obj)
+    from .models import get_model
+
+    return architecture_of(get_model(card.architecture, **card.kwargs))
 
 
 # ----------------------------------------------------------------------------------------
@@ -174,7 +196,8 @@ def _worker_share() -> int | None:
 
 def _torch_threads(threads: int | None) -> None:
     """Give torch this task's share of the cores, so that workers do not oversubscribe."""
-    import torch
+    with needs_extra("models"):
+        import torch
 
     if threads is None:
         threads = _worker_share()
@@ -184,7 +207,8 @@ def _torch_threads(threads: int | None) -> None:
 
 def _forward(model, images: list[np.ndarray], device: str, batch_size: int, amp: bool):
     """Probabilities for a list of 2-D images; equal shapes go through in batches."""
-    import torch
+    with needs_extra("models"):
+        import torch
 
     out: list[np.ndarray | None] = [None] * len(images)
     by_shape: dict[tuple[int, int], list[int]] = {}
@@ -237,16 +261,13 @@ def _tile_block(
     x = representation(block[:, band])
     a = offset + left
     b = offset + block.shape[0] - right
-    images, spans = [], []
-    for t0 in range((a // tile) * tile, b, tile):
-        lo, hi = max(0, t0 - tile_halo), min(total, t0 + tile + tile_halo)
-        images.append(x[lo - offset : hi - offset])
-        spans.append((lo, t0, min(t0 + tile, total)))
+    tiles = tile_spans(a, b, total, tile, tile_halo)
+    images = [x[t.lo - offset : t.hi - offset] for t in tiles]
     probs = _forward(model, images, device, batch_size, amp)
     out = np.zeros((b - a, block.shape[1]), np.float32)
-    for (lo, t0, t1), p in zip(spans, probs, strict=True):
-        keep0, keep1 = max(t0, a), min(t1, b)
-        out[keep0 - a : keep1 - a, band] = p[keep0 - lo : keep1 - lo]
+    for t, p in zip(tiles, probs, strict=True):
+        keep0, keep1 = max(t.t0, a), min(t.t1, b)
+        out[keep0 - a : keep1 - a, band] = p[keep0 - t.lo : keep1 - t.lo]
     out[np.isnan(block[left : block.shape[0] - right])] = np.nan
     return out
 
@@ -282,68 +303,13 @@ def _image_block(
 
 
 # ----------------------------------------------------------------------------------------
-# image units: nights across midnight, half-orbits
-# ----------------------------------------------------------------------------------------
-def night_spans(time: np.ndarray, window) -> list[tuple[int, int]]:
-    """Row ranges of every night window ``(start, end)`` UT in ``time``.
-
-    ``start`` and ``end`` are hours (``18.0``) or ``"HH:MM"`` strings.
-
-    A window with ``start > end`` crosses midnight and is labelled by its evening. Only
-    complete windows are returned: an image cut short by the record's ends would not look
-    like the training images.
-    """
-    t = np.asarray(time).astype("datetime64[ns]")
-    if t.size == 0:
-        return []
-    start_h, end_h = (_hours(window[0]), _hours(window[1]))
-    length_h = (end_h - start_h) % 24 or 24.0
-    step = t[1] - t[0] if t.size > 1 else np.timedelta64(0, "ns")
-    first_day = t[0].astype("datetime64[D]") - np.timedelta64(1, "D")
-    last_day = t[-1].astype("datetime64[D]")
-    spans = []
-    day = first_day
-    while day <= last_day:
-        w0 = day.astype("datetime64[ns]") + np.timedelta64(round(start_h * 3.6e12), "ns")
-        w1 = w0 + np.timedelta64(round(length_h * 3.6e12), "ns")
-        i0, i1 = np.searchsorted(t, w0), np.searchsorted(t, w1)
-        complete = t[0] <= w0 and (t[-1] + step) >= w1
-        if i1 > i0 and complete:
-            spans.append((int(i0), int(i1)))
-        day += np.timedelta64(1, "D")
-    return spans
-
-
-def _hours(value: float | str) -> float:
-    """18.5 or "18:30" -> 18.5."""
-    if isinstance(value, str):
-        hh, _, mm = value.partition(":")
-        return int(hh) + (int(mm) if mm else 0) / 60.0
-    return float(value)
-
-
-def orbit_spans(data: xr.DataArray) -> list[tuple[int, int]]:
-    """Row ranges of consecutive rows sharing ``orbit`` and ``orbit_direction``."""
-    keys = [data[c].values for c in ("orbit", "orbit_direction") if c in data.coords]
-    if not keys:
-        raise ValueError("half-orbit images need 'orbit' (and 'orbit_direction') coords")
-    n = data.sizes["time"]
-    change = np.zeros(n, bool)
-    change[0] = True
-    for k in keys:
-        change[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(change)
-    ends = np.r_[starts[1:], n]
-    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
-
-
-# ----------------------------------------------------------------------------------------
 # the public wrapper
 # ----------------------------------------------------------------------------------------
 def _device(device: str | None) -> str:
     if device:
         return device
-    import torch
+    with needs_extra("models"):
+        import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -414,26 +380,23 @@ def predict(
     Examples
     --------
     >>> import xspecseg as xs
-    >>> cube = xs.open_cube("site.zarr")                               # doctest: +SKIP
-    >>> prob = xs.predict(cube.psd, "iar-default")  # its input: H+D  # doctest: +SKIP
+    >>> from xspecseg.testing import random_waveform
+    >>> wave = random_waveform(hours=1)  # components H and D
+    >>> _ = xs.write_cube(xs.build_cube(wave, xs.CubeConfig.preset("iar")), "site.zarr",
+    ...                   progress=False)
+    >>> cube = xs.open_cube("site.zarr")
+    >>> prob = xs.predict(cube.psd, "iar-default")  # its input: H+D
+    >>> prob.dims
+    ('time', 'frequency')
     """
-    source, config, info = _source_of(model)
-    card = ModelCard.from_config(config) if config else _BARE_CARD
-    data = _model_input(data, card)
-    data = data.transpose("time", "frequency")
+    source, _, carried = _source_of(model)
+    card = carried or _BARE_CARD
+    data = _model_input(data, card).transpose("time", "frequency")
     dev = _device(device)
     band = _band_slice(data, card.band)
+    _check_grid(card, band)
     arr = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
     arr = arr.rechunk({1: -1})
-    source_key = dask.delayed(source, pure=True)  # one copy of the model per worker
-    if card.frequency_bins is not None and band.stop - band.start != card.frequency_bins:
-        raise ValueError(
-            f"the model was trained on {card.frequency_bins} frequency bins over "
-            f"{card.band} Hz, the data have {band.stop - band.start} there: the cube's "
-            "frequency resolution differs from the training cubes'; build the cube with the "
-            "model's grid (for the IAR models: xs.CubeConfig.preset('iar'), resampling the "
-            "record to 100 Hz if it has another rate)"
-        )
     unit = card.image_unit if image_unit == "auto" else image_unit
     if unit == "none" and card.representation.needs_whole_units:
         raise ValueError(
@@ -442,7 +405,7 @@ def predict(
             "'half_orbit'"
         )
     kwargs = dict(
-        source=source_key,
+        source=dask.delayed(source, pure=True),  # one copy of the model per worker
         band=band,
         representation=card.representation,
         device=dev,
@@ -451,38 +414,73 @@ def predict(
         threads=threads,
     )
     if unit in ("night", "half_orbit"):
-        spans = (
-            night_spans(data["time"].values, card.night_window or (18.0, 6.0))
-            if unit == "night"
-            else orbit_spans(data)
-        )
-        prob = _predict_images(arr, spans, kwargs)
+        prob = _predict_images(arr, card.image_spans(data, unit), kwargs)
     elif unit == "none":
-        if not info.get("local", True):
-            raise ValueError(
-                "this model pools globally (e.g. attention over the whole image), so tiles "
-                "cannot reproduce a whole-image run: use a checkpoint with an image unit "
-                "(image_unit='night' or 'half_orbit')"
-            )
-        down = int(info.get("downsampling") or 1)
-        rf = info.get("receptive_field") or 2 * DEFAULT_TILE
-        tile_n = _round_up(tile or DEFAULT_TILE, down)
-        halo_n = _round_up(halo if halo is not None else int(rf), down)
-        prob = halo_map(
-            arr,
-            halo_n + tile_n,
-            _tile_block,
-            out_chunk_shape=lambda m: (m, arr.shape[1]),
-            dtype=np.float32,
-            axis=0,
-            tile=tile_n,
-            tile_halo=halo_n,
-            total=arr.shape[0],
-            **kwargs,
-        )
+        tile_n, halo_n = _tiling(source, card, tile, halo)
+        prob = _predict_tiles(arr, tile_n, halo_n, kwargs)
     else:
         raise ValueError(f"unknown image_unit {image_unit!r}")
     prob = prob.rechunk((arr.chunks[0], -1))
+    threshold = card.threshold if carried is not None else getattr(model, "threshold", 0.5)
+    return _probability(prob, data, model, source, card, unit, float(threshold))
+
+
+def _check_grid(card: ModelCard, band: slice) -> None:
+    """Refuse data on another frequency grid than the model was trained on."""
+    if card.frequency_bins is not None and band.stop - band.start != card.frequency_bins:
+        raise ValueError(
+            f"the model was trained on {card.frequency_bins} frequency bins over "
+            f"{card.band} Hz, the data have {band.stop - band.start} there: the cube's "
+            "frequency resolution differs from the training cubes'; build the cube with the "
+            "model's grid (for the IAR models: xs.CubeConfig.preset('iar'), resampling the "
+            "record to 100 Hz if it has another rate)"
+        )
+
+
+def _tiling(
+    source: ModelSource, card: ModelCard, tile: int | None, halo: int | None
+) -> tuple[int, int]:
+    """(tile, halo) rows for a model run without an image unit."""
+    arch = _architecture(source, card)
+    if not arch.local:
+        raise ValueError(
+            "this model pools globally (e.g. attention over the whole image), so tiles "
+            "cannot reproduce a whole-image run: use a checkpoint with an image unit "
+            "(image_unit='night' or 'half_orbit')"
+        )
+    return tile_geometry(arch.downsampling, arch.receptive_field, tile=tile, halo=halo)
+
+
+def _predict_tiles(arr: da.Array, tile: int, halo: int, kwargs: dict) -> da.Array:
+    """Tiles with their halo across chunk boundaries (see :func:`_tile_block`)."""
+    return halo_map(
+        arr,
+        halo + tile,
+        _tile_block,
+        out_chunk_shape=lambda m: (m, arr.shape[1]),
+        dtype=np.float32,
+        axis=0,
+        tile=tile,
+        tile_halo=halo,
+        total=arr.shape[0],
+        **kwargs,
+    )
+
+
+def _probability(
+    prob: da.Array,
+    data: xr.DataArray,
+    model: Any,
+    source: ModelSource,
+    card: ModelCard,
+    unit: str,
+    threshold: float,
+) -> xr.DataArray:
+    """The ``probability`` DataArray with its provenance and the input's metadata."""
+    identity = _identity(source, card)
+    # a shipped name or a checkpoint path as the caller gave it (the source holds it made
+    # absolute for the workers); a model in memory has no name but its architecture
+    name = os.fspath(model) if source.kind != "object" else identity["model_architecture"]
     out = xr.DataArray(
         prob,
         dims=("time", "frequency"),
@@ -491,11 +489,9 @@ def predict(
         attrs={
             "long_name": "probability of the target class",
             "units": "1",
-            "threshold": float(card.threshold if config else getattr(model, "threshold", 0.5)),
-            "model": str(
-                card.architecture
-                or (source.ref if source.kind != "object" else type(model).__name__)
-            ),
+            "threshold": threshold,
+            "model": name,
+            **identity,
             "image_unit": unit,
         },
     )
@@ -507,7 +503,19 @@ def predict(
     component = _component_of(data)
     if component is not None:
         out.attrs["component"] = component
+    out.attrs.update(_history(data.attrs.get("history"), component, name, identity))
     return out
+
+
+def _history(before: Any, component: str | None, name: str, identity: dict) -> dict:
+    """``xspecseg_version`` and the CF ``history`` of the input with a line for this run."""
+    what = f" of component {component}" if component else ""
+    line = history_line(
+        f"predict{what} with model {name} "
+        f"({identity['model_architecture']}, weights sha256 {identity['model_sha256'][:16]})"
+    )
+    before = before if isinstance(before, str) else None
+    return {"xspecseg_version": __version__, "history": append_history(before, line)}
 
 
 def _component_of(data: xr.DataArray) -> str | None:
@@ -556,32 +564,63 @@ def _model_input(data: xr.DataArray | xr.Dataset, card: ModelCard) -> xr.DataArr
     return data
 
 
-def _round_up(n: int, m: int) -> int:
-    return -(-int(n) // m) * m
+def _image_group(
+    source: ModelSource, *blocks: np.ndarray, start: int, stop: int, **kwargs: Any
+) -> np.ndarray:
+    """:func:`_image_block` on the rows ``[start, stop)`` of the input chunks ``blocks``."""
+    block = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+    return _image_block(block[start:stop], source=source, **kwargs)
+
+
+def _join_rows(*pieces: np.ndarray, rows: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """The rows ``rows[k]`` of each piece ``k``, one after the other: an output chunk."""
+    parts = [p[lo:hi] for p, (lo, hi) in zip(pieces, rows, strict=True)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
-    """One task per group of whole images, covering the rows up to the next group."""
-    n = arr.shape[0]
+    """One task per group of whole images, covering the rows up to the next group.
+
+    The graph is written out: a group's task joins the input chunks it overlaps and an
+    output chunk's task takes its rows from the groups it overlaps. Rechunking the input to
+    the groups and back with dask costs about ten tasks per night, and on a cluster the
+    scheduler's overhead per task then weighs as much as the network itself.
+    """
+    n, nf = arr.shape
+    kwargs = dict(kwargs)
+    source = kwargs.pop("source")
     batch = kwargs["batch_size"]
     groups = [spans[k : k + batch] for k in range(0, len(spans), batch)] or [[]]
-    pieces, pos = [], 0
+    bounds = np.cumsum((0, *arr.chunks[0]))
+    token = tokenize(arr, spans, source, kwargs)
+    gname, oname = f"image-groups-{token}", f"probability-{token}"
+    in_keys = [k[0] for k in arr.__dask_keys__()]
+    dsk: dict = {}
+    ranges: list[tuple[int, int]] = []
+    pos = 0
     for i, group in enumerate(groups):
         end = n if i == len(groups) - 1 else group[-1][1]
-        part = arr[pos:end].rechunk({0: -1})
-        local = tuple((s - pos, e - pos) for s, e in group)
-        pieces.append(
-            da.map_blocks(
-                _image_block,
-                part,
-                spans=local,
-                dtype=np.float32,
-                meta=np.empty((0, 0), np.float32),
-                **kwargs,
-            )
+        # the input chunks c0..c1-1 hold the rows [pos, end)
+        c0 = int(np.searchsorted(bounds, pos, side="right")) - 1
+        c1 = max(int(np.searchsorted(bounds, end, side="left")), c0 + 1)
+        offset = int(pos - bounds[c0])
+        func = functools.partial(
+            _image_group,
+            start=offset,
+            stop=offset + end - pos,
+            spans=tuple((s - pos, e - pos) for s, e in group),
+            **kwargs,
         )
+        dsk[(gname, i)] = (func, source.key, *in_keys[c0:c1])
+        ranges.append((pos, end))
         pos = end
-    return da.concatenate(pieces, axis=0)
+    for j, (a, b) in enumerate(itertools.pairwise(bounds.tolist())):
+        parts = [(i, lo, hi) for i, (lo, hi) in enumerate(ranges) if lo < b and hi > a]
+        rows = tuple((max(a, lo) - lo, min(b, hi) - lo) for _, lo, hi in parts)
+        join = functools.partial(_join_rows, rows=rows)
+        dsk[(oname, j, 0)] = (join, *((gname, i) for i, _, _ in parts))
+    graph = HighLevelGraph.from_collections(oname, dsk, dependencies=[arr, source])
+    return da.Array(graph, oname, chunks=(arr.chunks[0], (nf,)), dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -598,23 +637,34 @@ def _encode_uint8(block: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-#: Attributes a probability store records so that a resume with other settings is refused:
-#: the stored encoding, the model's weights and its input representation.
-_IDENTITY_ATTRS = ("encoding", "model_sha256", "representation")
+#: The provenance :func:`predict` records and a probability store keeps: the model as the
+#: caller named it (a shipped name or a checkpoint path), its architecture, the sha256 of
+#: its weights, its input representation and threshold, and the version of xspecseg.
+PROVENANCE_ATTRS = (
+    "model", "model_architecture", "model_sha256", "threshold", "representation",
+    "xspecseg_version",
+)  # fmt: skip
+#: Identity a resume must share with the store where the store records it (see
+#: :func:`_same_model` for the weights and the model's name).
+_IDENTITY_ATTRS = ("encoding", "representation", "model_architecture")
+#: Dataset-level attributes that stay off the ``probability`` variable itself.
+_DATASET_ATTRS = ("history", "Conventions")
 
 
 def _sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file in hex, what ``sha256sum`` prints."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
 
 
 def _weights_sha256(model: Any) -> str:
     """Hash of a module's weights (names, dtypes, shapes, values): the same in every
     process, unlike ``ModelSource.ref`` of a module that cannot be pickled."""
-    import torch
+    with needs_extra("models"):
+        import torch
 
     digest = hashlib.sha256()
     for name, value in sorted(model.state_dict().items()):
@@ -622,7 +672,30 @@ def _weights_sha256(model: Any) -> str:
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
         # raw bytes through uint8: numpy has no bfloat16
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
+
+
+def _identity(source: ModelSource, card: ModelCard | None) -> dict[str, str]:
+    """``model_architecture``, ``model_sha256`` and ``representation`` of a model.
+
+    The hash is that of the checkpoint's weight file (``model.safetensors``) for a path or
+    a shipped name, of the weights themselves (:func:`_weights_sha256`) for a model in
+    memory.
+    """
+    card = card or _BARE_CARD
+    if source.kind == "object":
+        sha = _weights_sha256(source.obj)
+        arch = card.architecture or type(source.obj).__name__
+    else:
+        from .models.checkpoint import locate
+
+        weights = locate(source.ref)[1]
+        if not weights.is_file():
+            raise ValueError(f"{weights} is missing: the checkpoint has no weights")
+        sha = _sha256_file(weights)
+        arch = card.architecture
+    rep = json.dumps(card.representation.to_dict(), sort_keys=True)
+    return {"model_architecture": arch, "model_sha256": sha, "representation": rep}
 
 
 def _graph_source(prob: xr.DataArray) -> ModelSource | None:
@@ -643,15 +716,12 @@ def _graph_source(prob: xr.DataArray) -> ModelSource | None:
 
 
 def _model_identity(prob: xr.DataArray, model: Any) -> dict[str, str]:
-    """``model_sha256`` and ``representation`` of the model behind ``prob``.
+    """``model_architecture``, ``model_sha256`` and ``representation`` of the model behind
+    ``prob`` (see :func:`_identity`).
 
-    The hash is that of the checkpoint's ``model.safetensors`` for a path or shipped name,
-    :func:`_weights_sha256` for a model in memory (first 16 hex digits of sha256).
     Taken from ``model`` if given, else from ``prob``'s graph, else from its attributes
-    (probabilities read back from a store); empty when unknown.
+    (probabilities computed before writing, or read back from a store); empty when unknown.
     """
-    import json
-
     if model is None:
         source = _graph_source(prob)
     elif isinstance(model, str | os.PathLike):
@@ -659,20 +729,40 @@ def _model_identity(prob: xr.DataArray, model: Any) -> dict[str, str]:
         source = ModelSource(kind, os.fspath(model))
     else:
         source = ModelSource("object", "", obj=model)
+    keys = ("model_architecture", "model_sha256", "representation")
     if source is None:
-        return {k: str(prob.attrs[k]) for k in _IDENTITY_ATTRS[1:] if k in prob.attrs}
+        return {k: str(prob.attrs[k]) for k in keys if k in prob.attrs}
     if source.kind == "object":
-        sha = _weights_sha256(source.obj)
-        config = dict(getattr(source.obj, "xspecseg_config", {}) or {})
+        card = card_of(source.obj)
     else:
-        from .models.checkpoint import _locate
+        from .models.checkpoint import read_card
 
-        config_path, weights_path = _locate(source.ref)
-        sha = _sha256_file(weights_path)
-        config = json.loads(config_path.read_text())
-    card = ModelCard.from_config(config) if config else _BARE_CARD
-    rep = json.dumps(card.representation.to_dict(), sort_keys=True)
-    return {"model_sha256": sha, "representation": rep}
+        card = read_card(source.ref)
+    return _identity(source, card)
+
+
+def _same_model(stored: dict, new: dict) -> list[str]:
+    """Whether new probabilities come from the store's model (a list of differences).
+
+    Where both sides record the weights' hash it decides, whatever the model was called
+    (one checkpoint given by another path is the same model); a store that records it
+    refuses data that do not. Otherwise the names must match; stores of xspecseg <= 0.1
+    kept the architecture under ``model`` and the first 16 hex digits of the hash.
+    """
+    old_sha, new_sha = stored.get("model_sha256"), new.get("model_sha256")
+    if old_sha and new_sha:
+        n = min(len(str(old_sha)), len(str(new_sha)))
+        same = str(old_sha)[:n] == str(new_sha)[:n]
+        return [] if same else [_store.differs("model_sha256", old_sha, new_sha)]
+    if old_sha:
+        return [_store.differs("model_sha256", old_sha, new_sha)]
+    old, name = stored.get("model"), new.get("model")
+    if _store.same_attr(old, name):
+        return []
+    legacy = "model_architecture" not in stored and "model_architecture" in new
+    if legacy and _store.same_attr(old, new["model_architecture"]):
+        return []
+    return [_store.differs("model", old, name)]
 
 
 def write_probability(
@@ -690,10 +780,12 @@ def write_probability(
     ``dtype="uint8"`` stores ``round(p * 254)`` with CF ``scale_factor = 1/254`` (NaN is
     255), a quarter of the size at 0.002 resolution; :func:`open_probability` decodes it.
 
-    The store records its encoding (``dtype``), the model (``model``, ``image_unit``,
-    ``threshold``, ``model_sha256`` of its weights and its input ``representation``); a
-    resume or append with any of them different is refused, so one store never mixes
-    two models' or two encodings' results.
+    The store records its encoding (``dtype``), the model's provenance (``model`` as it
+    was named, ``model_architecture``, ``model_sha256`` of its weights, its input
+    ``representation`` and ``threshold``, see :data:`PROVENANCE_ATTRS`), ``image_unit``
+    and ``xspecseg_version``; a resume or append with other weights, representation,
+    threshold, image unit or encoding is refused, so one store never mixes two models'
+    or two encodings' results. Each write adds a line to the store's ``history``.
 
     Parameters
     ----------
@@ -704,9 +796,8 @@ def write_probability(
     dtype : {"float32", "uint8"}
         Encoding of a new store; a resumed store must be given its own.
     model : torch.nn.Module, path or str, optional
-        The model passed to :func:`predict`; default: the one in ``prob``'s task graph.
-        Give it for probabilities computed or persisted before writing (their graph no
-        longer names the model): a resume without it is refused.
+        The model passed to :func:`predict`; default: the one in ``prob``'s task graph,
+        else the one its attributes record (probabilities computed before writing).
     progress, client, break_lock
         As for :func:`xspecseg.cube.write_cube`.
 
@@ -714,38 +805,63 @@ def write_probability(
     -------
     list of int
         The indices of the time chunks written by this call.
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> from xspecseg.testing import random_waveform
+    >>> cube = xs.build_cube(random_waveform(hours=1), xs.CubeConfig.preset("iar"))
+    >>> prob = xs.predict(cube, "iar-default")
+    >>> xs.write_probability(prob, "prob.zarr", progress=False)  # one day: one time chunk
+    [0]
     """
     da_ = prob if isinstance(prob.data, da.Array) else prob.chunk()
     attrs = {k: v for k, v in da_.attrs.items() if isinstance(v, str | int | float)}
     attrs.update(_model_identity(prob, model))
+    attrs.setdefault("xspecseg_version", __version__)
+    var_attrs = {k: v for k, v in attrs.items() if k not in _DATASET_ATTRS}
     encoding = {}
     if dtype == "uint8":
         data = da_.data.map_blocks(_encode_uint8, dtype=np.uint8)
-        var = xr.Variable(da_.dims, data, {**attrs, "scale_factor": UINT8_SCALE})
+        var = xr.Variable(da_.dims, data, {**var_attrs, "scale_factor": UINT8_SCALE})
         encoding = {"probability": {"_FillValue": np.uint8(UINT8_FILL)}}
     elif dtype == "float32":
-        var = xr.Variable(da_.dims, da_.data.astype(np.float32), attrs)
+        var = xr.Variable(da_.dims, da_.data.astype(np.float32), var_attrs)
     else:
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     ds = xr.Dataset({"probability": var}, coords=da_.coords)
-    from . import __version__
-
-    ds.attrs = {"xspecseg_version": __version__, "Conventions": "CF-1.10", **attrs}
-    ds.attrs["encoding"] = dtype
+    ds.attrs = {"Conventions": "CF-1.10", **attrs, "encoding": dtype}
     return _store.write_committed(
-        ds, store, what="probability", check_attrs=("model", "image_unit", "threshold"),
-        recorded_attrs=_IDENTITY_ATTRS, encoding=encoding, progress=progress, client=client,
-        break_lock=break_lock,
+        ds, store, what="probability", check_attrs=("image_unit", "threshold"),
+        recorded_attrs=_IDENTITY_ATTRS, check=_same_model, encoding=encoding,
+        progress=progress, client=client, break_lock=break_lock,
     )  # fmt: skip
 
 
 def open_probability(
     store: str | os.PathLike, *, incomplete: Literal["mask", "raise"] = "mask"
 ) -> xr.DataArray:
-    """Open a probability store lazily (unfinished chunks read as NaN)."""
+    """Open a probability store lazily (unfinished chunks read as NaN).
+
+    The attributes are the store's and the variable's: the provenance of
+    :data:`PROVENANCE_ATTRS`, the model's event cuts, the station and the store's
+    ``history``.
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> from xspecseg.testing import random_waveform
+    >>> cube = xs.build_cube(random_waveform(hours=1), xs.CubeConfig.preset("iar"))
+    >>> prob = xs.predict(cube.psd, "iar-default")
+    >>> _ = xs.write_probability(prob, "prob.zarr", progress=False)
+    >>> xs.open_probability("prob.zarr").attrs["model"]
+    'iar-default'
+    """
     ds = _store.open_committed(store, what="probability", incomplete=incomplete)
     prob = ds["probability"].astype(np.float32)
     prob.attrs = {**ds.attrs, **ds["probability"].attrs}
+    if "history" in ds.attrs:  # the store's, with a line per write
+        prob.attrs["history"] = ds.attrs["history"]
     prob.name = "probability"
     return prob
 
@@ -756,12 +872,17 @@ def verify_probability(store: str | os.PathLike, *, repair: bool = False) -> lis
     Like :func:`xspecseg.cube.verify_cube`: a chunk fails when it does not decode (a
     checksum mismatch included) or, in stores written with checksums, is missing;
     ``repair=True`` marks them unwritten, so re-running :func:`write_probability` with the
-    same probabilities rewrites exactly those.
+    same probabilities rewrites exactly those (and, as there, an interrupted append is
+    rolled back and the commit flags of a 0.1 store move into ``_xspecseg/``).
 
     Examples
     --------
     >>> import xspecseg as xs
-    >>> xs.infer.verify_probability("prob.zarr", repair=True)  # doctest: +SKIP
+    >>> from xspecseg.testing import random_waveform
+    >>> cube = xs.build_cube(random_waveform(hours=1), xs.CubeConfig.preset("iar"))
+    >>> prob = xs.predict(cube.psd, "iar-default")
+    >>> _ = xs.write_probability(prob, "prob.zarr", progress=False)
+    >>> xs.infer.verify_probability("prob.zarr", repair=True)
     []
     """
     return _store.verify_committed(store, what="probability", repair=repair)

@@ -14,19 +14,25 @@ array([[1, 3],
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
-from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+
+from ._optional import needs_extra
+
+with needs_extra("plot"):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "CONFUSION_COLOURS",
@@ -35,6 +41,7 @@ __all__ = [
     "event_map",
     "frequency_histogram",
     "maglat_histogram",
+    "plot_halforbit",
     "quicklook",
     "seasonal_counts",
 ]
@@ -52,6 +59,62 @@ def _save(fig: Figure, path: str | os.PathLike | None) -> Figure:
     if path is not None:
         fig.savefig(os.fspath(path), dpi=fig.dpi, format="png")
     return fig
+
+
+def _period(start: Any, end: Any) -> str:
+    """``start`` to ``end`` in UTC, to the day for spans of days, else to the minute."""
+    a, b = np.datetime64(start, "m"), np.datetime64(end, "m")
+    if b - a >= np.timedelta64(2, "D"):
+        return f"{np.datetime64(a, 'D')} to {np.datetime64(b, 'D')}"
+    day_a, day_b = str(np.datetime64(a, "D")), str(np.datetime64(b, "D"))
+    hm_a, hm_b = str(a)[11:16], str(b)[11:16]
+    if day_a == day_b:
+        return f"{day_a} {hm_a} to {hm_b} UTC"
+    return f"{day_a} {hm_a} to {day_b} {hm_b} UTC"
+
+
+def _context(attrs: Mapping[str, Any]) -> str:
+    """Station, component and period from attrs (those of :func:`xspecseg.stats.describe`)."""
+    who = " ".join(str(attrs[k]) for k in ("station", "component") if attrs.get(k))
+    start, end = attrs.get("time_coverage_start"), attrs.get("time_coverage_end")
+    when = _period(str(start).rstrip("Z"), str(end).rstrip("Z")) if start and end else ""
+    return ", ".join(x for x in (who, when) if x)
+
+
+def _titled(base: str, attrs: Mapping[str, Any]) -> str:
+    context = _context(attrs)
+    return f"{base}\n{context}" if context else base
+
+
+def _log_psd(spec: xr.DataArray) -> np.ndarray:
+    """log10 of the PSD as float; values already in log10 (``read_cses(log10=True)``) kept."""
+    vals = np.asarray(spec.values, dtype=float)
+    if int(spec.attrs.get("log10", 0)) or str(spec.attrs.get("units", "")).startswith("log10"):
+        return vals
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.where(vals > 0, vals, np.nan))
+
+
+def _normalised(logp: np.ndarray, normalise: str | None) -> np.ndarray:
+    if normalise is None:
+        return logp
+    if normalise != "frequency":
+        raise ValueError(f"normalise must be None or 'frequency', got {normalise!r}")
+    # each frequency row relative to its own median: bands of very different power
+    # (the 1/f background, the VLF transmitters) become comparable
+    finite = np.isfinite(logp).any(axis=0)
+    med = np.full(logp.shape[1], np.nan)
+    med[finite] = np.nanmedian(logp[:, finite], axis=0)
+    return logp - med[None, :]
+
+
+def _colour_label(spec: xr.DataArray, normalise: str | None) -> str:
+    units = str(spec.attrs.get("units", ""))
+    if units.startswith("log10(") and units.endswith(")"):
+        units = units[6:-1]
+    if normalise == "frequency":
+        return "log10 PSD minus its median per frequency"
+    return f"log10 PSD ({units})" if units else "log10 PSD"
 
 
 def confusion_image(pred: Any, truth: Any) -> np.ndarray:
@@ -81,7 +144,8 @@ def confusion_image(pred: Any, truth: Any) -> np.ndarray:
 def _as_tf(x: Any, component: str | None) -> xr.DataArray:
     """A (time, frequency) DataArray from a DataArray, a cube Dataset or a 3-D psd."""
     if isinstance(x, xr.Dataset):
-        x = x["psd"]
+        # the Dataset's attrs (component, log10, platform...) describe its psd too
+        x = x["psd"].assign_attrs({**x.attrs, **x["psd"].attrs})
     if "component" in x.dims:
         x = x.sel(component=component) if component is not None else x.isel(component=0)
     return x.transpose("time", "frequency")
@@ -116,6 +180,7 @@ def quicklook(
     title: str | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
+    normalise: Literal["frequency"] | None = None,
     path: str | os.PathLike | None = None,
 ) -> Figure:
     """Spectrogram (log10 PSD, time x frequency) with detections outlined.
@@ -137,9 +202,13 @@ def quicklook(
         Boolean truth mask on the same grid (outlined dashed in black, and the confusion
         panel).
     title : str, optional
-        Figure title; default from the PSD's station/component attrs.
+        Figure title; default the PSD's station and component (attrs or coord) and the
+        period drawn.
     vmin, vmax : float, optional
         Colour limits in log10 PSD; default the 10th and 99.7th percentiles.
+    normalise : {"frequency"}, optional
+        Colour each frequency row relative to its median over the time drawn (log10 PSD
+        minus that median), so that weak bands show as well as strong ones.
     path : path, optional
         Save the figure there as PNG.
 
@@ -171,8 +240,7 @@ def quicklook(
         )
     time = np.asarray(spec["time"].values)
     freq = np.asarray(spec["frequency"].values, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logp = np.log10(np.where(spec.values > 0, spec.values, np.nan).astype(float))
+    logp = _normalised(_log_psd(spec), normalise)
     finite = logp[np.isfinite(logp)]
     # the band-pass cut below its corner is a few % of the bins and orders of magnitude
     # lower: a low percentile would spend the colour scale on it
@@ -191,8 +259,7 @@ def quicklook(
         logp.T, origin="lower", aspect="auto", extent=ext, cmap="viridis", vmin=lo, vmax=hi
     )
     cb = fig.colorbar(im, ax=ax, pad=0.01)
-    units = spec.attrs.get("units", "")
-    cb.set_label(f"log10 PSD ({units})" if units else "log10 PSD")
+    cb.set_label(_colour_label(spec, normalise))
     # contour on pixel centres so outlines fall on the pixel edges
     tc = np.linspace(ext[0], ext[1], time.size + 1)
     tc = 0.5 * (tc[:-1] + tc[1:])
@@ -241,12 +308,23 @@ def quicklook(
     last.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
     last.set_xlabel("time (UTC)")
     if title is None:
-        bits = [str(spec.attrs.get(k)) for k in ("station", "component") if k in spec.attrs]
-        if "component" not in spec.attrs and "component" in spec.coords:
-            bits.append(str(spec["component"].values))
-        title = " ".join(bits) or "spectrogram"
+        title = _spectrogram_title(spec, "spectrogram")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def _spectrogram_title(spec: xr.DataArray, fallback: str) -> str:
+    """Station (or platform), component and period of a (time, frequency) PSD."""
+    bits = [str(spec.attrs[k]) for k in ("station", "platform", "instrument") if k in spec.attrs]
+    if "component" in spec.attrs:
+        bits.append(str(spec.attrs["component"]))
+    elif "component" in spec.coords and spec["component"].ndim == 0:
+        bits.append(str(spec["component"].values))
+    t = np.asarray(spec["time"].values).astype("datetime64[ns]")
+    t = t[~np.isnat(t)]
+    when = _period(t.min(), t.max()) if t.size else ""
+    who = " ".join(bits) or fallback
+    return f"{who}, {when}" if when else who
 
 
 def _bin_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,23 +342,44 @@ def _bin_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c - w / 2, c + w / 2
 
 
+def _counts(ds: xr.Dataset | xr.DataArray, part: str) -> xr.DataArray:
+    """The counts to draw: a DataArray, a Dataset's ``count`` or ``<part>_count``."""
+    if isinstance(ds, xr.DataArray):
+        return ds
+    for name in ("count", f"{part}_count"):
+        if name in ds:
+            # the Dataset's attrs say what was counted (station, period...)
+            return ds[name].assign_attrs({**ds.attrs, **ds[name].attrs})
+    raise ValueError(f"expected a variable 'count' or '{part}_count', got {list(ds.data_vars)}")
+
+
+def _edges_of(ds: xr.Dataset | xr.DataArray, cnt: xr.DataArray, dim: str) -> tuple:
+    """Bin edges of ``dim``: its CF ``bounds`` variable when there is one."""
+    bounds = cnt[dim].attrs.get("bounds")
+    if isinstance(ds, xr.Dataset) and bounds in ds:
+        b = np.asarray(ds[bounds].transpose(dim, ...).values, float)
+        return b[:, 0], b[:, 1]
+    return _bin_edges(cnt[dim].values)
+
+
 def _binned(
     ds: xr.Dataset | xr.DataArray,
+    part: str,
     dim: str,
     xlabel: str,
     title: str,
     path: str | os.PathLike | None,
     scale: float = 1.0,
 ) -> Figure:
-    cnt = ds["count"] if isinstance(ds, xr.Dataset) else ds
+    cnt = _counts(ds, part)
     if dim not in cnt.dims:
         raise ValueError(f"expected a `count` over {dim!r}, got dims {cnt.dims}")
-    left, right = _bin_edges(cnt[dim].values)
+    left, right = _edges_of(ds, cnt, dim)
     left, right = left / scale, right / scale
     others = [d for d in cnt.dims if d != dim]
     cnt = cnt.transpose(dim, *others)
     if len(others) > 1:  # sum what a bar chart cannot show
-        cnt = cnt.sum(others[1:])
+        cnt = cnt.sum(others[1:], keep_attrs=True)
         others = others[:1]
     fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
     if not others:
@@ -312,6 +411,8 @@ def _binned(
         ax.legend(title=other)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("events")
+    # counts are whole numbers: no 2.5-event ticks on a small catalogue
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     return _save(fig, path)
 
@@ -320,17 +421,21 @@ def seasonal_counts(
     ds: xr.Dataset | xr.DataArray,
     *,
     path: str | os.PathLike | None = None,
-    title: str = "events by season and hemisphere",
+    title: str | None = None,
 ) -> Figure:
     """Grouped bar chart of event counts by season and hemisphere.
 
     Parameters
     ----------
     ds : xr.Dataset or xr.DataArray
-        Output of :func:`xspecseg.stats.seasonal_distribution`: ``count`` over
+        Output of :func:`xspecseg.stats.seasonal_distribution` (``count``) or of
+        :func:`xspecseg.stats.distributions` (``seasonal_count``): counts over
         ``(season, hemisphere)`` (either order). Seasons are drawn DJF, MAM, JJA, SON.
     path : path, optional
         Save the figure there as PNG.
+    title : str, optional
+        Default "events by season and hemisphere", with the station, component and
+        period of the counted events (the attrs :func:`xspecseg.stats.describe` gives).
 
     Examples
     --------
@@ -340,7 +445,7 @@ def seasonal_counts(
     >>> seasonal_counts(ds).axes[0].get_xlabel()
     'season'
     """
-    cnt = ds["count"] if isinstance(ds, xr.Dataset) else ds
+    cnt = _counts(ds, "seasonal")
     seasons = [s for s in SEASONS if s in cnt["season"].values] + [
         s for s in map(str, cnt["season"].values) if s not in SEASONS
     ]
@@ -365,9 +470,12 @@ def seasonal_counts(
     ax.set_xticks(x, seasons)
     ax.set_xlabel("season")
     ax.set_ylabel("events")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if hemis != [""]:
         ax.legend(title="hemisphere")
-    ax.set_title(title)
+    ax.set_title(
+        title if title is not None else _titled("events by season and hemisphere", cnt.attrs)
+    )
     return _save(fig, path)
 
 
@@ -375,19 +483,22 @@ def maglat_histogram(
     ds: xr.Dataset | xr.DataArray,
     *,
     path: str | os.PathLike | None = None,
-    title: str = "events by magnetic latitude",
+    title: str | None = None,
 ) -> Figure:
     """Histogram of events over magnetic latitude.
 
     Parameters
     ----------
     ds : xr.Dataset or xr.DataArray
-        Output of :func:`xspecseg.stats.maglat_distribution`: ``count`` over
-        ``magnetic_latitude_bins`` (pandas Intervals as from ``groupby_bins``, their
-        strings, or bin centres); one further dim (e.g. hemisphere) is drawn as grouped
-        bars, more are summed.
+        Output of :func:`xspecseg.stats.maglat_distribution` (``count`` over
+        ``magnetic_latitude_bins``: pandas Intervals as from ``groupby_bins``, their
+        strings, or bin centres) or of :func:`xspecseg.stats.distributions`
+        (``maglat_count``, bin edges from its CF bounds); one further dim (e.g.
+        season) is drawn as grouped bars, more are summed.
     path : path, optional
         Save the figure there as PNG.
+    title : str, optional
+        Default "events by magnetic latitude" with the station, component and period.
 
     Examples
     --------
@@ -398,18 +509,23 @@ def maglat_histogram(
     >>> maglat_histogram(ds).axes[0].get_xlabel()
     'magnetic latitude (deg)'
     """
-    return _binned(ds, "magnetic_latitude_bins", "magnetic latitude (deg)", title, path)
+    base = "events by magnetic latitude"
+    title = title if title is not None else _titled(base, _counts(ds, "maglat").attrs)
+    return _binned(ds, "maglat", "magnetic_latitude_bins", "magnetic latitude (deg)", title, path)
 
 
 def frequency_histogram(
     ds: xr.Dataset | xr.DataArray,
     *,
     path: str | os.PathLike | None = None,
-    title: str = "events by peak frequency",
+    title: str | None = None,
 ) -> Figure:
-    """Histogram of events over peak frequency (``count`` over ``f_peak_bins``).
+    """Histogram of events over peak frequency (counts over ``f_peak_bins``).
 
-    Frequencies are drawn in kHz when the bins reach 1 kHz (VLF), else in Hz.
+    Accepts :func:`xspecseg.stats.frequency_distribution`'s ``count`` or
+    :func:`xspecseg.stats.distributions`' ``frequency_count``. Frequencies are drawn in kHz
+    when the bins reach 1 kHz (VLF), else in Hz. The default title carries the station,
+    component and period.
 
     Examples
     --------
@@ -420,13 +536,188 @@ def frequency_histogram(
     >>> frequency_histogram(ds).axes[0].get_xlabel()
     'peak frequency (kHz)'
     """
-    cnt = ds["count"] if isinstance(ds, xr.Dataset) else ds
-    _, right = _bin_edges(cnt["f_peak_bins"].values) if "f_peak_bins" in cnt.dims else (0, [0])
+    cnt = _counts(ds, "frequency")
+    _, right = _edges_of(ds, cnt, "f_peak_bins") if "f_peak_bins" in cnt.dims else (0, [0])
     khz = np.size(right) > 0 and np.nanmax(right) >= 1000
     unit = "kHz" if khz else "Hz"
+    title = title if title is not None else _titled("events by peak frequency", cnt.attrs)
     return _binned(
-        ds, "f_peak_bins", f"peak frequency ({unit})", title, path, scale=1000.0 if khz else 1.0
+        ds,
+        "frequency",
+        "f_peak_bins",
+        f"peak frequency ({unit})",
+        title,
+        path,
+        scale=1000.0 if khz else 1.0,
     )
+
+
+def _latitude_ticks(time_num: np.ndarray, lat: np.ndarray, mlat: np.ndarray | None) -> tuple:
+    """Tick positions where a pass crosses multiples of 20 degrees, and their labels."""
+    pos, labels = [], []
+    for target in range(-80, 81, 20):
+        # each crossing of the target latitude between two samples
+        d = lat - target
+        for i in np.flatnonzero(np.isfinite(d[:-1]) & (np.sign(d[:-1]) != np.sign(d[1:]))):
+            pos.append(time_num[i])
+            text = f"{target}°"
+            if mlat is not None and np.isfinite(mlat[i]):
+                text += f"\n{mlat[i]:.0f}°"
+            labels.append(text)
+    return pos, labels
+
+
+def plot_halforbit(
+    sat: xr.Dataset | xr.DataArray,
+    catalogue: xr.Dataset | None = None,
+    detections: xr.DataArray | np.ndarray | None = None,
+    *,
+    threshold: float | None = None,
+    normalise: Literal["frequency"] | None = None,
+    fmax: float | None = None,
+    title: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """Spectrogram of a CSES half-orbit with its catalogued events boxed.
+
+    Log10 PSD over UTC time and frequency in kHz; the top axis marks where the pass
+    crosses every 20 degrees of geographic latitude (and the magnetic latitude there).
+    Each event of ``catalogue`` overlapping the time drawn is a white box from its
+    ``start_time`` to ``end_time`` and ``f_min`` to ``f_max`` (to the far edges of those
+    rows and bins); ``detections`` are outlined in white as in :func:`quicklook`.
+
+    Parameters
+    ----------
+    sat : xr.Dataset or xr.DataArray
+        :func:`xspecseg.io.read_cses`'s Dataset (or its ``psd``), one half-orbit: select
+        it first (``sat.where(sat.orbit == n, drop=True)`` or a time slice); it is loaded.
+        Values already in log10 (``log10=True``) are drawn as they are.
+    catalogue : xr.Dataset, optional
+        Events with ``start_time``, ``end_time``, ``f_min``, ``f_max``.
+    detections : xr.DataArray or array, optional
+        Boolean mask or probability on the same grid, cut at ``threshold`` (default its
+        ``threshold`` attr, else 0.5).
+    normalise : {"frequency"}, optional
+        Colour each frequency row relative to its median over the pass (see
+        :func:`quicklook`): the weak upper band shows as well as the strong lower one.
+    fmax : float, optional
+        Highest frequency drawn (Hz); default the whole band.
+    title : str, optional
+        Default: platform, instrument, component, orbit and direction, period and number
+        of events boxed.
+    vmin, vmax : float, optional
+        Colour limits; default the 1st and 99.7th percentiles.
+    path : path, optional
+        Save the figure there as PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.event_boxes`` lists the :class:`matplotlib.patches.Rectangle` of each event
+        drawn.
+
+    Raises
+    ------
+    ValueError
+        Nothing to draw (no time step or no frequency bin).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> t = np.datetime64("2022-04-10T03:00", "ns") + np.arange(300) * np.timedelta64(2, "s")
+    >>> sat = xr.Dataset(
+    ...     {"psd": (("time", "frequency"), np.random.rand(300, 64) + 0.1)},
+    ...     coords={"time": t, "frequency": np.arange(64) * 400.0,
+    ...             "latitude": ("time", np.linspace(-60, 60, 300)),
+    ...             "orbit": ("time", np.full(300, 23456)),
+    ...             "orbit_direction": ("time", np.full(300, "ascending"))},
+    ...     attrs={"platform": "CSES-01", "component": "Z"})
+    >>> cat = xr.Dataset({"start_time": ("event", t[[100]]), "end_time": ("event", t[[130]]),
+    ...                   "f_min": ("event", [2000.0]), "f_max": ("event", [6000.0])})
+    >>> len(plot_halforbit(sat, cat).event_boxes)
+    1
+    """
+    spec = _as_tf(sat, None)
+    if fmax is not None:
+        spec = spec.sel(frequency=slice(None, float(fmax)))
+    if spec.sizes["time"] == 0 or spec.sizes["frequency"] == 0:
+        raise ValueError(
+            f"plot_halforbit: nothing to draw: {spec.sizes['time']} time step(s) and "
+            f"{spec.sizes['frequency']} frequency bin(s)"
+        )
+    time = np.asarray(spec["time"].values).astype("datetime64[ns]")
+    freq = np.asarray(spec["frequency"].values, dtype=float)
+    logp = _normalised(_log_psd(spec), normalise)
+    finite = logp[np.isfinite(logp)]
+    lo = vmin if vmin is not None else (np.percentile(finite, 1) if finite.size else 0)
+    hi = vmax if vmax is not None else (np.percentile(finite, 99.7) if finite.size else 1)
+    ext = _extent(time, freq / 1000.0)
+    fig, ax = plt.subplots(figsize=(13, 4.8), constrained_layout=True)
+    im = ax.imshow(
+        logp.T, origin="lower", aspect="auto", extent=ext, cmap="jet", vmin=lo, vmax=hi,
+        interpolation="nearest",
+    )  # fmt: skip
+    fig.colorbar(im, ax=ax, pad=0.01, label=_colour_label(spec, normalise))
+    dt = (ext[1] - ext[0]) / time.size
+    dfk = (ext[3] - ext[2]) / freq.size
+    if detections is not None:
+        det = _mask(detections, threshold)
+        if det.shape == (time.size, freq.size) and det.any():
+            tc = ext[0] + dt * (np.arange(time.size) + 0.5)
+            ax.contour(tc, freq / 1000.0, det.T.astype(float), levels=[0.5], colors="w",
+                       linewidths=0.9)  # fmt: skip
+    boxes = []
+    if catalogue is not None and catalogue.sizes.get("event", 0):
+        start = np.asarray(catalogue["start_time"].values).astype("datetime64[ns]")
+        end = np.asarray(catalogue["end_time"].values).astype("datetime64[ns]")
+        inside = ~np.isnat(start) & ~np.isnat(end) & (end >= time[0]) & (start <= time[-1])
+        f_lo = np.asarray(catalogue["f_min"].values, float) / 1000.0
+        f_hi = np.asarray(catalogue["f_max"].values, float) / 1000.0
+        t_lo = mdates.date2num(start.astype("datetime64[us]"))
+        t_hi = mdates.date2num(end.astype("datetime64[us]")) + dt
+        for k in np.flatnonzero(inside):
+            # bin centres of the first/last row and bin -> the far pixel edges
+            box = Rectangle(
+                (t_lo[k], f_lo[k] + ext[2] - freq[0] / 1000.0),
+                t_hi[k] - t_lo[k],
+                f_hi[k] - f_lo[k] + dfk,
+                fill=False,
+                edgecolor="w",
+                linewidth=1.2,
+            )
+            ax.add_patch(box)
+            boxes.append(box)
+    # an event running past the pass must not widen the axis beyond the spectrogram
+    ax.set_xlim(ext[0], ext[1])
+    ax.set_ylim(ext[2], ext[3])
+    ax.set_ylabel("frequency (kHz)")
+    loc = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.set_xlabel("time (UTC)")
+    if "latitude" in spec.coords:
+        mlat = spec["magnetic_latitude"].values if "magnetic_latitude" in spec.coords else None
+        tnum = mdates.date2num(time.astype("datetime64[us]"))
+        pos, labels = _latitude_ticks(tnum, np.asarray(spec["latitude"].values, float), mlat)
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(pos, labels, fontsize=8)
+        top.set_xlabel(
+            "geographic / magnetic latitude" if mlat is not None else "geographic latitude"
+        )
+    if title is None:
+        title = _spectrogram_title(spec, "CSES half-orbit")
+        if "orbit" in spec.coords:
+            orbits = np.unique(np.asarray(spec["orbit"].values))
+            title += ", orbit " + "/".join(str(int(o)) for o in orbits)
+        if "orbit_direction" in spec.coords:
+            title += " " + "/".join(np.unique(np.asarray(spec["orbit_direction"].values, str)))
+        if catalogue is not None:
+            title += f"; {len(boxes)} event(s)"
+    ax.set_title(title, fontsize=10)
+    fig.event_boxes = boxes  # type: ignore[attr-defined]
+    return _save(fig, path)
 
 
 def _cartopy_offline() -> Any:
@@ -448,7 +739,7 @@ def event_map(
     *,
     colour_by: str = "magnetic_latitude",
     path: str | os.PathLike | None = None,
-    title: str = "event positions",
+    title: str | None = None,
 ) -> Figure:
     """World map of event positions (``latitude``/``longitude`` of the catalogue).
 
@@ -466,6 +757,8 @@ def event_map(
         ``magnetic_latitude``); else all points are one colour.
     path : path, optional
         Save the figure there as PNG.
+    title : str, optional
+        Default "event positions (N events)" with the station, component and period.
 
     Examples
     --------
@@ -511,7 +804,11 @@ def event_map(
         fig.colorbar(sc, ax=ax, shrink=0.7, label=colour_by.replace("_", " "))
     else:
         ax.scatter(lon, lat, s=14, color="C3", edgecolors="k", linewidths=0.3, **kw)
-    ax.set_title(f"{title} ({lat.size} events)")
+    if title is None:
+        from .stats import describe
+
+        title = _titled(f"event positions ({lat.size} events)", describe(cat))
+    ax.set_title(title)
     fig.text(
         0.01, 0.01, f"map: {kind}" + ("" if cp else " (no coastlines)"), fontsize=8, color="0.3"
     )

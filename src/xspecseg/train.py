@@ -2,17 +2,22 @@
 
 The public entry point; the implementation lives in :mod:`xspecseg.training`
 (``data``: images cut from cubes, labels and the torch Dataset; ``augment``: the ODM_Unet
-paper's augmentations; ``loop``: :func:`train_model`; ``search``: :func:`cross_validate`
-and :func:`grid_search` on Dask).
+paper's augmentations; ``loop``: :func:`train_model` and its :class:`TrainingRecipe`;
+``search``: :func:`cross_validate` and :func:`grid_search` on Dask).
 
 Examples
 --------
->>> from xspecseg.train import synth_iar, train_model               # doctest: +SKIP
->>> train = synth_iar(nights=8, seed=0, cache_dir="cache/")           # doctest: +SKIP
->>> val = synth_iar(nights=4, seed=1, cache_dir="cache/")             # doctest: +SKIP
->>> net, hist = train_model("unet", train, val, epochs=10, output="model/",
-...                         model_kwargs={"base_channels": 8})       # doctest: +SKIP
->>> float(hist.val_iou[-1])                                           # doctest: +SKIP
+A first run: a small network, one synthetic night, one epoch (a model worth using needs
+many more nights and epochs):
+
+>>> from pathlib import Path
+>>> from xspecseg.train import TrainingRecipe, synth_iar, train_model
+>>> train = synth_iar(nights=1, seed=0, cache_dir="cache/")
+>>> val = synth_iar(nights=1, seed=1, cache_dir="cache/")
+>>> recipe = TrainingRecipe(epochs=1, model_kwargs={"base_channels": 4, "depth": 2})
+>>> net, hist = train_model(train, recipe, val=val, output="model/", progress=False)
+>>> hist.sizes["epoch"], sorted(p.name for p in Path("model").iterdir())
+(1, ['config.json', 'model.safetensors'])
 """
 
 from __future__ import annotations

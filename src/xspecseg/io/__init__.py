@@ -6,6 +6,7 @@ read by dask tasks when a chunk is computed.
 
 from __future__ import annotations
 
+from .cses import read_cses
 from .mseed import open_mseed
 from .raw import open_raw_int16, sierra_nevada_calibration
 from .waveform import FORMATS, infer_format, open_waveform, write_waveform
@@ -16,13 +17,7 @@ __all__ = [
     "open_mseed",
     "open_raw_int16",
     "open_waveform",
+    "read_cses",
     "sierra_nevada_calibration",
     "write_waveform",
 ]
-
-try:  # owned by another module; absent in early checkouts
-    from .cses import read_cses
-except ImportError:  # pragma: no cover
-    pass
-else:
-    __all__ += ["read_cses"]

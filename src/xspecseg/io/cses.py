@@ -39,11 +39,9 @@ runs on a distributed cluster).
 
 from __future__ import annotations
 
-import glob
 import itertools
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +52,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["read_cses"]
+from .._optional import needs_extra
+from ._paths import expand_paths
+from .cses_format import FILE_GLOB, N_FREQ, NAME_RE, SPECTRUM_NAMES, TRACK, TRUTH_BITS, TRUTH_NAME
 
-_SPECTRA = {"X": "A131_P", "Y": "A132_P", "Z": "A133_P"}
-_TRUTH_BITS = {"X": 1, "Y": 2, "Z": 4}
-_N_FREQ = 1024
-_NAME_RE = re.compile(
-    r"^CSES_01_EFD_\d_L02_A\d_(?P<orbit>\d{5})(?P<dir>[01])_"
-    r"\d{8}_\d{6}_\d{8}_\d{6}_\d{3}\.h5$"
-)
-_TRACK = ("UTC_TIME", "GEO_LAT", "GEO_LON", "ALTITUDE", "MAG_LAT")
+__all__ = ["read_cses"]
 
 
 @dataclass(frozen=True)
@@ -172,10 +165,10 @@ def _frequency_edges(freq: np.ndarray, path: str) -> tuple[np.ndarray, str]:
     Anything else (no uniform spacing to judge by, another offset) is kept as stored.
     """
     f = np.asarray(freq, dtype=np.float64).ravel()
-    if f.size == _N_FREQ + 1:  # every edge, up to the Nyquist frequency: keep lower edges
+    if f.size == N_FREQ + 1:  # every edge, up to the Nyquist frequency: keep lower edges
         f = f[:-1]
-    if f.size != _N_FREQ:
-        raise ValueError(f"{path}: FREQ has {f.size} values; expected {_N_FREQ}")
+    if f.size != N_FREQ:
+        raise ValueError(f"{path}: FREQ has {f.size} values; expected {N_FREQ}")
     df = float(np.median(np.diff(f)))
     if not (np.isfinite(df) and df > 0):
         return f, "other"
@@ -255,10 +248,11 @@ def _attr_str(v: Any) -> str:
 
 
 def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
-    import h5py
+    with needs_extra("cses"):
+        import h5py
 
     name = os.path.basename(path)
-    m = _NAME_RE.match(name)
+    m = NAME_RE.match(name)
     if check_name and m is None:
         raise ValueError(
             f"{path}: not a CSES EFD level-2 file name "
@@ -272,8 +266,8 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
     with f:
         if "ORBITNUM" not in f.attrs:
             raise ValueError(f"{path}: not a CSES file (no global attribute ORBITNUM)")
-        spec = _SPECTRA[component]
-        missing = [k for k in (spec, "FREQ", *_TRACK) if k not in f]
+        spec = SPECTRUM_NAMES[component]
+        missing = [k for k in (spec, "FREQ", *TRACK) if k not in f]
         if missing:
             raise ValueError(f"{path}: missing required dataset(s) {', '.join(missing)}")
         try:
@@ -295,8 +289,8 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
                 )
         ds = f[spec]
         _check_numeric(ds, spec, path)
-        if ds.ndim != 2 or ds.shape[1] != _N_FREQ:
-            raise ValueError(f"{path}: {spec} has shape {ds.shape}; expected (N, {_N_FREQ})")
+        if ds.ndim != 2 or ds.shape[1] != N_FREQ:
+            raise ValueError(f"{path}: {spec} has shape {ds.shape}; expected (N, {N_FREQ})")
         if ds.shape[0] != n:
             raise ValueError(f"{path}: {spec} has {ds.shape[0]} rows but UTC_TIME has {n}")
         _check_numeric(f["FREQ"], "FREQ", path)
@@ -319,8 +313,8 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
         else:
             descending = "ORBITTYPE" not in f.attrs or _int_attr(f, "ORBITTYPE", path) == 0
         fv = ds.attrs.get("FillValue")
-        truth = f.get("SYNTH_TRUTH")
-        has_truth = truth is not None and truth.shape == (n, _N_FREQ)
+        truth = f.get(TRUTH_NAME)
+        has_truth = truth is not None and truth.shape == (n, N_FREQ)
         sp = f.attrs.get("SYNTH_PARAMS")
         sr = f.attrs.get("SAMPLERATE")
         if sr is not None:
@@ -359,7 +353,8 @@ def _read_spectra(
     log10: bool,
     valid: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    import h5py
+    with needs_extra("cses"):
+        import h5py
 
     with h5py.File(path, "r") as f:
         x = np.asarray(f[name][:, cols], dtype=np.float32)
@@ -376,32 +371,20 @@ def _read_spectra(
 
 
 def _read_truth(path: str, cols: slice, bit: int) -> np.ndarray:
-    import h5py
+    with needs_extra("cses"):
+        import h5py
 
     with h5py.File(path, "r") as f:
-        return (np.asarray(f["SYNTH_TRUTH"][:, cols]) & bit) != 0
+        return (np.asarray(f[TRUTH_NAME][:, cols]) & bit) != 0
+
+
+def _efd_files(folder: Path) -> Iterable[Path]:
+    # other products of the mission (SCM, HPM, LAP, ...) share folders with EFD files
+    return folder.glob(FILE_GLOB)
 
 
 def _expand(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    out: list[str] = []
-    for p in paths:
-        s = os.fspath(p)
-        if any(ch in s for ch in "*?["):
-            hits = sorted(glob.glob(s))
-            if not hits:
-                raise FileNotFoundError(f"no files match {s}")
-            out.extend(hits)
-        elif os.path.isdir(s):
-            out.extend(sorted(str(q) for q in Path(s).glob("CSES_01_EFD_*.h5")))
-        else:
-            if not os.path.exists(s):
-                raise FileNotFoundError(s)
-            out.append(s)
-    if not out:
-        raise ValueError("read_cses: no files given")
-    return out
+    return expand_paths(paths, reader="read_cses", members=_efd_files, wanted=f"{FILE_GLOB} files")
 
 
 def read_cses(
@@ -456,11 +439,17 @@ def read_cses(
 
     Examples
     --------
-    >>> sat = read_cses("orbits/*.h5", component="Z", log10=True)   # doctest: +SKIP
-    >>> sat.psd.sel(frequency=slice(0, 12_500)).mean("frequency").compute()  # doctest: +SKIP
+    A synthetic half-orbit stands in for the files of the mission's archive:
+
+    >>> from xspecseg.synth import cses_orbits
+    >>> _ = cses_orbits("2021-11-01", days=0.05, seed=0, out_dir="orbits/")
+    >>> sat = read_cses("orbits/*.h5", component="Z", log10=True)
+    >>> mean = sat.psd.sel(frequency=slice(0, 12_500)).mean("frequency").compute()
+    >>> mean.dims, sat.attrs["units"]
+    (('time',), 'log10((mV/m)^2/Hz)')
     """
     component = component.upper()
-    if component not in _SPECTRA:
+    if component not in SPECTRUM_NAMES:
         raise ValueError(f"component must be one of X, Y, Z; got {component!r}")
     files = _expand(paths)
     seen: dict[str, str] = {}
@@ -496,7 +485,7 @@ def read_cses(
     fsel = freq[cols]
     nf = fsel.size
 
-    name = _SPECTRA[component]
+    name = SPECTRUM_NAMES[component]
     blocks = []
     for m in metas:
         task = dask.delayed(_read_spectra, pure=True)(m.path, name, cols, m.fill, log10, m.valid)
@@ -558,7 +547,7 @@ def read_cses(
         )
     }
     if all(m.has_truth for m in metas):
-        bit = _TRUTH_BITS[component]
+        bit = TRUTH_BITS[component]
         tb = [
             da.from_delayed(
                 dask.delayed(_read_truth, pure=True)(m.path, cols, bit),

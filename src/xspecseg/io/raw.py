@@ -69,7 +69,7 @@ def is_raw_name(path: str | os.PathLike) -> bool:
 
 
 def sierra_nevada_calibration(f: np.ndarray | float) -> np.ndarray:
-    """Magnitude of the Sierra Nevada coil calibration |S(f)|.
+    """Magnitude of the Sierra Nevada coil calibration ``|S(f)|``.
 
     ``|S(f)| = 1e12/(A*G) * sqrt((1-(f/f0)^2)^2 + (2*d*f/f0)^2) / f`` with
     A = 2500, G = 1.9e6, f0 = 1/(2*pi*sqrt(C*L)), d = R/2 * sqrt(C/L),
@@ -86,7 +86,7 @@ def sierra_nevada_calibration(f: np.ndarray | float) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        |S(f)| in pT/sqrt(Hz) per V/sqrt(Hz), shaped like ``f``.
+        ``|S(f)|`` in pT/sqrt(Hz) per V/sqrt(Hz), shaped like ``f``.
 
     Examples
     --------
@@ -218,7 +218,19 @@ def open_raw_int16(
 
     Examples
     --------
-    >>> wave = open_raw_int16(sorted(glob.glob("2015-03-01/smplGRTU1_sensor_*")))  # doctest: +SKIP
+    One hour of the NS coil (sensor 0), written here as zeros with its sidecar:
+
+    >>> import numpy as np
+    >>> np.zeros(SAMPLES_PER_FILE, "<i2").tofile("smplGRTU1_sensor_0_1503010049")
+    >>> with open("smplGRTU1_sensor_0_1503010049_info.txt", "w") as fh:
+    ...     _ = fh.write("sampling period (usec): 3906.000000\\n"
+    ...                  "1st sample timestamp: 01-03-2015 00:49:34.658 UTC\\n"
+    ...                  "number of samples: 921600\\n")
+    >>> wave = open_raw_int16(["smplGRTU1_sensor_0_1503010049"])
+    >>> wave.component.values.tolist(), wave.attrs["units"], wave.sizes["time"]
+    (['NS'], 'V', 921600)
+
+    A station's day: ``open_raw_int16(sorted(glob.glob("2015-03-01/smplGRTU1_sensor_*")))``.
     """
     files = [read_header(p) for p in data_paths(paths)]
     if not files:

@@ -19,7 +19,6 @@ and long ones a lazy index-free ``time``.
 
 from __future__ import annotations
 
-import glob as _glob
 import os
 import shutil
 from collections.abc import Sequence
@@ -30,9 +29,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .._store import consolidate
 from .._timeaxis import INDEX_MAX_SAMPLES, regular_time_coords, sample_period_ns
 from . import raw as _raw
 from ._assemble import round_div, time_chunks
+from ._paths import expand_paths
 from .mseed import is_mseed
 
 FORMATS = ("raw-int16", "mseed", "netcdf", "zarr")
@@ -49,7 +50,6 @@ _ALIASES = {
 }
 _MSEED_EXT = {".mseed", ".msd", ".miniseed"}
 _NETCDF_EXT = {".nc", ".nc4", ".netcdf"}
-_GLOB_CHARS = set("*?[")
 
 
 def _is_zarr_dir(p: Path) -> bool:
@@ -58,39 +58,19 @@ def _is_zarr_dir(p: Path) -> bool:
     )
 
 
+def _in_folder(folder: Path) -> list[Path]:
+    """A folder's visible files and stores: it may hold notes next to the data, which
+    :func:`_resolve` drops when a format is given."""
+    return [
+        c
+        for c in folder.iterdir()
+        if not c.name.startswith(".") and (c.is_file() or _is_zarr_dir(c))
+    ]
+
+
 def _expand(paths: Any) -> list[str]:
     """Paths, globs and directories to a flat, ordered list of existing paths."""
-    if isinstance(paths, str | os.PathLike):
-        items = [paths]
-    else:
-        items = list(paths)
-    if not items:
-        raise ValueError("open_waveform: empty path list")
-    out: list[str] = []
-    for item in items:
-        s = os.fspath(item)
-        p = Path(s)
-        if _GLOB_CHARS & set(s) and not p.exists():
-            hits = sorted(_glob.glob(s))
-            if not hits:
-                raise FileNotFoundError(f"{s}: the pattern matches no file")
-            out.extend(hits)
-        elif _is_zarr_dir(p):
-            out.append(s)
-        elif p.is_dir():
-            hits = sorted(
-                str(c)
-                for c in p.iterdir()
-                if not c.name.startswith(".") and (c.is_file() or _is_zarr_dir(c))
-            )
-            if not hits:
-                raise FileNotFoundError(f"{s}: the directory holds no files")
-            out.extend(hits)
-        elif p.exists():
-            out.append(s)
-        else:
-            raise FileNotFoundError(f"{s}: no such file or directory")
-    return out
+    return expand_paths(paths, reader="open_waveform", members=_in_folder, is_dataset=_is_zarr_dir)
 
 
 def infer_format(path: str) -> str | None:
@@ -199,9 +179,14 @@ def open_waveform(
 
     Examples
     --------
-    >>> wave = open_waveform("../shared/data/sierra_nevada_elf/2015-03-01")  # doctest: +SKIP
-    >>> wave.sizes  # doctest: +SKIP
-    {'component': 2, 'time': 22117...}
+    >>> from xspecseg.testing import random_waveform
+    >>> _ = write_waveform(random_waveform(hours=1), "station.nc")
+    >>> wave = open_waveform("station.nc")
+    >>> dict(wave.sizes), wave.attrs["sampling_rate"]
+    ({'component': 2, 'time': 360000}, 100.0)
+
+    A day folder of the Sierra Nevada station opens the same way:
+    ``open_waveform("sierra_nevada_elf/2015-03-01")`` (two coils, 256 Hz).
     """
     fmt, files = _resolve(paths, format)
     if fmt == "raw-int16":
@@ -382,7 +367,9 @@ def write_waveform(
     The data are computed one dask chunk at a time while writing. The store is
     first written to ``path + ".partial"`` and renamed when complete, so a
     crash leaves a ``.partial`` (detectable, never mistaken for a waveform)
-    instead of a half-written ``path``.
+    instead of a half-written ``path``. A zarr store has consolidated metadata and
+    variable-length string labels, so plain ``xarray.open_zarr`` reads it without a
+    warning.
 
     Parameters
     ----------
@@ -402,8 +389,11 @@ def write_waveform(
 
     Examples
     --------
-    >>> write_waveform(wave, "station.zarr")  # doctest: +SKIP
-    >>> open_waveform("station.zarr").equals(wave)  # doctest: +SKIP
+    >>> from xspecseg.testing import random_waveform
+    >>> wave = random_waveform(hours=1)
+    >>> print(write_waveform(wave, "station.zarr"))
+    station.zarr
+    >>> open_waveform("station.zarr").equals(wave)
     True
     """
     path = Path(path)
@@ -458,6 +448,9 @@ def write_waveform(
     if fmt == "zarr":
         enc = {"waveform": {"chunks": (1, size)}, "time": {**enc_t, "chunks": (size,)}}
         ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=False, encoding=enc)
+        # before the rename: the store appears under its name with consolidated metadata,
+        # which plain xr.open_zarr looks for first (and warns when it finds none)
+        consolidate(partial)
     else:
         enc = {
             "waveform": {"chunksizes": (1, min(size, 2**20)), "zlib": True, "complevel": 1},

@@ -11,6 +11,12 @@ torch.Size([1, 1, 40, 30])
 
 from __future__ import annotations
 
+from .._optional import needs_extra
+
+# every module here is built on torch: say which extra brings it before any of them fails
+with needs_extra("models"):
+    import torch  # noqa: F401
+
 from .checkpoint import SHIPPED_MODELS, load, save
 from .losses import BCELoss, CELogDiceLoss, DiceLoss, get_loss, soft_dice
 from .metrics import ConfusionMatrix, iou, miou, mpa

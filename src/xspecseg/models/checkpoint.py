@@ -12,6 +12,9 @@ options with sane values; for smp models only smp's built-in encoders, no
 the model reads no other file and never reaches the network.
 
 Shipped models live in ``xspecseg/weights/<name>/`` (package data) and load by name.
+:func:`locate` finds a checkpoint's two files and :func:`read_card` reads its
+:class:`~xspecseg.contract.ModelCard` alone, without touching the weights (what a Dask
+client needs; the workers :func:`load` the model).
 """
 
 from __future__ import annotations
@@ -27,9 +30,21 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_write
+from .._optional import needs_extra
+from ..contract import ModelCard, architecture_of
 from .registry import available_models, check_checkpoint_kwargs, get_model
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "SHIPPED_MODELS", "WEIGHTS_DIR", "load", "save"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SHIPPED_MODELS",
+    "WEIGHTS_DIR",
+    "load",
+    "locate",
+    "read_card",
+    "read_config",
+    "save",
+]
 
 FORMAT = "xspecseg-model"
 FORMAT_VERSION = 1
@@ -42,13 +57,13 @@ SHIPPED_MODELS: dict[str, str] = {
         "xspecseg train --data synth-iar --domain randomised --group 4 --components H+D H D "
         "--nights 160 --seed 0 --start 2012-10-01 --val-nights 16 "
         "--epochs 30 --batch-size 4 --lr 1e-3 --loss ce_logdice --base-channels 8 "
-        "--augment none --scheduler cosine_warm_restarts --restart-epochs 30 --threads 1 "
+        "--augment none --lr-schedule cosine_warm_restarts --restart-epochs 30 --threads 1 "
         f"-o {WEIGHTS_DIR / 'iar-default'}"
     ),
     "cses-default": (
         "xspecseg train --model odm_unet --data synth-cses --domain randomised --group 12 "
         "--nights 240 --rate-scale 20 --seed 0 --val-nights 24 --epochs 12 --batch-size 8 "
-        "--lr 5e-4 --loss ce_logdice --scheduler cosine_warm_restarts --restart-epochs 12 "
+        "--lr 5e-4 --loss ce_logdice --lr-schedule cosine_warm_restarts --restart-epochs 12 "
         "--temperature-epochs 3 --crop 256 501 --positive-crop 0.3 --augment none --threads 1 "
         "--model-arg variant=small --model-arg width_mult=0.5 --model-arg sdi_channels=16 "
         f"--model-arg 'decoder_channels=[64,32,16,16,8]' -o {WEIGHTS_DIR / 'cses-default'}"
@@ -73,7 +88,7 @@ def _json_default(o: Any) -> Any:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -84,7 +99,8 @@ def save(model: nn.Module, path: str | os.PathLike[str], *, config: dict[str, An
     Parameters
     ----------
     model : nn.Module
-        A model from :func:`~xspecseg.models.get_model` (it carries ``xspecseg_info``).
+        A model from :func:`~xspecseg.models.get_model` (it carries its
+        :class:`~xspecseg.contract.Architecture`).
     path : path-like
         Checkpoint directory; existing files of the same names are replaced.
     config : dict
@@ -105,11 +121,15 @@ def save(model: nn.Module, path: str | os.PathLike[str], *, config: dict[str, An
     >>> sorted(p.name for p in d.iterdir())
     ['config.json', 'model.safetensors']
     """
-    from safetensors.torch import save_file
+    with needs_extra("models"):
+        from safetensors.torch import save_file
 
-    info = getattr(model, "xspecseg_info", None)
-    if not isinstance(info, dict) or "name" not in info:
-        raise ValueError("model has no xspecseg_info: build it with xspecseg.models.get_model")
+    arch = architecture_of(model)
+    if not arch.name:
+        raise ValueError(
+            "model has no registry architecture: build it with xspecseg.models.get_model"
+        )
+    info = {"name": arch.name, "kwargs": arch.kwargs}
     clash = [k for k in _RESERVED if k in config and config[k] != info.get(k, config[k])]
     if clash or any(k in config for k in ("format", "format_version", "xspecseg_version")):
         raise ValueError(f"config may not set the reserved keys {', '.join(_RESERVED[:3])}")
@@ -138,7 +158,19 @@ def save(model: nn.Module, path: str | os.PathLike[str], *, config: dict[str, An
     return out
 
 
-def _locate(name_or_path: str | os.PathLike[str]) -> tuple[Path, Path]:
+def locate(name_or_path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(config.json, model.safetensors)`` paths of a checkpoint or shipped model.
+
+    ``name_or_path`` is a checkpoint directory, one of its two files or a shipped name.
+    Nothing is read; a FileNotFoundError says what is missing (for a shipped model not
+    trained yet, the command that produces it).
+
+    Examples
+    --------
+    >>> config, weights = locate("iar-default")
+    >>> config.name, weights.name
+    ('config.json', 'model.safetensors')
+    """
     p = Path(name_or_path)
     if p.is_dir():
         return p / CONFIG_FILE, p / WEIGHTS_FILE
@@ -159,6 +191,31 @@ def _locate(name_or_path: str | os.PathLike[str]) -> tuple[Path, Path]:
         f"no checkpoint directory or file at {name!r}, and no shipped model of that name "
         f"(shipped: {', '.join(sorted(SHIPPED_MODELS))})"
     )
+
+
+def read_config(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The validated ``config.json`` of a checkpoint or shipped model (no weights read).
+
+    Examples
+    --------
+    >>> read_config("iar-default")["name"]
+    'unet'
+    """
+    return _read_config(locate(name_or_path)[0])
+
+
+def read_card(name_or_path: str | os.PathLike[str]) -> ModelCard:
+    """The :class:`~xspecseg.contract.ModelCard` of a checkpoint or shipped model.
+
+    Only ``config.json`` is read: what a client needs to plan inference before the
+    workers load the weights.
+
+    Examples
+    --------
+    >>> read_card("cses-default").image_unit
+    'half_orbit'
+    """
+    return ModelCard.from_config(read_config(name_or_path))
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -189,7 +246,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
+    with needs_extra("models"):
+        from safetensors.torch import load_file
 
     if not path.is_file():
         raise ValueError(f"{path} is missing: the checkpoint has no weights")
@@ -219,8 +277,10 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
     """Rebuild a model from a checkpoint directory (or its files) or a shipped name.
 
     The model is returned in eval mode, with ``model.threshold`` (the recommended
-    probability cut, 0.5 unless the checkpoint says otherwise) and
-    ``model.xspecseg_config`` (the whole config dict).
+    probability cut, 0.5 unless the checkpoint says otherwise), ``model.xspecseg_card``
+    (its :class:`~xspecseg.contract.ModelCard`, read with
+    :func:`~xspecseg.contract.card_of`) and ``model.xspecseg_config`` (the whole config
+    dict as read).
 
     Raises
     ------
@@ -240,7 +300,7 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
     >>> load(d).threshold
     0.7
     """
-    cfg_path, weights_path = _locate(name_or_path)
+    cfg_path, weights_path = locate(name_or_path)
     cfg = _read_config(cfg_path)
     try:
         check_checkpoint_kwargs(cfg["name"], cfg["kwargs"])
@@ -254,4 +314,10 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
         model.set_temperature(float(cfg["temperature"]))
     model.threshold = float(cfg.get("threshold", 0.5))
     model.xspecseg_config = cfg
+    try:
+        model.xspecseg_card = ModelCard.from_config(cfg)
+    except (TypeError, ValueError):
+        # the weights are usable without a card; card_of raises this error where one is
+        # needed (inference), reading the same config
+        pass
     return model.to(device).eval()

@@ -1,13 +1,15 @@
 """Model registry: ``get_model(name, in_channels, classes, **kw)`` and ``available_models()``.
 
 Every model returned maps ``(B, C, H, W)`` to logits ``(B, classes, H, W)`` for any
-``H, W`` and carries ``model.xspecseg_info``:
+``H, W`` and carries ``model.xspecseg_architecture``, an
+:class:`~xspecseg.contract.Architecture` (read it with
+:func:`~xspecseg.contract.architecture_of`):
 
 ``name``
     The canonical registry name.
 ``kwargs``
     Every constructor argument (``in_channels`` and ``classes`` included), so that
-    ``get_model(info["name"], **info["kwargs"])`` rebuilds the architecture.
+    ``get_model(arch.name, **arch.kwargs)`` rebuilds the architecture.
 ``downsampling``
     Total down-sampling factor; inputs are padded (bottom/right) to a multiple of it, so
     chunks at offsets that are multiples of it share the whole image's pooling grid.
@@ -18,8 +20,9 @@ Every model returned maps ``(B, C, H, W)`` to logits ``(B, classes, H, W)`` for 
     True when some layer pools over the whole feature map (squeeze-excitation, ODConv
     attentions, ASPP or pyramid pooling): then every output depends weakly on the whole
     input and chunked inference can only approximate whole-image inference.
-``local``
-    ``not global_context`` (the key :mod:`xspecseg.infer` reads).
+
+``model.xspecseg_info`` is the same as a plain dict (with ``local = not global_context``),
+for code written against earlier versions.
 
 What a checkpoint may ask for is whitelisted (:func:`check_checkpoint_kwargs`): each
 architecture's own options with values of the right type and range; for smp models only
@@ -40,6 +43,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._optional import needs_extra
+from ..contract import Architecture
 from ._padding import padded_call, probe_receptive_field
 from .odm_unet import ODConv2d, ODMUNet
 from .unet import INITIALIZERS, UNet
@@ -92,7 +97,8 @@ def allowed_smp_encoders() -> list[str]:
     >>> "resnet18" in allowed_smp_encoders(), "tu-resnet18" in allowed_smp_encoders()
     (True, False)
     """
-    import segmentation_models_pytorch as smp
+    with needs_extra("smp"):
+        import segmentation_models_pytorch as smp
 
     return [
         n
@@ -203,7 +209,8 @@ def _plain(v: Any, depth: int = 0) -> bool:
 
 def _smp_problem(arch: str, kwargs: dict[str, Any]) -> str | None:
     """Why these smp kwargs are refused (None when they are fine)."""
-    import segmentation_models_pytorch as smp
+    with needs_extra("smp"):
+        import segmentation_models_pytorch as smp
 
     sig = inspect.signature(getattr(smp, arch)).parameters
     options = {n for n, p in sig.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
@@ -308,7 +315,8 @@ class SMPModel(nn.Module):
         **kw: Any,
     ) -> None:
         super().__init__()
-        import segmentation_models_pytorch as smp
+        with needs_extra("smp"):
+            import segmentation_models_pytorch as smp
 
         if kw.pop("encoder_weights", None) is not None:
             raise ValueError(
@@ -402,7 +410,7 @@ def get_model(name: str, in_channels: int = 1, classes: int = 1, **kw: Any) -> n
     Returns
     -------
     torch.nn.Module
-        The network, with the ``xspecseg_info`` dict described in this module.
+        The network, with the ``xspecseg_architecture`` described in this module.
 
     Examples
     --------
@@ -410,7 +418,7 @@ def get_model(name: str, in_channels: int = 1, classes: int = 1, **kw: Any) -> n
     >>> net = get_model("unet", base_channels=8).eval()
     >>> net(torch.zeros(2, 1, 37, 53)).shape
     torch.Size([2, 1, 37, 53])
-    >>> net.xspecseg_info["downsampling"], net.xspecseg_info["receptive_field"]
+    >>> net.xspecseg_architecture.downsampling, net.xspecseg_architecture.receptive_field
     (16, 275)
     """
     canon = _canonical(name)
@@ -436,12 +444,13 @@ def get_model(name: str, in_channels: int = 1, classes: int = 1, **kw: Any) -> n
         side = max(2 * multiple, model.min_size)
         rf, global_ctx = probe_receptive_field(model.net, in_channels, (side, side))
         global_ctx = global_ctx or arch in _SMP_GLOBAL
-    model.xspecseg_info = {
-        "name": canon,
-        "kwargs": kwargs,
-        "downsampling": int(multiple),
-        "receptive_field": int(rf),
-        "global_context": bool(global_ctx),
-        "local": not global_ctx,  # the spelling xspecseg.infer reads
-    }
+    arch = Architecture(
+        name=canon,
+        kwargs=kwargs,
+        downsampling=int(multiple),
+        receptive_field=int(rf),
+        global_context=bool(global_ctx),
+    )
+    model.xspecseg_architecture = arch
+    model.xspecseg_info = arch.to_info()
     return model

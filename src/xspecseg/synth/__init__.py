@@ -13,6 +13,7 @@ Examples
 
 from __future__ import annotations
 
+from .cses import cses_orbits, cses_truth, randomised_cses_params
 from .ground import (
     GroundParams,
     disturbances,
@@ -24,16 +25,12 @@ from .ground import (
 
 __all__ = [
     "GroundParams",
+    "cses_orbits",
+    "cses_truth",
     "disturbances",
     "ground_station",
     "iar_truth",
     "iar_truth_nights",
+    "randomised_cses_params",
     "randomised_ground_params",
 ]
-
-try:  # written separately; the ground generator must not depend on it
-    from .cses import cses_orbits, cses_truth, randomised_cses_params
-
-    __all__ += ["cses_orbits", "cses_truth", "randomised_cses_params"]
-except ImportError:
-    pass

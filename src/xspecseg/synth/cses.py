@@ -83,6 +83,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._atomic import atomic_write
+from .._optional import needs_extra
+from ..io.cses_format import (
+    COMPONENTS,
+    DF_HZ,
+    FILE_PREFIX,
+    FILL_VALUE,
+    N_FREQ,
+    PSD_UNITS,
+    ROW_MS,
+    SAMPLE_RATE_HZ,
+    SPECTRUM_NAMES,
+    TRUTH_BITS,
+    TRUTH_NAME,
+)
+
 __all__ = [
     "CsesParams",
     "cses_anomaly_table",
@@ -94,16 +110,9 @@ __all__ = [
 
 # --- constants of the real product -------------------------------------------------------
 
-N_FREQ = 1024
-DF_HZ = 25.0
-ROW_MS = 2048  # 2.048 s between spectra
-SAMPLE_RATE_HZ = 51200  # VLF waveform rate; 1024 bins of 25 Hz up to its Nyquist
+# the product's own constants live in io.cses_format (the reader checks by them); what
+# follows is this generator's choice: FREQ holds the bins' lower edges
 FREQ_HZ = (np.arange(N_FREQ) * DF_HZ).astype(np.float32)
-FILL_VALUE = -9999.0
-COMPONENTS = ("X", "Y", "Z")
-SPECTRUM_NAMES = {"X": "A131_P", "Y": "A132_P", "Z": "A133_P"}
-TRUTH_BITS = {"X": 1, "Y": 2, "Z": 4}
-PSD_UNITS = "(mV/m)^2/Hz"
 
 _UNIX_MS_2009 = 1_230_768_000_000  # 2009-01-01T00:00Z, the VERSE_TIME origin
 _MS_PER_DAY = 86_400_000
@@ -143,6 +152,11 @@ class CsesParams:
     Defaults follow the ODM_Unet paper (Li et al. 2024) for the anomalies and the
     CSES-01 orbit for the geometry. All fields are stored as JSON in each file's
     ``SYNTH_PARAMS`` attribute.
+
+    The fields from ``calibration_gain`` on are for domain randomisation (the defaults
+    reproduce the original generator bit for bit; rates are expected events per half-orbit
+    file, amplitudes log10 over the local background, each hard negative drawn from its
+    own random stream).
 
     Parameters
     ----------
@@ -187,11 +201,6 @@ class CsesParams:
         gzip level of the spectra.
     components : tuple of str
         Spectra written (``A131_P``/``A132_P``/``A133_P`` for X/Y/Z).
-
-    Domain randomisation (the defaults reproduce the original generator bit for bit;
-    rates are expected events per half-orbit file, amplitudes log10 over the local
-    background, each hard negative drawn from its own random stream):
-
     calibration_gain : float
         Absolute calibration: every written spectrum (background, emissions and
         anomalies alike) is multiplied by it; the truth does not change.
@@ -541,10 +550,8 @@ def _rows(h: int, p: CsesParams) -> np.ndarray:
 def _aacgm(
     lat: np.ndarray, lon: np.ndarray, alt: np.ndarray, t_ms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """AACGM-v2 latitude/longitude, one aacgmv2 call per UTC day (see module notes)."""
-    import aacgmv2
-
-    from ..geomag import _AACGM_LOCK
+    """AACGM-v2 latitude/longitude, one conversion per UTC day (see module notes)."""
+    from ..geomag import aacgm_convert
 
     mlat = np.full(np.shape(lat), np.nan)
     mlon = np.full(np.shape(lat), np.nan)
@@ -552,12 +559,7 @@ def _aacgm(
     for d in np.unique(day):
         sel = day == d
         when = _dt.datetime(1970, 1, 1) + _dt.timedelta(days=int(d))
-        with _AACGM_LOCK:  # one date at a time in aacgmv2's C globals (see geomag)
-            a, b, _ = aacgmv2.convert_latlon_arr(
-                lat[sel], lon[sel], alt[sel], when, method_code="G2A"
-            )
-        mlat[sel] = a
-        mlon[sel] = b
+        mlat[sel], mlon[sel] = aacgm_convert(lat[sel], lon[sel], alt[sel], when)
     return mlat, mlon
 
 
@@ -1350,15 +1352,15 @@ def _groom(x: np.ndarray, keep_bits: int) -> np.ndarray:
 
 
 def _write_halforbit(seed: int, h: int, p: CsesParams, out_dir: Path) -> Path:
-    import h5py
+    with needs_extra("cses"):
+        import h5py
 
     geom = halforbit_geometry(h, p)
     spectra, truth, _ = _render(seed, h, p, geom)
     t_ms = geom.t_ms.to_numpy()
     orbit, asc = h // 2, h % 2
-    name = f"CSES_01_EFD_3_L02_A1_{orbit:05d}{asc}_{_stamp(t_ms[0])}_{_stamp(t_ms[-1])}_000.h5"
+    name = f"{FILE_PREFIX}{orbit:05d}{asc}_{_stamp(t_ms[0])}_{_stamp(t_ms[-1])}_000.h5"
     path = out_dir / name
-    tmp = path.with_suffix(".h5.part")
     n = t_ms.size
 
     def col(x, dtype):
@@ -1367,57 +1369,58 @@ def _write_halforbit(seed: int, h: int, p: CsesParams, out_dir: Path) -> Path:
     def fill(x):
         return np.where(np.isfinite(x), x, FILL_VALUE)
 
-    with h5py.File(tmp, "w") as fh:
-        fh.attrs["ORBITNUM"] = np.int32(orbit)
-        fh.attrs["ORBITTYPE"] = np.int32(asc)  # 0 descending, 1 ascending, as in the name
-        fh.attrs["SAMPLERATE"] = np.int32(SAMPLE_RATE_HZ)
-        fh.attrs["SATELLITE"] = "CSES-01"
-        fh.attrs["INSTRUMENT"] = "EFD"
-        fh.attrs["SYNTHETIC"] = "xspecseg.synth.cses"
-        fh.attrs["SYNTH_PARAMS"] = json.dumps(
-            dict(json.loads(p.to_json()), seed=int(seed), halforbit=int(h))
-        )
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as fh:
+            fh.attrs["ORBITNUM"] = np.int32(orbit)
+            fh.attrs["ORBITTYPE"] = np.int32(asc)  # 0 descending, 1 ascending, as in the name
+            fh.attrs["SAMPLERATE"] = np.int32(SAMPLE_RATE_HZ)
+            fh.attrs["SATELLITE"] = "CSES-01"
+            fh.attrs["INSTRUMENT"] = "EFD"
+            fh.attrs["SYNTHETIC"] = "xspecseg.synth.cses"
+            fh.attrs["SYNTH_PARAMS"] = json.dumps(
+                dict(json.loads(p.to_json()), seed=int(seed), halforbit=int(h))
+            )
 
-        def put(name, data, units, valid, fillvalue=FILL_VALUE, **kw):
-            ds = fh.create_dataset(name, data=data, **kw)
-            ds.attrs["FillValue"] = np.asarray(fillvalue, dtype=data.dtype)
-            ds.attrs["Units"] = units
-            ds.attrs["ValidRange"] = np.asarray(valid, dtype=data.dtype)
+            def put(name, data, units, valid, fillvalue=FILL_VALUE, **kw):
+                ds = fh.create_dataset(name, data=data, **kw)
+                ds.attrs["FillValue"] = np.asarray(fillvalue, dtype=data.dtype)
+                ds.attrs["Units"] = units
+                ds.attrs["ValidRange"] = np.asarray(valid, dtype=data.dtype)
 
-        put(
-            "UTC_TIME",
-            col(_utc_time_int(t_ms), np.int64),
-            "ms",
-            [20_180_101_000_000_000, 20_991_231_235_959_999],
-            fillvalue=-1,
-        )
-        put("VERSE_TIME", col(t_ms - _UNIX_MS_2009, np.int64), "ms", [0, 2**62], fillvalue=-1)
-        put("GEO_LAT", col(geom.lat, np.float32), "degree", [-90, 90])
-        put("GEO_LON", col(geom.lon, np.float32), "degree", [-180, 180])
-        put("MAG_LAT", col(fill(geom.mlat.to_numpy()), np.float32), "degree", [-90, 90])
-        put("MAG_LON", col(fill(geom.mlon.to_numpy()), np.float32), "degree", [-180, 180])
-        put("ALTITUDE", col(geom.alt, np.float32), "km", [0, 2000])
-        # 1 = survey; 2 = burst, which the real EFD runs over China
-        burst = (geom.lat.between(15, 55) & geom.lon.between(70, 140)).to_numpy()
-        put("WORKMODE", col(np.where(burst, 2, 1), np.int32), "", [1, 2], fillvalue=-1)
-        put("FREQ", FREQ_HZ.reshape(1, N_FREQ), "Hz", [0, 25_600])
-        kw = dict(
-            chunks=(min(n, 256), N_FREQ),
-            compression="gzip",
-            compression_opts=p.compression_level,
-            shuffle=True,
-        )
-        valid = [0, 1e3 * max(1.0, p.calibration_gain)]
-        for c in p.components:
-            x = _groom(spectra[c], p.keep_bits)
-            x[np.isnan(x)] = FILL_VALUE  # data gaps (fill_rate), after grooming: exact
-            put(SPECTRUM_NAMES[c], x, PSD_UNITS, valid, **kw)
-        bits = np.zeros((n, N_FREQ), dtype=np.uint8)
-        for c in p.components:
-            bits |= np.where(truth[c], TRUTH_BITS[c], 0).astype(np.uint8)
-        put("SYNTH_TRUTH", bits, "bitmask X=1 Y=2 Z=4", [0, 7], fillvalue=np.uint8(0), **kw)
-    os.replace(tmp, path)
-    return path
+            put(
+                "UTC_TIME",
+                col(_utc_time_int(t_ms), np.int64),
+                "ms",
+                [20_180_101_000_000_000, 20_991_231_235_959_999],
+                fillvalue=-1,
+            )
+            put("VERSE_TIME", col(t_ms - _UNIX_MS_2009, np.int64), "ms", [0, 2**62], fillvalue=-1)
+            put("GEO_LAT", col(geom.lat, np.float32), "degree", [-90, 90])
+            put("GEO_LON", col(geom.lon, np.float32), "degree", [-180, 180])
+            put("MAG_LAT", col(fill(geom.mlat.to_numpy()), np.float32), "degree", [-90, 90])
+            put("MAG_LON", col(fill(geom.mlon.to_numpy()), np.float32), "degree", [-180, 180])
+            put("ALTITUDE", col(geom.alt, np.float32), "km", [0, 2000])
+            # 1 = survey; 2 = burst, which the real EFD runs over China
+            burst = (geom.lat.between(15, 55) & geom.lon.between(70, 140)).to_numpy()
+            put("WORKMODE", col(np.where(burst, 2, 1), np.int32), "", [1, 2], fillvalue=-1)
+            put("FREQ", FREQ_HZ.reshape(1, N_FREQ), "Hz", [0, 25_600])
+            kw = dict(
+                chunks=(min(n, 256), N_FREQ),
+                compression="gzip",
+                compression_opts=p.compression_level,
+                shuffle=True,
+            )
+            valid = [0, 1e3 * max(1.0, p.calibration_gain)]
+            for c in p.components:
+                x = _groom(spectra[c], p.keep_bits)
+                x[np.isnan(x)] = FILL_VALUE  # data gaps (fill_rate), after grooming: exact
+                put(SPECTRUM_NAMES[c], x, PSD_UNITS, valid, **kw)
+            bits = np.zeros((n, N_FREQ), dtype=np.uint8)
+            for c in p.components:
+                bits |= np.where(truth[c], TRUTH_BITS[c], 0).astype(np.uint8)
+            put(TRUTH_NAME, bits, "bitmask X=1 Y=2 Z=4", [0, 7], fillvalue=np.uint8(0), **kw)
+
+    return atomic_write(path, write)
 
 
 def cses_orbits(
@@ -1474,7 +1477,7 @@ def cses_orbits(
     paths = []
     for h in hs:
         h = int(h)
-        prefix = f"CSES_01_EFD_3_L02_A1_{h // 2:05d}{h % 2}_"
+        prefix = f"{FILE_PREFIX}{h // 2:05d}{h % 2}_"
         existing = sorted(out.glob(prefix + "*_000.h5"))
         if existing and not overwrite:
             paths.append(existing[0])

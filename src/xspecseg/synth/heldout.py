@@ -53,6 +53,7 @@ import scipy.signal
 import xarray as xr
 
 from .._timeaxis import regular_time_coords
+from ..io.cses_format import FILE_PREFIX, ROW_MS
 
 __all__ = ["heldout_cses", "heldout_ground", "heldout_ground_truth"]
 
@@ -912,8 +913,10 @@ def heldout_ground_truth(cube: xr.Dataset, truth: dict) -> xr.DataArray:
     Examples
     --------
     >>> import xspecseg as xs
-    >>> wave, truth = heldout_ground("2013-02-14", 1, seed=0)  # doctest: +SKIP
-    >>> mask = heldout_ground_truth(xs.build_cube(wave), truth)  # doctest: +SKIP
+    >>> wave, truth = heldout_ground("2013-02-14", 1, seed=0)
+    >>> mask = heldout_ground_truth(xs.build_cube(wave), truth)
+    >>> mask.dims
+    ('time', 'frequency')
     """
     a = cube.attrs
     fs = float(a.get("sampling_rate", FS))
@@ -961,7 +964,7 @@ _P_ORBIT = 5676.0  # s (94.6 min)
 _INC = math.radians(97.4)
 _ORBIT_EPOCH = np.datetime64("2018-02-02T00:00:00.000", "ms")  # northmost point, orbit 0
 _U_MAX = math.degrees(math.asin(math.sin(math.radians(65.0)) / math.sin(_INC)))
-_ROW_MS = 2048
+_ROW_MS = ROW_MS  # the product's row spacing
 _LT_ASC = 2.0  # local time of the ascending (night-side) node
 _POLE = (math.radians(80.65), math.radians(-72.68))  # dipole north pole (IGRF 2020)
 _FREQ = np.arange(1024) * 25.0
@@ -1490,7 +1493,7 @@ _TABLE_COLUMNS = [
 def _file_name(tr: _Track) -> str:
     t0, t1 = pd.Timestamp(tr.time[0]), pd.Timestamp(tr.time[-1])
     return (
-        f"CSES_01_EFD_3_L02_A1_{tr.orbit:05d}{0 if tr.descending else 1}_"
+        f"{FILE_PREFIX}{tr.orbit:05d}{0 if tr.descending else 1}_"
         f"{t0:%Y%m%d_%H%M%S}_{t1:%Y%m%d_%H%M%S}_000.h5"
     )
 

@@ -24,8 +24,9 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from ..contract import ModelCard
-from .data import ImageSet, SpectrogramDataset
+from ..contract import card_of
+from .dataset import SpectrogramDataset
+from .imageset import ImageSet
 from .loop import predict_images
 
 __all__ = ["event_properties", "tune_event_filter", "write_event_filter"]
@@ -50,13 +51,13 @@ def event_properties(
         ``impulsiveness``, ``bandwidth`` (Hz) and ``duration`` (s), the properties
         :func:`tune_event_filter` cuts on.
     """
-    from ..events import _event_bandwidth, _event_duration_s, extract_events
+    from ..events import event_bandwidth, event_duration, extract_events
 
-    cfg = getattr(model, "xspecseg_config", {}) or {}
-    norm = ModelCard.from_config(cfg).representation if cfg else None
-    if cfg.get("band") and data.frequency is not None:
-        data = data.crop_band(tuple(cfg["band"]))
-    threshold = float(getattr(model, "threshold", cfg.get("threshold", 0.5)))
+    card = card_of(model)
+    norm = card.representation if card is not None else None
+    if card is not None and card.band and data.frequency is not None:
+        data = data.crop_band(card.band)
+    threshold = float(getattr(model, "threshold", card.threshold if card else 0.5))
     probs = predict_images(model, SpectrogramDataset(data, norm))
     freq = (
         np.asarray(data.frequency, float)
@@ -99,8 +100,8 @@ def event_properties(
         rows["area_pixels"].extend(cat.area_pixels.values.tolist())
         rows["mean_probability"].extend(cat.mean_probability.values.tolist())
         rows["impulsiveness"].extend(cat.impulsiveness.values.tolist())
-        rows["bandwidth"].extend(_event_bandwidth(cat).tolist())
-        rows["duration"].extend(_event_duration_s(cat).tolist())
+        rows["bandwidth"].extend(event_bandwidth(cat).tolist())
+        rows["duration"].extend(event_duration(cat).tolist())
     return xr.Dataset({k: ("event", np.asarray(v)) for k, v in rows.items()})
 
 

@@ -2,12 +2,12 @@
 
 Determinism: the model is built right after ``torch.manual_seed(seed)``; the batch order
 of epoch ``e`` comes from a generator seeded by ``(seed, e)``, each item's augmentation
-and crop from ``(seed, e, index)`` (see :class:`~xspecseg.training.data.SpectrogramDataset`),
+and crop from ``(seed, e, index)`` (see :class:`~xspecseg.training.dataset.SpectrogramDataset`),
 and the global torch RNG (dropout) is saved with each epoch's checkpoint and restored on
 resume. Data loading runs in the main process (``num_workers=0``) and
-``torch.use_deterministic_algorithms(True)`` is on while training. Two runs with the same
-arguments therefore give bit-identical weights, and a run killed after epoch ``k`` and
-resumed gives the weights of an uninterrupted run.
+``torch.use_deterministic_algorithms(True)`` is on while training. Two runs of the same
+:class:`TrainingRecipe` on the same images therefore give bit-identical weights, and a run
+killed after epoch ``k`` and resumed gives the weights of an uninterrupted run.
 
 Checkpoints: ``<checkpoint_dir>/epoch-0003.pt`` after each epoch, written with
 ``torch.save`` of plain dicts, lists, numbers and tensors (weights, optimizer and
@@ -21,7 +21,7 @@ run is refused.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
+import dataclasses
 import json
 import math
 import os
@@ -29,23 +29,34 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
 
-from ..contract import InputRepresentation, ModelCard
+from .._provenance import utc_now_iso
+from .._version import __version__
+from ..classical import detect
+from ..contract import InputRepresentation, ModelCard, architecture_of, card_of
+from ..models import get_model, temperature_schedule
+from ..models.checkpoint import save
+from ..models.losses import get_loss
+from ..models.metrics import ConfusionMatrix
+from ..models.unet import init_weights
 from .augment import as_augment
-from .data import ImageSet, SpectrogramDataset, pad_collate
+from .dataset import SpectrogramDataset, pad_collate
+from .imageset import ImageSet
 
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULERS",
     "THRESHOLDS",
+    "TrainingRecipe",
     "evaluate_classical",
     "evaluate_model",
     "make_optimizer",
@@ -65,7 +76,7 @@ _CKPT = re.compile(r"^epoch-(\d{4,})\.pt$")
 _STATE_FORMAT = "xspecseg-train-state"
 
 
-# -- building blocks --------------------------------------------------------------------------
+# -- building blocks -------------------------------------------------------------------------------
 
 
 def make_optimizer(
@@ -148,19 +159,15 @@ def _as_dataset(
 
 
 def _build_model(
-    model: str | nn.Module, model_kwargs: dict[str, Any], init: str | None, seed: int
+    model: str | nn.Module, recipe: TrainingRecipe, init: str | None
 ) -> tuple[nn.Module, str, dict[str, Any]]:
-    torch.manual_seed(int(seed))
+    torch.manual_seed(recipe.seed)
     if isinstance(model, nn.Module):
-        info = getattr(model, "xspecseg_info", {})
+        arch = architecture_of(model)
         if init is not None:
-            from ..models.unet import init_weights
-
             init_weights(model, init)
-        return model, str(info.get("name", type(model).__name__)), dict(info.get("kwargs", {}))
-    from ..models import get_model
-
-    kw = dict(model_kwargs)
+        return model, arch.name or type(model).__name__, dict(arch.kwargs)
+    kw = dict(recipe.model_kwargs)
     name = str(model)
     # the U-net takes its initialiser as an argument (then the checkpoint records it)
     if init is not None and name.lower() == "unet":
@@ -168,13 +175,12 @@ def _build_model(
         init = None
     net = get_model(name, in_channels=kw.pop("in_channels", 1), classes=kw.pop("classes", 1), **kw)
     if init is not None:
-        from ..models.unet import init_weights
-
         init_weights(net, init)
-    return net, net.xspecseg_info["name"], dict(net.xspecseg_info["kwargs"])
+    arch = architecture_of(net)
+    return net, arch.name, dict(arch.kwargs)
 
 
-# -- inference on images ------------------------------------------------------------------------
+# -- inference on images ---------------------------------------------------------------------------
 
 
 @torch.no_grad()
@@ -206,8 +212,6 @@ def _confusions(
     probs: Sequence[np.ndarray], masks: Sequence[np.ndarray], thresholds: np.ndarray
 ) -> np.ndarray:
     """``[[TN, FP], [FN, TP]]`` per threshold, summed over images -> (n_thr, 2, 2)."""
-    from ..models.metrics import ConfusionMatrix
-
     cms = [ConfusionMatrix() for _ in thresholds]
     for p, m in zip(probs, masks):
         for cm, t in zip(cms, thresholds):
@@ -216,8 +220,6 @@ def _confusions(
 
 
 def _metrics(matrix: np.ndarray) -> dict[str, float]:
-    from ..models.metrics import ConfusionMatrix
-
     cm = ConfusionMatrix()
     cm.matrix[:] = matrix
     tn, fp = matrix[0]
@@ -278,17 +280,17 @@ def evaluate_model(
     >>> sorted(k for k in r if k.startswith("m"))
     ['miou', 'mpa']
     """
-    cfg = getattr(model, "xspecseg_config", {}) or {}
-    if representation is None and cfg:
-        representation = ModelCard.from_config(cfg).representation
+    card = card_of(model)
+    if representation is None and card is not None:
+        representation = card.representation
     if isinstance(representation, dict):
         representation = InputRepresentation.from_dict(representation)
     if threshold is None:
-        threshold = float(getattr(model, "threshold", cfg.get("threshold", 0.5)))
+        threshold = float(getattr(model, "threshold", card.threshold if card else 0.5))
     ds = _as_dataset(data, representation)
     if isinstance(ds, SpectrogramDataset):
         ds = ds.with_options(augment=None, crop=None)
-        _check_component(cfg.get("component"), ds.data.meta)
+        _check_component(card.component if card else None, ds.data.meta)
     probs = predict_images(model, ds)
     masks = _masks_of(ds)
     thr = np.asarray(sorted({*map(float, thresholds), float(threshold)}))
@@ -326,8 +328,6 @@ def evaluate_classical(name: str, data: ImageSet, **kwargs: Any) -> dict[str, An
     >>> evaluate_classical("classical:beggan", s)["fp_fraction"]
     0.0
     """
-    from ..classical import detect
-
     preds = [np.asarray(detect(name, x, **kwargs), bool) for x in data.images]
     mats = _confusions([p.astype(np.float32) for p in preds], data.masks, np.array([0.5]))
     return {**_metrics(mats[0]), "threshold": float("nan"), "loss": float("nan")}
@@ -336,8 +336,6 @@ def evaluate_classical(name: str, data: ImageSet, **kwargs: Any) -> dict[str, An
 def _loss(loss: str | nn.Module) -> nn.Module:
     if isinstance(loss, nn.Module):
         return loss
-    from ..models.losses import get_loss
-
     return get_loss(loss)
 
 
@@ -447,7 +445,7 @@ def _json_safe(v: Any) -> Any:
     return repr(v)
 
 
-# -- history ------------------------------------------------------------------------------------------
+# -- history ---------------------------------------------------------------------------------------
 
 _HIST_VARS = (
     "train_loss",
@@ -479,63 +477,319 @@ def _history_dataset(hist: dict[str, list[Any]], thresholds: np.ndarray) -> xr.D
     return xr.Dataset(data, coords={"epoch": epoch, "threshold": thresholds})
 
 
-# -- the loop -------------------------------------------------------------------------------------------
+# -- the recipe ------------------------------------------------------------------------------------
+
+OptimizerName = Literal["adam", "sgd", "rmsprop"]
+LossName = Literal["bce", "dice", "ce_logdice"]
+LRSchedule = Literal["none", "cosine_warm_restarts"]
+
+_OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
+_LOSS_NAMES: tuple[str, ...] = get_args(LossName)
+_LR_SCHEDULES: tuple[str, ...] = get_args(LRSchedule)
 
 
-def train_model(
-    model: str | nn.Module,
-    dataset_train: ImageSet | SpectrogramDataset,
-    dataset_val: ImageSet | SpectrogramDataset | None = None,
-    *,
-    epochs: int = 10,
-    batch_size: int = 2,
-    lr: float = 1e-4,
-    optimizer: str = "adam",
-    loss: str = "bce",
-    init: str | None = None,
-    seed: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
-    resume: bool = True,
-    progress: bool = True,
-    model_kwargs: dict[str, Any] | None = None,
-    augment: Any = "odm_unet",
-    crop: tuple[int, int] | None = None,
-    positive_crop: float = 0.0,
-    hard_crop: float = 0.0,
-    scheduler: str | None = None,
-    scheduler_kwargs: dict[str, Any] | None = None,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    temperature_kwargs: dict[str, Any] | None = None,
-    threads: int | None = None,
-    output: str | os.PathLike | None = None,
-    command: str | None = None,
-) -> tuple[nn.Module, xr.Dataset]:
-    """Train a segmentation network on labelled spectrogram images.
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """Everything that defines how a model is trained (where and how a run executes is
+    given to :func:`train_model` instead).
 
-    Defaults are the IAR paper's (Adam 1e-4, binary cross-entropy, batch 2, 10 epochs);
-    the ODM_Unet paper's are ``loss="ce_logdice", lr=1e-3, batch_size=16,
-    scheduler="cosine_warm_restarts"``.
+    The defaults are the IAR paper's: a U-net, Adam at a learning rate of 1e-4, binary
+    cross-entropy, batches of 2 whole images, 10 epochs, no learning-rate schedule and no
+    augmentation. :meth:`odm_unet_paper` gives the ODM_Unet paper's.
 
-    Parameters
+    Attributes
     ----------
-    model : str or nn.Module
-        A :func:`xspecseg.models.get_model` name (``"unet"``, ``"odm_unet"``,
-        ``"smp:Unet"``, ...) built with ``model_kwargs``, or a built network.
-    dataset_train, dataset_val : ImageSet or SpectrogramDataset
-        Training and validation images. The input representation is fitted on the
-        training images (unless ``dataset_train`` is a :class:`SpectrogramDataset`, whose
-        own is kept) and used for both.
+    model : str
+        A :func:`xspecseg.models.get_model` name (``"unet"``, ``"odm_unet"``, ``"smp:Unet"``).
+    model_kwargs : dict
+        Architecture options (``base_channels``, ``depth``, ``dropout``, ...).
     epochs : int
         Total number of epochs (a resumed run continues up to it).
-    batch_size, lr, optimizer, loss :
-        Batch size, learning rate, ``"adam"``/``"sgd"``/``"rmsprop"``, and
-        ``"bce"``/``"dice"``/``"ce_logdice"`` (:func:`xspecseg.models.get_loss`).
+    batch_size : int
+        Images per training step.
+    lr : float
+        Learning rate.
+    optimizer : {"adam", "sgd", "rmsprop"}
+        The optimiser (the IAR paper's grid search compared these three).
+    loss : {"bce", "dice", "ce_logdice"}
+        See :func:`xspecseg.models.get_loss`.
     init : str, optional
         Weight initialiser (Keras names: ``"he_normal"``, ``"glorot_uniform"``, ...,
         ``"orthogonal"``); None keeps the architecture's default.
+    momentum, weight_decay : float
+        SGD momentum; L2 weight decay of any optimiser.
+    lr_schedule : {"none", "cosine_warm_restarts"}
+        Learning-rate schedule, see :func:`make_scheduler`.
+    restart_epochs : int, optional
+        Epochs per cosine cycle (None: 20, the ODM_Unet paper's).
+    augment : dict, optional
+        Augmentation of training items: None for none, ``"odm_unet"`` for the ODM_Unet
+        paper's list or a dict of :class:`~xspecseg.training.augment.Augment` options;
+        kept as the dict of all options.
+    crop : (int, int), optional
+        Random training crops of this size (needed when images differ in size and
+        ``batch_size > 1`` would otherwise pad them).
+    positive_crop, hard_crop : float
+        Shares of training crops placed on a signal pixel (for rare targets) and on a hard
+        negative (against false alarms on clutter), see
+        :class:`~xspecseg.training.dataset.SpectrogramDataset`.
+    temperature_epochs : float, optional
+        Models with an attention temperature (ODM_Unet): epochs over which it falls from
+        30 to 1 (None: 10), see :func:`xspecseg.models.temperature_schedule`.
     seed : int
         Seed of everything random (initial weights, batch order, augmentation, dropout).
+
+    Examples
+    --------
+    >>> r = TrainingRecipe(lr=1e-3, crop=[64, 64])
+    >>> r.crop, r.optimizer, r.augment is None
+    ((64, 64), 'adam', True)
+    >>> TrainingRecipe.from_config({"training": r.to_config(), "provenance": {"epochs": 10}}) == r
+    True
+    >>> TrainingRecipe(optimizer="adagrad")
+    Traceback (most recent call last):
+    ValueError: optimizer must be one of 'adam', 'sgd', 'rmsprop', got 'adagrad'
+    """
+
+    model: str = "unet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 2
+    lr: float = 1e-4
+    optimizer: OptimizerName = "adam"
+    loss: LossName = "bce"
+    init: str | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: LRSchedule = "none"
+    restart_epochs: int | None = None
+    augment: dict[str, Any] | None = None
+    crop: tuple[int, int] | None = None
+    positive_crop: float = 0.0
+    hard_crop: float = 0.0
+    temperature_epochs: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"model must be a model name, got {self.model!r}")
+        if not isinstance(self.model_kwargs, Mapping):
+            raise ValueError(f"model_kwargs must be a dict, got {self.model_kwargs!r}")
+        for name, options in (
+            ("optimizer", _OPTIMIZER_NAMES),
+            ("loss", _LOSS_NAMES),
+            ("lr_schedule", _LR_SCHEDULES),
+        ):
+            if getattr(self, name) not in options:
+                choices = ", ".join(map(repr, options))
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        _check_int(self, "epochs", 1)
+        _check_int(self, "batch_size", 1)
+        _check_int(self, "seed", 0)
+        _check_number(self, "lr", positive=True)
+        _check_number(self, "momentum")
+        _check_number(self, "weight_decay")
+        for name in ("positive_crop", "hard_crop"):
+            _check_number(self, name)
+            if getattr(self, name) > 1:
+                raise ValueError(f"{name} is a share of crops, 0 to 1; got {getattr(self, name)}")
+        if self.restart_epochs is not None:
+            _check_int(self, "restart_epochs", 1)
+            if self.lr_schedule != "cosine_warm_restarts":
+                raise ValueError("restart_epochs needs lr_schedule='cosine_warm_restarts'")
+        if self.temperature_epochs is not None:
+            _check_number(self, "temperature_epochs", positive=True)
+        if self.crop is not None:
+            crop = tuple(self.crop)
+            if len(crop) != 2 or not all(_is_int(c) and c >= 1 for c in crop):
+                raise ValueError(f"crop must be two positive integers (T, F), got {self.crop!r}")
+            object.__setattr__(self, "crop", tuple(int(c) for c in crop))
+        # one spelling per augmentation, so that a recipe read back from a config is equal
+        aug = as_augment(self.augment)
+        if aug is not None and not hasattr(aug, "to_dict"):
+            raise ValueError("augment must be None, 'odm_unet' or a dict of Augment options")
+        object.__setattr__(self, "augment", None if aug is None else _json_safe(aug.to_dict()))
+        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+
+    @classmethod
+    def iar_paper(cls, **changes: Any) -> TrainingRecipe:
+        """The IAR paper's settings (the defaults), with ``changes``.
+
+        Examples
+        --------
+        >>> TrainingRecipe.iar_paper(epochs=2) == TrainingRecipe(epochs=2)
+        True
+        """
+        return cls(**changes)
+
+    @classmethod
+    def odm_unet_paper(cls, **changes: Any) -> TrainingRecipe:
+        """The ODM_Unet paper's settings, with ``changes``: an ODM_Unet, cross-entropy plus
+        log-Dice, learning rate 1e-3, batches of 16, cosine warm restarts every 20 epochs,
+        its augmentation list. The number of epochs stays the default's.
+
+        Examples
+        --------
+        >>> r = TrainingRecipe.odm_unet_paper()
+        >>> r.model, r.loss, r.lr, r.batch_size, r.lr_schedule, r.augment is not None
+        ('odm_unet', 'ce_logdice', 0.001, 16, 'cosine_warm_restarts', True)
+        """
+        paper: dict[str, Any] = dict(
+            model="odm_unet",
+            loss="ce_logdice",
+            lr=1e-3,
+            batch_size=16,
+            lr_schedule="cosine_warm_restarts",
+            augment="odm_unet",
+        )
+        return cls(**{**paper, **changes})
+
+    def replace(self, **changes: Any) -> TrainingRecipe:
+        """A copy with ``changes`` (validated again).
+
+        Examples
+        --------
+        >>> TrainingRecipe().replace(lr=1e-3).lr
+        0.001
+        """
+        return dataclasses.replace(self, **changes)
+
+    def to_config(self) -> dict[str, Any]:
+        """The ``training`` section of a checkpoint config (the epochs are recorded in its
+        ``provenance``, so that a resumed run may continue to more of them).
+
+        Examples
+        --------
+        >>> c = TrainingRecipe(lr_schedule="cosine_warm_restarts", restart_epochs=12).to_config()
+        >>> c["scheduler"], c["scheduler_kwargs"]
+        ('cosine_warm_restarts', {'T_0': 12})
+        """
+        return _json_safe(
+            {
+                "model": self.model,
+                "model_kwargs": self.model_kwargs,
+                "seed": self.seed,
+                "batch_size": self.batch_size,
+                "lr": float(self.lr),
+                "optimizer": self.optimizer,
+                "loss": self.loss,
+                "init": self.init,
+                "augment": self.augment,
+                "crop": None if self.crop is None else list(self.crop),
+                "positive_crop": float(self.positive_crop),
+                "hard_crop": float(self.hard_crop),
+                "scheduler": None if self.lr_schedule == "none" else self.lr_schedule,
+                "scheduler_kwargs": {}
+                if self.restart_epochs is None
+                else {"T_0": self.restart_epochs},
+                "momentum": float(self.momentum),
+                "weight_decay": float(self.weight_decay),
+                "temperature_kwargs": {}
+                if self.temperature_epochs is None
+                else {"warmup_epochs": float(self.temperature_epochs)},
+            }
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainingRecipe:
+        """The recipe a checkpoint config (``config.json`` of a saved model) records.
+
+        Examples
+        --------
+        >>> from xspecseg.models.checkpoint import locate
+        >>> cfg = json.loads(locate("iar-default")[0].read_text())
+        >>> r = TrainingRecipe.from_config(cfg)
+        >>> r.loss, r.batch_size, r.restart_epochs
+        ('ce_logdice', 4, 30)
+        """
+        t = dict(config.get("training") or {})
+        sched = dict(t.get("scheduler_kwargs") or {})
+        temp = dict(t.get("temperature_kwargs") or {})
+        extra = sorted({*sched} - {"T_0"}) + sorted({*temp} - {"warmup_epochs"})
+        if extra:
+            raise ValueError(f"the config's training holds options a recipe has not: {extra}")
+        kw: dict[str, Any] = {
+            k: t[k]
+            for k in (
+                "model",
+                "model_kwargs",
+                "seed",
+                "batch_size",
+                "lr",
+                "optimizer",
+                "loss",
+                "init",
+                "augment",
+                "crop",
+                "positive_crop",
+                "hard_crop",
+                "momentum",
+                "weight_decay",
+            )
+            if k in t
+        }
+        kw["lr_schedule"] = t.get("scheduler") or "none"
+        kw["restart_epochs"] = sched.get("T_0")
+        kw["temperature_epochs"] = temp.get("warmup_epochs")
+        epochs = (config.get("provenance") or {}).get("epochs")
+        if epochs is not None:
+            kw["epochs"] = int(epochs)
+        return cls(**kw)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _check_int(recipe: TrainingRecipe, name: str, least: int) -> None:
+    v = getattr(recipe, name)
+    if not _is_int(v) or v < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {v!r}")
+    object.__setattr__(recipe, name, int(v))
+
+
+def _check_number(recipe: TrainingRecipe, name: str, *, positive: bool = False) -> None:
+    v = getattr(recipe, name)
+    ok = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+    if not ok or not math.isfinite(v) or v < 0 or (positive and v == 0):
+        want = "a positive number" if positive else "a number >= 0"
+        raise ValueError(f"{name} must be {want}, got {v!r}")
+    object.__setattr__(recipe, name, float(v))
+
+
+# -- the loop --------------------------------------------------------------------------------------
+
+
+def train_model(
+    data: ImageSet | SpectrogramDataset,
+    recipe: TrainingRecipe | None = None,
+    val: ImageSet | SpectrogramDataset | None = None,
+    *,
+    network: nn.Module | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    threads: int | None = None,
+    output: str | os.PathLike | None = None,
+    command: str | None = None,
+    **unknown: Any,
+) -> tuple[nn.Module, xr.Dataset]:
+    """Train a segmentation network on labelled spectrogram images.
+
+    What is trained, and how, is the ``recipe`` (default: the IAR paper's settings, see
+    :class:`TrainingRecipe`); the keywords say where the run writes and how it executes,
+    and change nothing in the trained weights.
+
+    Parameters
+    ----------
+    data, val : ImageSet or SpectrogramDataset
+        Training and validation images. The input representation is fitted on the
+        training images (unless ``data`` is a :class:`SpectrogramDataset`, whose own is
+        kept) and used for both.
+    recipe : TrainingRecipe, optional
+        The model and its training settings (None: ``TrainingRecipe()``).
+    network : nn.Module, optional
+        A built network to train instead of building ``recipe.model``.
     checkpoint_dir : path, optional
         Folder of per-epoch checkpoints; None keeps none (no resume).
     resume : bool
@@ -543,28 +797,6 @@ def train_model(
         deleting its epoch files).
     progress : bool
         Show a tqdm bar per epoch.
-    model_kwargs : dict, optional
-        Architecture options (``base_channels``, ``depth``, ``dropout``, ...).
-    augment : str, Augment, dict or None
-        Augmentation of training items (default: the ODM_Unet paper's list, see
-        :mod:`xspecseg.training.augment`); None for none.
-    crop : (int, int), optional
-        Random training crops of this size (needed when images differ in size and
-        ``batch_size > 1`` would otherwise pad them).
-    positive_crop : float
-        Share of training crops placed on a randomly chosen signal pixel (see
-        :class:`~xspecseg.training.data.SpectrogramDataset`); for rare targets.
-    hard_crop : float
-        Share of training crops placed on a hard negative (a bright non-signal pixel,
-        see :class:`~xspecseg.training.data.SpectrogramDataset`); against false alarms
-        on clutter.
-    scheduler, scheduler_kwargs :
-        None or ``"cosine_warm_restarts"`` (``T_0=20``), see :func:`make_scheduler`.
-    momentum, weight_decay : float
-        SGD momentum; L2 weight decay of any optimizer.
-    temperature_kwargs : dict, optional
-        Options of :func:`xspecseg.models.temperature_schedule`, used to anneal the
-        attention temperature of models that have one (ODM_Unet) at each epoch start.
     threads : int, optional
         ``torch.set_num_threads`` while training (restored afterwards).
     output : path, optional
@@ -576,215 +808,271 @@ def train_model(
     -------
     (nn.Module, xr.Dataset)
         The trained model (eval mode, ``model.threshold`` = the recommended cut,
-        ``model.xspecseg_config`` = the saved config) and the history: dim ``epoch``
-        with ``train_loss``, ``val_loss``, ``val_iou``/``val_miou``/``val_mpa`` (at 0.5),
-        ``val_best_iou`` and ``val_best_threshold`` (best cut in 0.4–0.9), ``lr``,
-        ``temperature``, ``seconds``, and ``val_iou_by_threshold`` (epoch, threshold).
+        ``model.xspecseg_config`` = the saved config, whose ``training`` section is
+        ``recipe.to_config()``) and the history: dim ``epoch`` with ``train_loss``,
+        ``val_loss``, ``val_iou``/``val_miou``/``val_mpa`` (at 0.5), ``val_best_iou`` and
+        ``val_best_threshold`` (best cut in 0.4–0.9), ``lr``, ``temperature``, ``seconds``,
+        and ``val_iou_by_threshold`` (epoch, threshold).
 
     Examples
     --------
     >>> s = ImageSet([np.random.default_rng(0).random((32, 32), np.float32)] * 2,
     ...              [np.eye(32, dtype=bool)] * 2)
-    >>> net, hist = train_model("unet", s, s, epochs=1, progress=False,
-    ...                         model_kwargs={"base_channels": 4, "depth": 2})
+    >>> recipe = TrainingRecipe(epochs=1, model_kwargs={"base_channels": 4, "depth": 2})
+    >>> net, hist = train_model(s, recipe, val=s, progress=False)
     >>> hist.sizes["epoch"], 0.4 <= net.threshold <= 0.9
     (1, True)
+    >>> TrainingRecipe.from_config(net.xspecseg_config) == recipe
+    True
     """
+    if unknown:
+        raise TypeError(f"unexpected keyword(s) {sorted(unknown)}: put them in the recipe")
+    if recipe is None:
+        recipe = TrainingRecipe()
+    if not isinstance(recipe, TrainingRecipe):
+        raise TypeError(f"recipe must be a TrainingRecipe, got {type(recipe).__name__}")
     t_start = time.perf_counter()
-    model_kwargs = dict(model_kwargs or {})
-    aug = as_augment(augment)
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-
-    train_ds = _as_dataset(dataset_train, None)
-    norm = getattr(train_ds, "representation", None)
-    if isinstance(train_ds, SpectrogramDataset):
-        train_ds = train_ds.with_options(
-            augment=aug,
-            crop=crop,
-            positive_crop=positive_crop,
-            hard_crop=hard_crop,
-            seed=seed,
-        )
-    val_ds = None
-    if dataset_val is not None:
-        val_ds = _as_dataset(dataset_val, norm)
-        if isinstance(val_ds, SpectrogramDataset):
-            val_ds = val_ds.with_options(augment=None, crop=None, positive_crop=0.0, hard_crop=0.0)
-    fill = norm.fill if norm is not None else 0.0
-
-    run = {
-        "model": model if isinstance(model, str) else type(model).__name__,
-        "model_kwargs": model_kwargs,
-        "seed": int(seed),
-        "batch_size": int(batch_size),
-        "lr": float(lr),
-        "optimizer": optimizer,
-        "loss": loss if isinstance(loss, str) else type(loss).__name__,
-        "init": init,
-        "augment": None
-        if aug is None
-        else (aug.to_dict() if hasattr(aug, "to_dict") else repr(aug)),
-        "crop": None if crop is None else list(crop),
-        "positive_crop": float(positive_crop),
-        "hard_crop": float(hard_crop),
-        "scheduler": scheduler,
-        "scheduler_kwargs": scheduler_kwargs or {},
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "temperature_kwargs": temperature_kwargs or {},
-        "n_train": len(train_ds),
-        "n_val": 0 if val_ds is None else len(val_ds),
-        "representation": None if norm is None else norm.to_dict(),
-    }
-    run = _json_safe(run)
-
+    train_ds, val_ds, norm = _datasets(data, val, recipe)
+    run = _run_record(recipe, network, train_ds, val_ds, norm)
     with _deterministic(threads):
-        net, arch, arch_kwargs = _build_model(model, model_kwargs, init, seed)
-        loss_fn = _loss(loss)
-        opt = make_optimizer(
-            optimizer, net.parameters(), lr, momentum=momentum, weight_decay=weight_decay
+        net, arch, arch_kwargs = _build_model(
+            recipe.model if network is None else network, recipe, recipe.init
         )
-        sched = make_scheduler(scheduler, opt, **(scheduler_kwargs or {}))
-        hist: dict[str, list[Any]] = {k: [] for k in (*_HIST_VARS, "val_iou_by_threshold")}
-        start_epoch = 0
-
         ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        if ckdir is not None:
-            ckdir.mkdir(parents=True, exist_ok=True)
-            run_file = ckdir / "run.json"
-            found = _checkpoints(ckdir)
-            if resume and found:
-                old = _read_run_file(run_file) if run_file.exists() else None
-                if old != run:
-                    diff = sorted(
-                        k for k in set(run) | set(old or {}) if (old or {}).get(k) != run.get(k)
-                    )
-                    raise ValueError(
-                        f"{ckdir} holds checkpoints of a different run (differs in {diff}); "
-                        f"use another checkpoint folder, or resume=False to start over"
-                    )
-                hist, start_epoch = _resume_from(found[-1][1], net, opt, sched)
-            else:
-                for _, p in found:
-                    p.unlink()
-            run_file.write_text(json.dumps(run, indent=2, sort_keys=True))
-
-        set_temp = getattr(net, "set_temperature", None)
-        for epoch in range(start_epoch, int(epochs)):
-            t0 = time.perf_counter()
-            temp = float("nan")
-            if callable(set_temp):
-                from ..models import temperature_schedule
-
-                temp = temperature_schedule(epoch, **(temperature_kwargs or {}))
-                set_temp(temp)
-            if hasattr(train_ds, "set_epoch"):
-                train_ds.set_epoch(epoch)
-            gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-            loader = torch.utils.data.DataLoader(
-                train_ds,
-                batch_size=int(batch_size),
-                shuffle=True,
-                generator=gen,
-                num_workers=0,
-                collate_fn=lambda b: pad_collate(b, fill),
-            )
-            net.train()
-            total, count = 0.0, 0
-            nb = len(loader)
-            bar = _bar(loader, progress, f"epoch {epoch + 1}/{epochs}")
-            for i, (x, y) in enumerate(bar):
-                opt.zero_grad(set_to_none=True)
-                value = loss_fn(net(x), y)
-                value.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step(epoch + (i + 1) / nb)
-                total += float(value.detach()) * x.shape[0]
-                count += x.shape[0]
-                if progress and hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{total / count:.4f}")
-            hist["train_loss"].append(total / max(count, 1))
-            hist["lr"].append(float(opt.param_groups[0]["lr"]))
-            hist["temperature"].append(temp)
-            if val_ds is not None:
-                r = evaluate_model(net, val_ds, threshold=0.5, loss=loss_fn)
-                best = int(np.nanargmax(np.nan_to_num(r["iou_by_threshold"], nan=-1.0)))
-                hist["val_loss"].append(r["loss"])
-                hist["val_iou"].append(r["iou"])
-                hist["val_miou"].append(r["miou"])
-                hist["val_mpa"].append(r["mpa"])
-                hist["val_best_iou"].append(float(r["iou_by_threshold"][best]))
-                hist["val_best_threshold"].append(float(THRESHOLDS[best]))
-                hist["val_iou_by_threshold"].append([float(v) for v in r["iou_by_threshold"]])
-            else:
-                for k in (
-                    "val_loss",
-                    "val_iou",
-                    "val_miou",
-                    "val_mpa",
-                    "val_best_iou",
-                    "val_best_threshold",
-                ):
-                    hist[k].append(float("nan"))
-                hist["val_iou_by_threshold"].append([float("nan")] * THRESHOLDS.size)
-            hist["seconds"].append(time.perf_counter() - t0)
-            if progress:
-                _report(epoch, epochs, hist)
-            if ckdir is not None:
-                state = {
-                    "format": _STATE_FORMAT,
-                    "version": 1,
-                    "epoch": epoch + 1,
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else {},
-                    "rng_torch": torch.get_rng_state(),
-                    "history": hist,
-                }
-                _atomic_torch_save(state, ckdir / f"epoch-{epoch + 1:04d}.pt")
-                # keep the last two: one may be in the middle of being replaced
-                for _, p in _checkpoints(ckdir)[:-2]:
-                    p.unlink()
+        hist = _fit(net, train_ds, val_ds, norm, recipe, run, ckdir, resume, progress)
 
     history = _history_dataset(hist, THRESHOLDS)
-    threshold, source = 0.5, "default (no validation set)"
-    if val_ds is not None and np.isfinite(history.val_best_iou[-1]):
-        threshold = float(history.val_best_threshold[-1])
-        source = "maximum validation IoU over 0.40-0.90 (final epoch)"
+    threshold, source = _recommended_threshold(history, val_ds is not None)
     net.eval()
     net.threshold = threshold
-    seconds = float(np.nansum(history.seconds))
     config = _config(
         arch=arch,
         arch_kwargs=arch_kwargs,
         norm=norm,
-        data_train=dataset_train,
-        data_val=dataset_val,
+        data_train=data,
+        data_val=val,
         run=run,
-        epochs=int(epochs),
-        seconds=seconds,
+        epochs=recipe.epochs,
+        seconds=float(np.nansum(history.seconds)),
         wall=time.perf_counter() - t_start,
         threshold=threshold,
         threshold_source=source,
         history=history,
         command=command,
     )
-    net.xspecseg_config = config
+    # the config as a checkpoint of this model will hold it (save adds name and kwargs)
+    net.xspecseg_config = {**config, "name": arch, "kwargs": arch_kwargs}
+    net.xspecseg_card = ModelCard.from_config(net.xspecseg_config)
     history.attrs.update(
-        threshold=threshold,
-        model=arch,
-        seed=int(seed),
-        config=json.dumps(config, default=str),
+        threshold=threshold, model=arch, seed=recipe.seed, config=json.dumps(config, default=str)
     )
     if output is not None:
-        from ..models.checkpoint import save
-
         save(net, output, config=config)
     return net, history
+
+
+def _run_record(
+    recipe: TrainingRecipe, network: nn.Module | None, train_ds: Any, val_ds: Any, norm: Any
+) -> dict[str, Any]:
+    """What identifies a run (``run.json``; the config's ``training``): the recipe, less
+    the epochs a resumed run may extend, and the sizes of its data."""
+    return _json_safe(
+        {
+            **recipe.to_config(),
+            "model": recipe.model if network is None else type(network).__name__,
+            "n_train": len(train_ds),
+            "n_val": 0 if val_ds is None else len(val_ds),
+            "representation": None if norm is None else norm.to_dict(),
+        }
+    )
+
+
+def _recommended_threshold(history: xr.Dataset, validated: bool) -> tuple[float, str]:
+    """The cut the model recommends, and where it comes from."""
+    if validated and np.isfinite(history.val_best_iou[-1]):
+        best = float(history.val_best_threshold[-1])
+        return best, "maximum validation IoU over 0.40-0.90 (final epoch)"
+    return 0.5, "default (no validation set)"
+
+
+def _fit(
+    net: nn.Module,
+    train_ds: Any,
+    val_ds: Any,
+    norm: InputRepresentation | None,
+    recipe: TrainingRecipe,
+    run: dict[str, Any],
+    ckdir: Path | None,
+    resume: bool,
+    progress: bool,
+) -> dict[str, list[Any]]:
+    """The epochs (from the last checkpoint of this run when resuming); the history."""
+    loss_fn = _loss(recipe.loss)
+    opt = make_optimizer(
+        recipe.optimizer,
+        net.parameters(),
+        recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
+    sched_kw = {} if recipe.restart_epochs is None else {"T_0": recipe.restart_epochs}
+    sched = make_scheduler(recipe.lr_schedule, opt, **sched_kw)
+    temp_kw = (
+        {} if recipe.temperature_epochs is None else {"warmup_epochs": recipe.temperature_epochs}
+    )
+    hist, start_epoch = _start(ckdir, run, resume, net, opt, sched)
+    fill = norm.fill if norm is not None else 0.0
+    epochs = recipe.epochs
+    set_temp = getattr(net, "set_temperature", None)
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        temp = float("nan")
+        if callable(set_temp):
+            temp = temperature_schedule(epoch, **temp_kw)
+            set_temp(temp)
+        if hasattr(train_ds, "set_epoch"):
+            train_ds.set_epoch(epoch)
+        gen = torch.Generator().manual_seed(_epoch_seed(recipe.seed, epoch))
+        loader = torch.utils.data.DataLoader(
+            train_ds,
+            batch_size=recipe.batch_size,
+            shuffle=True,
+            generator=gen,
+            num_workers=0,
+            collate_fn=lambda b: pad_collate(b, fill),
+        )
+        bar = _bar(loader, progress, f"epoch {epoch + 1}/{epochs}")
+        hist["train_loss"].append(_train_epoch(net, bar, opt, sched, loss_fn, epoch, progress))
+        hist["lr"].append(float(opt.param_groups[0]["lr"]))
+        hist["temperature"].append(temp)
+        _validate(net, val_ds, loss_fn, hist)
+        hist["seconds"].append(time.perf_counter() - t0)
+        if progress:
+            _report(epoch, epochs, hist)
+        if ckdir is not None:
+            _save_epoch(ckdir, epoch, net, opt, sched, hist)
+    return hist
+
+
+def _datasets(
+    dataset_train: Any, dataset_val: Any, recipe: TrainingRecipe
+) -> tuple[Any, Any, InputRepresentation | None]:
+    """Training and validation datasets and the representation they share.
+
+    The representation is fitted on the training images (or kept from a given
+    :class:`SpectrogramDataset`); validation items are whole and unaugmented.
+    """
+    train_ds = _as_dataset(dataset_train, None)
+    norm = getattr(train_ds, "representation", None)
+    if isinstance(train_ds, SpectrogramDataset):
+        train_ds = train_ds.with_options(
+            augment=as_augment(recipe.augment),
+            crop=recipe.crop,
+            positive_crop=recipe.positive_crop,
+            hard_crop=recipe.hard_crop,
+            seed=recipe.seed,
+        )
+    val_ds = None
+    if dataset_val is not None:
+        val_ds = _as_dataset(dataset_val, norm)
+        if isinstance(val_ds, SpectrogramDataset):
+            val_ds = val_ds.with_options(augment=None, crop=None, positive_crop=0.0, hard_crop=0.0)
+    return train_ds, val_ds, norm
+
+
+def _start(
+    ckdir: Path | None, run: dict[str, Any], resume: bool, net: nn.Module, opt: Any, sched: Any
+) -> tuple[dict[str, list[Any]], int]:
+    """(history so far, first epoch to run): from the last checkpoint of this run when
+    resuming, else empty (the folder's epoch files deleted); ``run.json`` (re)written."""
+    hist: dict[str, list[Any]] = {k: [] for k in (*_HIST_VARS, "val_iou_by_threshold")}
+    start_epoch = 0
+    if ckdir is None:
+        return hist, start_epoch
+    ckdir.mkdir(parents=True, exist_ok=True)
+    run_file = ckdir / "run.json"
+    found = _checkpoints(ckdir)
+    if resume and found:
+        old = _read_run_file(run_file) if run_file.exists() else None
+        if old != run:
+            diff = sorted(k for k in set(run) | set(old or {}) if (old or {}).get(k) != run.get(k))
+            raise ValueError(
+                f"{ckdir} holds checkpoints of a different run (differs in {diff}); "
+                f"use another checkpoint folder, or resume=False to start over"
+            )
+        hist, start_epoch = _resume_from(found[-1][1], net, opt, sched)
+    else:
+        for _, p in found:
+            p.unlink()
+    run_file.write_text(json.dumps(run, indent=2, sort_keys=True))
+    return hist, start_epoch
+
+
+def _train_epoch(
+    net: nn.Module,
+    batches: Any,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    loss_fn: nn.Module,
+    epoch: int,
+    progress: bool,
+) -> float:
+    """One pass over the training batches; the mean training loss per item."""
+    net.train()
+    total, count = 0.0, 0
+    nb = len(batches)
+    for i, (x, y) in enumerate(batches):
+        opt.zero_grad(set_to_none=True)
+        value = loss_fn(net(x), y)
+        value.backward()
+        opt.step()
+        if sched is not None:
+            sched.step(epoch + (i + 1) / nb)
+        total += float(value.detach()) * x.shape[0]
+        count += x.shape[0]
+        if progress and hasattr(batches, "set_postfix"):
+            batches.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+_VAL_VARS = ("val_loss", "val_iou", "val_miou", "val_mpa", "val_best_iou", "val_best_threshold")
+
+
+def _validate(net: nn.Module, val_ds: Any, loss_fn: nn.Module, hist: dict[str, list[Any]]) -> None:
+    """Append this epoch's validation metrics to ``hist`` (NaN without a validation set)."""
+    if val_ds is None:
+        for k in _VAL_VARS:
+            hist[k].append(float("nan"))
+        hist["val_iou_by_threshold"].append([float("nan")] * THRESHOLDS.size)
+        return
+    r = evaluate_model(net, val_ds, threshold=0.5, loss=loss_fn)
+    best = int(np.nanargmax(np.nan_to_num(r["iou_by_threshold"], nan=-1.0)))
+    hist["val_loss"].append(r["loss"])
+    hist["val_iou"].append(r["iou"])
+    hist["val_miou"].append(r["miou"])
+    hist["val_mpa"].append(r["mpa"])
+    hist["val_best_iou"].append(float(r["iou_by_threshold"][best]))
+    hist["val_best_threshold"].append(float(THRESHOLDS[best]))
+    hist["val_iou_by_threshold"].append([float(v) for v in r["iou_by_threshold"]])
+
+
+def _save_epoch(
+    ckdir: Path, epoch: int, net: nn.Module, opt: Any, sched: Any, hist: dict[str, list[Any]]
+) -> None:
+    state = {
+        "format": _STATE_FORMAT,
+        "version": 1,
+        "epoch": epoch + 1,
+        "model": net.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict() if sched is not None else {},
+        "rng_torch": torch.get_rng_state(),
+        "history": hist,
+    }
+    _atomic_torch_save(state, ckdir / f"epoch-{epoch + 1:04d}.pt")
+    # keep the last two: one may be in the middle of being replaced
+    for _, p in _checkpoints(ckdir)[:-2]:
+        p.unlink()
 
 
 def _bar(loader: Any, progress: bool, desc: str) -> Any:
@@ -851,8 +1139,6 @@ def _config(
     history: xr.Dataset,
     command: str | None,
 ) -> dict[str, Any]:
-    from .. import __version__
-
     dtrain = _description(data_train)
     base = data_train.data if isinstance(data_train, SpectrogramDataset) else data_train
     freq = getattr(base, "frequency", None)
@@ -885,7 +1171,7 @@ def _config(
                 "seconds_wall_last_session": round(wall, 3),
                 "data_train": dtrain,
                 "data_val": None if data_val is None else _description(data_val),
-                "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "created": utc_now_iso(),
                 "xspecseg_version": __version__,
                 "torch_version": torch.__version__,
             },

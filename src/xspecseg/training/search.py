@@ -3,7 +3,7 @@
 The IAR paper tuned batch size, optimizer, learning rate, dropout and initialiser with
 a grid search scored by 2-fold cross-validation (the score: validation loss averaged
 over the folds). :func:`grid_search` submits one Dask task per grid point; each task
-rebuilds its images from a cheap description (:func:`~xspecseg.training.data.load_data`),
+rebuilds its images from a cheap description (:func:`~xspecseg.training.sources.load_data`),
 runs every fold with one torch thread, and returns plain numbers.
 
 Examples
@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import itertools
 import json
 import time
@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .data import ImageSet, load_data
+from .imageset import ImageSet
+from .sources import load_data
 
 __all__ = ["cross_validate", "grid_search", "kfold_indices"]
 
@@ -86,7 +87,8 @@ def cross_validate(
     seed : int
         Seed of the split and of each fold's training.
     **train_kw
-        Passed to ``train_model`` (``epochs``, ``lr``, ``model_kwargs``, ...).
+        Fields of :class:`~xspecseg.training.loop.TrainingRecipe` (``epochs``, ``lr``,
+        ``model_kwargs``, ...) and ``threads``.
 
     Returns
     -------
@@ -104,19 +106,20 @@ def cross_validate(
     >>> cv.sizes["fold"]
     2
     """
-    from .loop import train_model
+    from .loop import TrainingRecipe, train_model
 
+    threads = train_kw.pop("threads", None)
+    recipe = TrainingRecipe(model=model, seed=seed, **train_kw)
     rows = []
     for train_idx, val_idx in kfold_indices(len(data), k, seed):
         t0 = time.perf_counter()
         _, hist = train_model(
-            model,
             data.subset(train_idx),
-            data.subset(val_idx),
-            seed=seed,
+            recipe,
+            val=data.subset(val_idx),
             progress=progress,
             checkpoint_dir=None,
-            **train_kw,
+            threads=threads,
         )
         last = hist.isel(epoch=-1)
         rows.append(
@@ -145,10 +148,11 @@ def cross_validate(
 
 
 def _split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Grid keys that are ``train_model`` arguments vs architecture options."""
-    from .loop import train_model
+    """Grid keys that are training settings (recipe fields, ``threads``) vs architecture
+    options."""
+    from .loop import TrainingRecipe
 
-    names = set(inspect.signature(train_model).parameters)
+    names = {f.name for f in dataclasses.fields(TrainingRecipe)} | {"threads"}
     train_kw, model_kw = {}, {}
     for key, v in params.items():
         name = key[len("model.") :] if key.startswith("model.") else key
@@ -216,7 +220,7 @@ def grid_search(
         any other name (or ``model.<name>``) is an architecture option (``dropout``,
         ``base_channels``, ...).
     data : dict or ImageSet
-        A data description for :func:`~xspecseg.training.data.load_data` (cheap to ship:
+        A data description for :func:`~xspecseg.training.sources.load_data` (cheap to ship:
         each worker rebuilds or loads the cached images) or the images themselves.
     model : str
         Architecture name.
@@ -240,11 +244,16 @@ def grid_search(
 
     Examples
     --------
+    >>> s = ImageSet([np.ones((16, 16), np.float32)] * 4, [np.eye(16, dtype=bool)] * 4)
     >>> grid = {"lr": [1e-3, 1e-4], "optimizer": ["adam", "sgd"]}
-    >>> res = grid_search(grid, {"source": "synth-iar", "nights": 4},
-    ...                   epochs=1, client=client)                  # doctest: +SKIP
-    >>> res.score.dims                                                # doctest: +SKIP
+    >>> res = grid_search(grid, s, epochs=1, progress=False,
+    ...                   model_kwargs={"base_channels": 4, "depth": 2})
+    >>> res.score.dims
     ('lr', 'optimizer')
+
+    On a cluster, pass ``client=`` and a description of the images instead of the images,
+    e.g. ``{"source": "synth-iar", "nights": 16, "cache_dir": "cache/"}``: each worker
+    then builds or loads them itself.
     """
     names = list(param_grid)
     values = [list(param_grid[n]) for n in names]

@@ -1,0 +1,326 @@
+"""Where the work runs: an existing Dask scheduler, a ``LocalCluster``, or this process.
+
+The command line's rule (:func:`choose`):
+
+- ``--scheduler ADDRESS``: on that scheduler;
+- ``--workers N`` with N > 1: a ``LocalCluster`` of N single-threaded worker processes
+  (``--workers 1``: in this process, one task at a time);
+- otherwise from the size of the job: up to :data:`SMALL_JOB_DAYS` days of data run in
+  this process on Dask's threaded scheduler, a larger job on a ``LocalCluster`` with one
+  single-threaded worker process per core; without the ``cluster`` extra (no
+  ``distributed``) a larger job runs in this process too, and says so in the log.
+  ``--scheduler`` and ``--workers N`` (N > 1) without it are an error naming the extra.
+
+Starting a ``LocalCluster`` costs seconds (every worker process imports numpy, numba,
+torch and xspecseg), which a job of a few days does not win back; a long job gains the
+worker processes' isolation and memory limits. Both ways keep the stores' guarantees:
+the writer lock is taken in the calling process, and every chunk is committed by the
+task that wrote it.
+
+Examples
+--------
+>>> from xspecseg.cluster import choose
+>>> choose(None, None, days=3)
+'threads'
+>>> choose(None, 4, days=3)
+'local-cluster'
+>>> choose("tcp://10.0.0.1:8786", None, days=3)
+'scheduler'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from ._optional import needs_extra
+
+__all__ = [
+    "SMALL_JOB_DAYS",
+    "WORKER_MALLOC_ENV",
+    "choose",
+    "compute_on",
+    "dask_client",
+    "local_cluster",
+    "progress",
+]
+
+log = logging.getLogger(__name__)
+
+#: Jobs of at most this many days of data run in this process when no scheduler and no
+#: worker count is given: a ``LocalCluster`` takes longer to start than they take to run.
+SMALL_JOB_DAYS = 7
+
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in workers. Setting any glibc malloc
+# threshold switches off glibc's adaptive mmap threshold, so every buffer of a few hundred
+# kB (torch convolutions, Welch segments) becomes an mmap/munmap pair: torch inference ran
+# at half speed in workers. A fixed 32 MiB mmap threshold restores reuse of the heap, and a
+# 256 MiB trim threshold still hands memory back to the system.
+WORKER_MALLOC_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": "268435456",
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+}
+
+Where = Literal["scheduler", "local-cluster", "threads", "synchronous"]
+
+
+def local_cluster(n_workers: int, **kwargs: Any):
+    """A ``LocalCluster`` of single-threaded worker processes with tuned malloc settings.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes.
+    **kwargs
+        Passed to ``distributed.LocalCluster`` (e.g. ``memory_limit="4GiB"``).
+
+    Returns
+    -------
+    distributed.LocalCluster
+        Close it (or use it as a context manager) when done.
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> from distributed import Client
+    >>> from xspecseg.testing import random_waveform
+    >>> cube = xs.build_cube(random_waveform(hours=1))
+    >>> # not run in the test suite: starting worker processes takes longer than the job
+    >>> with local_cluster(2) as cluster, Client(cluster) as client:  # doctest: +SKIP
+    ...     xs.write_cube(cube, "site.zarr", client=client)
+    """
+    import dask
+
+    with needs_extra("cluster"):
+        from distributed import LocalCluster
+
+    env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC_ENV}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, **kwargs)  # fmt: skip
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A distributed ``Client`` on ``scheduler``, or on a ``LocalCluster`` sized to this machine.
+
+    Always a distributed client, whatever the size of the job (for code that submits
+    futures itself); :func:`compute_on` is the command line's choice.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        Address of a running scheduler (``tcp://host:8786``); None starts a
+        ``LocalCluster``.
+    workers : int or None
+        Worker processes of the ``LocalCluster`` (default: one per core).
+
+    Examples
+    --------
+    >>> # not run in the test suite: it starts worker processes (process_day: your function)
+    >>> with dask_client(None, 2) as client:  # doctest: +SKIP
+    ...     futures = client.map(process_day, ["2013-01-20", "2013-01-21"])
+    """
+    with needs_extra("cluster"):
+        from distributed import Client
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        local_cluster(n) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _have_distributed() -> bool:
+    """Whether ``distributed`` (the ``cluster`` extra) imports."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose(scheduler: str | None, workers: int | None, days: float) -> Where:
+    """Where a job of ``days`` days of data runs (the command line's default rule).
+
+    Parameters
+    ----------
+    scheduler : str or None
+        ``--scheduler``: a running scheduler's address wins.
+    workers : int or None
+        ``--workers``: more than one starts a ``LocalCluster``; exactly one runs the job
+        in this process, one task at a time.
+    days : float
+        Days of data the job covers; more than :data:`SMALL_JOB_DAYS` start a
+        ``LocalCluster`` of one worker process per core (when ``distributed`` is
+        installed: else they run in this process too), fewer run on Dask's threaded
+        scheduler in this process.
+
+    Returns
+    -------
+    {"scheduler", "local-cluster", "threads", "synchronous"}
+
+    Examples
+    --------
+    >>> choose(None, None, days=30)
+    'local-cluster'
+    >>> choose(None, 1, days=30)
+    'synchronous'
+    """
+    if scheduler:
+        return "scheduler"
+    if workers is not None:
+        if workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {workers}")
+        return "local-cluster" if workers > 1 else "synchronous"
+    if days <= SMALL_JOB_DAYS:
+        return "threads"
+    # a default, not a request: without the cluster extra the job still runs, here; an
+    # explicit --scheduler or --workers N fails instead, naming the extra
+    return "local-cluster" if _have_distributed() else "threads"
+
+
+@contextlib.contextmanager
+def compute_on(
+    scheduler: str | None = None, workers: int | None = None, *, days: float = 0.0
+) -> Iterator[Any]:
+    """Run the block where :func:`choose` says; yield the distributed client or None.
+
+    With None, Dask's threaded (or, for ``workers=1``, synchronous) scheduler is the
+    default inside the block, and ``write_cube`` / ``write_probability`` given
+    ``client=None`` compute in this process.
+
+    Parameters
+    ----------
+    scheduler, workers, days
+        As for :func:`choose`.
+
+    Examples
+    --------
+    >>> with compute_on(None, None, days=1) as client:
+    ...     client is None
+    True
+    """
+    import dask
+
+    where = choose(scheduler, workers, days)
+    if where in ("scheduler", "local-cluster"):
+        # asked for explicitly without the cluster extra: say so before announcing a cluster
+        with needs_extra("cluster"):
+            import distributed  # noqa: F401
+    if where == "scheduler":
+        log.info("running on the Dask scheduler at %s", scheduler)
+        with dask_client(scheduler, None) as client:
+            yield client
+    elif where == "local-cluster":
+        n = workers or os.cpu_count() or 1
+        why = "--workers" if workers else f"{days:g} day(s) > {SMALL_JOB_DAYS}"
+        log.info("starting a LocalCluster of %d worker process(es) (%s)", n, why)
+        with dask_client(None, n) as client:
+            yield client
+    else:
+        if where == "synchronous":
+            why = "--workers 1"
+        elif days > SMALL_JOB_DAYS:
+            why = (
+                f"{days:g} day(s) > {SMALL_JOB_DAYS}, but no LocalCluster without the "
+                "'cluster' extra: pip install 'xspecseg[cluster]' to run such jobs on "
+                "worker processes"
+            )
+        else:
+            why = f"{days:g} day(s) <= {SMALL_JOB_DAYS}"
+        log.info(
+            "running in this process on Dask's %s scheduler (%s)",
+            "threaded" if where == "threads" else where,
+            why,
+        )
+        with dask.config.set(scheduler=where):
+            yield None
+
+
+@contextlib.contextmanager
+def progress(client: Any, *, desc: str, disable: bool = False) -> Iterator[None]:
+    """A progress bar of the Dask work computed inside the block.
+
+    In this process (``client`` None) the bar counts every task of the graph as it
+    finishes. On a distributed client it counts the tasks of the client's graphs on the
+    scheduler, so it moves although a write (``to_zarr``) hands the client one result.
+
+    Parameters
+    ----------
+    client : distributed.Client or None
+        The client the block computes on, or None for Dask's local schedulers.
+    desc : str
+        The bar's label.
+    disable : bool
+        Show no bar.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> with progress(None, desc="sum", disable=True):
+    ...     int(da.ones(4, chunks=2).sum().compute())
+    4
+    """
+    if disable:
+        yield
+        return
+    if client is None:
+        from tqdm.dask import TqdmCallback
+
+        with TqdmCallback(desc=desc):
+            yield
+        return
+    from tqdm.auto import tqdm
+
+    def pending(dask_scheduler, client_id):
+        # runs on the scheduler: defined here, so it is pickled by value and the scheduler
+        # needs no xspecseg. The tasks the client's wanted keys depend on that are not
+        # done yet, and how many tasks are still known (done ones are forgotten).
+        state = dask_scheduler.clients.get(client_id)
+        stack = list(state.wants_what) if state is not None else []
+        known, left = set(), 0
+        while stack:
+            ts = stack.pop()
+            if ts.key in known:
+                continue
+            known.add(ts.key)
+            left += ts.state in ("waiting", "queued", "processing", "no-worker")
+            stack.extend(ts.dependencies)
+        return left, len(known)
+
+    stop = threading.Event()
+
+    def poll(bar) -> None:
+        try:
+            left, known = client.run_on_scheduler(pending, client_id=client.id)
+        except Exception:  # a scheduler that refuses or fails: the bar just does not move
+            return
+        bar.total = max(bar.total or 0, known)
+        bar.n = bar.total - left
+        bar.refresh()
+
+    def loop(bar) -> None:
+        while not stop.wait(0.5):
+            poll(bar)
+
+    with tqdm(total=0, desc=desc, unit="task") as bar:
+        thread = threading.Thread(target=loop, args=(bar,), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        poll(bar)
+        bar.n = bar.total  # done: tasks finished since the last look were counted before
+        bar.refresh()

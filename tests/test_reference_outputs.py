@@ -1,0 +1,94 @@
+"""The shipped models' outputs against references stored before a refactor.
+
+``tests/reference/*.npz`` hold the probabilities and the catalogue of ``iar-default`` on
+one synthetic night and of ``cses-default`` on a few synthetic half-orbits, written by
+``tests/reference/make_reference.py``. Restructuring the code must not move them:
+probabilities within 1e-6, catalogues identical (times exact, floats to 1e-9 relative).
+The probabilities are kept as a regular sample of pixels (every 7th row, every 5th
+frequency) and their means along each axis at full resolution, which keeps the files
+small and still sees any change that is not confined to a few unsampled pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xspecseg as xs
+
+REFERENCE = Path(__file__).resolve().parent / "reference"
+CATALOGUE_VARS = (
+    "start_time",
+    "end_time",
+    "peak_time",
+    "f_min",
+    "f_max",
+    "f_peak",
+    "area_pixels",
+    "mean_probability",
+    "max_probability",
+    "peak_psd",
+    "impulsiveness",
+    "delta_f",
+    "n_fringes",
+    "fringe_frequency",
+    "magnetic_latitude",
+)
+
+
+def iar_outputs():
+    """``iar-default`` on the night 2013-03-02/03 of a synthetic station (seed 4321)."""
+    wave = xs.synth.ground_station("2013-03-02", days=2, seed=4321, components=("H", "D"))
+    cube = xs.build_cube(wave).sel(time=slice("2013-03-02T18:00", "2013-03-03T06:00"))
+    cube = cube.sel(frequency=slice(None, 10.0)).compute()
+    prob = xs.predict(cube, "iar-default").compute()
+    cat = xs.extract_events(prob, psd=cube).compute()
+    return prob, cat
+
+
+def cses_outputs(tmp: Path):
+    """``cses-default`` on the synthetic half-orbits of 2022-05-03 00:00-07:12 (seed 4321)."""
+    files = xs.synth.cses_orbits(
+        "2022-05-03", days=0.3, seed=4321, out_dir=tmp, components=("Z",), rate_scale=20
+    )
+    sat = xs.io.read_cses(files, component="Z")
+    prob = xs.predict(sat.psd, "cses-default").compute()
+    cat = xs.extract_events(prob, psd=sat.psd).compute()
+    return prob, cat
+
+
+def probability_summary(prob) -> dict[str, np.ndarray]:
+    p = np.asarray(prob.values, np.float64)
+    return {
+        "probability_sample": p[::7, ::5].astype(np.float32),
+        "probability_row_mean": np.nanmean(p, axis=1),
+        "probability_column_mean": np.nanmean(p, axis=0),
+    }
+
+
+def _compare(ref: np.lib.npyio.NpzFile, prob, cat) -> None:
+    for key, got in probability_summary(prob).items():
+        np.testing.assert_allclose(got, ref[key], rtol=0, atol=1e-6, equal_nan=True, err_msg=key)
+    stored = sorted(k[4:] for k in ref.files if k.startswith("cat_"))
+    assert stored == sorted(v for v in CATALOGUE_VARS if v in cat)
+    for v in stored:
+        got, want = np.asarray(cat[v].values), ref[f"cat_{v}"]
+        assert got.shape == want.shape, v
+        if want.dtype.kind in "fc":
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=0, equal_nan=True, err_msg=v)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=v)
+
+
+@pytest.mark.slow
+def test_iar_default_outputs_are_unchanged():
+    with np.load(REFERENCE / "iar_default.npz") as ref:
+        _compare(ref, *iar_outputs())
+
+
+@pytest.mark.slow
+def test_cses_default_outputs_are_unchanged(tmp_path):
+    with np.load(REFERENCE / "cses_default.npz") as ref:
+        _compare(ref, *cses_outputs(tmp_path))
