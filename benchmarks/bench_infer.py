@@ -127,6 +127,17 @@ def xspecseg_run(
     return to_memory, to_store, cpu, max(peaks.values()) / 2**30
 
 
+def graph_tasks(cube_path: Path, model_ref: str, batch: int) -> tuple[int, int]:
+    """Tasks of the graph ``predict`` hands the scheduler (optimised, as a compute sends
+    it): reading and summing the cube alone, and the whole prediction."""
+
+    def count(arr) -> int:
+        return len(dict(arr.__dask_optimize__(arr.__dask_graph__(), arr.__dask_keys__())))
+
+    psd = xs.select_component(xs.open_cube(cube_path), "H+D")
+    return count(psd.data), count(xs.predict(psd, model_ref, batch_size=batch).data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=9)
@@ -146,6 +157,7 @@ def main() -> None:
         psd = xs.select_component(xs.open_cube(cube_path), "H+D").load()
         width = _band(psd, read_card(ref)).sizes["frequency"]
 
+        tasks_psd, tasks_prob = graph_tasks(cube_path, ref, args.batch_size)
         rows = []
         for workers in (1, 2):
             loops = [torch_loop(psd, ref, workers, args.batch_size) for _ in range(args.repeat)]
@@ -173,6 +185,11 @@ def main() -> None:
             f"| {t_loop / t_mem:.2f} / {t_loop / t_store:.2f} "
             f"| {1e3 * c_loop / nights:.0f} / {1e3 * c_store / nights:.0f} | {rss:.2f} GiB |"
         )
+    nights = rows[0][1]
+    print(
+        f"graph: {tasks_psd / nights:.2f} tasks per night to read and sum the cube, "
+        f"{tasks_prob / nights:.2f} with the prediction"
+    )
     eff = rows[0][6] / rows[1][6] / 2
     print(f"parallel efficiency of xspecseg (to store) at 2 workers: {eff:.0%}")
 

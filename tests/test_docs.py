@@ -563,3 +563,145 @@ def test_documented_parameters_parser():
         """
 
     assert documented_parameters(f.__doc__) == ["a", "b", "fringe_min_spacing"]
+
+
+# --------------------------------------------------------------------------- API reference
+# Every public name has an entry in the API reference (docs/api): the names of
+# ``xspecseg.__all__`` and of every public submodule's ``__all__``. The check reads the
+# pages' autodoc directives and does not build the site.
+
+_AUTO = re.compile(
+    r"^[ \t]*\.\. (?P<kind>auto(?:module|class|function|data|exception)|py:(?:data|function|"
+    r"class|exception|module|currentmodule)):: (?P<target>\S+)[ \t]*\n"
+    r"(?P<opts>(?:[ \t]+:[\w-]+:.*\n(?:[ \t]{5,}\S.*\n)*)*)",
+    re.M,
+)
+
+
+def _option(opts: str, name: str) -> str | None:
+    m = re.search(rf"^[ \t]+:{name}:(.*(?:\n[ \t]{{5,}}\S.*)*)", opts, re.M)
+    return None if m is None else " ".join(m.group(1).split())
+
+
+def _names(value: str | None) -> set[str]:
+    return {n.strip() for n in (value or "").split(",") if n.strip()}
+
+
+def _rendered(module: Any, name: str) -> bool:
+    """Whether autodoc shows ``module.name`` as a member: a documented class or function,
+    or data with a ``#:`` comment in ``module`` itself."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    obj = getattr(module, name)
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        return bool(inspect.getdoc(obj))
+    return ("", name) in ModuleAnalyzer.for_module(module.__name__).find_attr_docs()
+
+
+def _members(module: Any) -> set[str]:
+    """The members autodoc takes from ``module``: its ``__all__``, or else its public names
+    defined in it."""
+    if hasattr(module, "__all__"):
+        return set(module.__all__)
+    return {
+        n
+        for n, obj in vars(module).items()
+        if not n.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+    }
+
+
+def api_entries() -> tuple[set[str], list[tuple[str, Any]], list[str]]:
+    """The modules with an ``automodule``, the (name, object) pairs with an entry, and the
+    entries whose name does not resolve to an object."""
+    import importlib
+
+    modules: set[str] = set()
+    entries: list[tuple[str, Any]] = []
+    broken: list[str] = []
+    pages = [*sorted((DOCS / "api").glob("*.rst")), DOCS / "api" / "index.md"]
+    for page in pages:
+        current = ""  # the module a py: directive's name is relative to
+        for m in _AUTO.finditer(page.read_text(encoding="utf-8")):
+            kind, target, opts = m.group("kind"), m.group("target"), m.group("opts")
+            if kind in ("py:module", "py:currentmodule"):
+                current = "" if target == "None" else target
+            elif kind.startswith("py:"):
+                # as the Python domain names it: relative to :module: or the current module
+                module = _option(opts, "module") or current
+                full = f"{module}.{target}" if module else target
+                modname, _, name = full.rpartition(".")
+                try:
+                    entries.append((name, getattr(importlib.import_module(modname), name)))
+                except (ImportError, AttributeError):
+                    broken.append(f"{page.name}: {full}")
+            elif kind == "automodule":
+                current = target
+                modules.add(target)
+                mod = importlib.import_module(target)
+                if re.search(r"^[ \t]+:no-members:", opts, re.M):
+                    continue
+                listed = _option(opts, "members")
+                names = _names(listed) if listed else _members(mod)
+                names -= _names(_option(opts, "exclude-members"))
+                entries += [(n, getattr(mod, n)) for n in names if _rendered(mod, n)]
+            else:
+                modname, _, name = target.rpartition(".")
+                mod = importlib.import_module(modname)
+                entries.append((name, getattr(mod, name)))
+    return modules, entries, broken
+
+
+def public_names() -> list[tuple[str, str]]:
+    """(module, name) of every public name: ``xspecseg.__all__`` and the ``__all__`` of
+    every public submodule."""
+    import importlib
+    import pkgutil
+
+    import xspecseg
+
+    out = [("xspecseg", n) for n in xspecseg.__all__]
+    for info in pkgutil.walk_packages(xspecseg.__path__, "xspecseg."):
+        parts = info.name.split(".")[1:]
+        if any(p.startswith("_") for p in parts) or parts[-1] == "conftest":
+            continue
+        mod = importlib.import_module(info.name)
+        out += [(info.name, n) for n in getattr(mod, "__all__", ())]
+    return out
+
+
+def test_every_public_name_has_an_api_entry():
+    """A re-exported name is covered by the entry of the object it re-exports."""
+    import importlib
+
+    modules, entries, broken = api_entries()
+    assert not broken, f"API entries that name no object: {broken}"
+    missing = []
+    for modname, name in public_names():
+        obj = getattr(importlib.import_module(modname), name)
+        if inspect.ismodule(obj):
+            covered = obj.__name__ in modules
+        else:
+            covered = any(n == name and o is obj for n, o in entries)
+        if not covered:
+            missing.append(f"{modname}.{name}")
+    assert not missing, f"public names without an entry in docs/api: {missing}"
+
+
+def test_api_entries_parser(tmp_path: Path):
+    text = (
+        ".. automodule:: xspecseg.models.unet\n   :exclude-members: UNet\n\n"
+        ".. automodule:: xspecseg.models.losses\n   :no-members:\n\n"
+        ".. autodata:: xspecseg.io.waveform.FORMATS\n\n"
+        ".. py:data:: EVENT_CUT_KEYS\n   :module: xspecseg.events\n   :value: (...)\n"
+    )
+    found = [
+        (m.group("kind"), m.group("target"), _option(m.group("opts"), "exclude-members"))
+        for m in _AUTO.finditer(text)
+    ]
+    assert found == [
+        ("automodule", "xspecseg.models.unet", "UNet"),
+        ("automodule", "xspecseg.models.losses", None),
+        ("autodata", "xspecseg.io.waveform.FORMATS", None),
+        ("py:data", "EVENT_CUT_KEYS", None),
+    ]
+    assert _option(list(_AUTO.finditer(text))[-1].group("opts"), "module") == "xspecseg.events"

@@ -433,3 +433,24 @@ def test_every_aggregation_combines_to_its_whole_image_value(seed):
         else:
             np.testing.assert_array_equal(got[name][:n], whole[name], err_msg=name)
         assert got[name].dtype == whole[name].dtype, name
+
+
+@pytest.mark.parametrize("kind", ["numpy-string", "object"])
+def test_string_track_coordinates_from_a_store_give_a_valid_catalogue(kind, tmp_path):
+    """A probability store hands back ``orbit_direction`` as variable-length strings
+    (numpy's StringDType, or objects): the catalogue holds fixed-width str and validates."""
+    p = np.zeros((40, 20))
+    p[5:12, 5:10] = 0.9
+    prob = _prob(p, step_s=2, freq=np.arange(20) * 25.0, component="Z")
+    dirs = np.array(["descending"] * 20 + ["ascending"] * 20, dtype=object)
+    if kind == "numpy-string":
+        dirs = dirs.astype(np.dtypes.StringDType())
+    prob = prob.assign_coords(
+        orbit=("time", np.r_[np.full(20, 7), np.full(20, 8)]), orbit_direction=("time", dirs)
+    )
+    cat = extract_events(prob, min_pixels=1)
+    assert cat.orbit_direction.dtype.kind == "U"
+    assert cat.orbit_direction.values.tolist() == ["descending"]
+    xs.catalogue.validate_catalogue(cat)
+    xs.write_catalogue(cat, tmp_path / "c.nc")
+    assert xs.open_catalogue(tmp_path / "c.nc").orbit_direction.values.tolist() == ["descending"]

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .events import EVENT_CUT_KEYS
+
 __all__ = ["add_parsers", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
 
 log = logging.getLogger(__name__)
@@ -180,7 +182,7 @@ def _cache(args: argparse.Namespace) -> str | None:
 
 
 def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True) -> dict[str, Any]:
-    from .training.data import parse_data
+    from .training.data import parse_data  # optional extra: torch
 
     kind = args.data
     extra: dict[str, Any] = {}
@@ -222,7 +224,7 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainingRecipe, load_data, train_model
+    from .training import TrainingRecipe, load_data, train_model  # optional extra: torch
 
     t0 = time.perf_counter()
     model_kwargs = _model_args(args.model_arg)
@@ -247,7 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             val = val.crop_band(tuple(args.band))
         train = data
     else:
-        from .training.search import kfold_indices
+        from .training.search import kfold_indices  # optional extra: torch
 
         n_val = round(len(data) * args.val_fraction)
         if n_val >= 1 and len(data) - n_val >= 1:
@@ -317,7 +319,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .validation import evaluation_table
+    from .validation import evaluation_table  # heavy (numba): CLI start-up
 
     free = None
     if args.free_nights > 0 and args.data.startswith("synth-"):
@@ -566,7 +568,7 @@ def _add_tune_events_parser(subparsers: Any) -> None:
 
 
 def cmd_tune_events(args: argparse.Namespace) -> int:
-    from .events import EVENT_CUT_KEYS
+    # optional extra: torch
     from .models import load
     from .models.checkpoint import locate
     from .training import load_data
@@ -610,7 +612,7 @@ def cmd_evaluate_heldout(args: argparse.Namespace) -> int:
     """The whole chain on the held-out generator family, at three units / calibrations."""
     import pandas as pd
 
-    from .validation import heldout_cses_table, heldout_ground_table
+    from .validation import heldout_cses_table, heldout_ground_table  # heavy (numba): CLI start-up
 
     names = list(args.models)
     if not args.no_baselines:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ._version import __version__
+
 __all__ = ["append_history", "history_line", "utc_now_iso"]
 
 
@@ -50,8 +52,6 @@ def history_line(what: str, when: str | None = None) -> str:
     >>> history_line("write_catalogue").split(" ", 1)[1].startswith("xspecseg ")
     True
     """
-    from ._version import __version__
-
     return f"{when or utc_now_iso()} xspecseg {__version__}: {what}"
 
 

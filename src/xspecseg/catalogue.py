@@ -41,6 +41,7 @@ import xarray as xr
 
 from ._atomic import atomic_write
 from ._provenance import append_history, history_line, utc_now_iso
+from ._version import __version__
 
 __all__ = [
     "PROVENANCE",
@@ -61,6 +62,7 @@ class CatalogueError(ValueError):
 
 # kind: "time" datetime64[ns]; "float" float64; "int" int64; "str" unicode strings.
 # Attrs are CF; ``units`` of time variables go into the encoding, not the attrs.
+#: The catalogue's variables: name -> (kind, CF attrs); see the concepts page.
 VARIABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "start_time": ("time", {"standard_name": "time", "long_name": "start time of the event"}),
     "end_time": ("time", {"standard_name": "time", "long_name": "end time of the event"}),
@@ -325,8 +327,6 @@ def cf_catalogue(cat: xr.Dataset, attrs: Mapping[str, Any] | None = None) -> xr.
     >>> cf_catalogue(empty_catalogue()).attrs["Conventions"]
     'CF-1.10'
     """
-    from ._version import __version__
-
     validate_catalogue(cat)
     out = cat.copy()
     # data variables by design: a reader's decode_coords must not keep them as coords

@@ -29,8 +29,14 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from . import stats, synth
+from ._cli_train import add_parsers as add_training_parsers
 from ._optional import needs_extra
+from ._version import __version__
+from .catalogue import open_catalogue, write_catalogue
 from .cluster import SMALL_JOB_DAYS, choose, compute_on, progress
+from .events import EVENT_CUT_KEYS, extract_events
+from .io import open_waveform, read_cses, write_waveform
 from .io.cses_format import FILE_GLOB
 
 log = logging.getLogger(__name__)
@@ -130,7 +136,7 @@ def _add_verbosity(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from .config import CubeConfig
+    from .config import CubeConfig  # heavy (scipy.signal): CLI start-up
 
     if args.config:
         return CubeConfig.from_toml(args.config)
@@ -145,8 +151,7 @@ def _cluster_bar(client, desc: str, hidden: bool) -> contextlib.AbstractContextM
 
 
 def cmd_cube(args: argparse.Namespace) -> int:
-    from .cube import build_cube, write_cube
-    from .io import open_waveform
+    from .cube import build_cube, write_cube  # heavy (numba): CLI start-up
 
     cfg = _config(args)
     wave = open_waveform(
@@ -177,7 +182,7 @@ def cmd_cube(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import run_demo  # heavy (numba): CLI start-up
 
     run_demo(args.output, ground_days=args.days, cses_days=args.cses_days,
              workers=args.workers, progress=not args.no_progress)  # fmt: skip
@@ -189,8 +194,6 @@ def _synth_cses(args: argparse.Namespace) -> list[Path]:
     import numpy as np
     import pandas as pd
     from tqdm.auto import tqdm
-
-    from . import synth
 
     # the half-orbits starting in consecutive windows are those of the whole window:
     # the edges are whole milliseconds, as cses_orbits rounds them
@@ -213,14 +216,10 @@ def _synth_cses(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from . import synth
-
     if args.start is None:
         args.start = "2013-01-01" if args.kind == "ground" else "2021-11-01"
     t0 = time.perf_counter()
     if args.kind == "ground":
-        from .io import write_waveform
-
         if args.days != int(args.days):
             raise ValueError(f"--days must be a whole number for ground, got {args.days}")
         args.days = int(args.days)
@@ -262,8 +261,6 @@ def _open_spectra(
     ``described``: CSES files' platform, instrument and component (the Dataset's attrs)
     on the PSD too, for a figure's title; a cube's PSD has its station's already.
     """
-    from .io import read_cses
-
     first = Path(path_args[0])
     is_cses = first.suffix == ".h5" or (
         first.is_dir() and any(first.glob(FILE_GLOB)) and not (first / "zarr.json").exists()
@@ -275,7 +272,7 @@ def _open_spectra(
         if described:
             psd = psd.assign_attrs({**sat.attrs, **psd.attrs})
         return psd, f"CSES EFD {comp} from {first}"
-    from .cube import open_cube, select_component
+    from .cube import open_cube, select_component  # heavy (numba): CLI start-up
 
     cube = open_cube(first)
     comps = [str(c) for c in cube.component.values]
@@ -291,7 +288,7 @@ def _open_spectra(
 
 def _open_probability(path: str):
     """A probability store, or a ValueError that says what the store is instead."""
-    from .infer import open_probability
+    from .infer import open_probability  # heavy (numba): CLI start-up
 
     try:
         return open_probability(path)
@@ -324,8 +321,8 @@ def _days_of(t) -> float:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .infer import predict, write_probability
-    from .models.checkpoint import read_config
+    from .infer import predict, write_probability  # heavy (numba): CLI start-up
+    from .models.checkpoint import read_config  # optional extra: torch
 
     config = read_config(args.model)
     psd, what = _open_spectra(args.cube, args.component, config)
@@ -379,9 +376,6 @@ def _torch_threads_kept(keep: bool) -> Iterator[None]:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from .catalogue import write_catalogue
-    from .events import EVENT_CUT_KEYS, extract_events
-
     prob = _open_probability(args.probability)
     psd = None
     if args.cube:
@@ -413,8 +407,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from . import plot, stats
-    from .catalogue import open_catalogue
+    from . import plot  # optional extra: matplotlib
 
     cat = open_catalogue(args.catalogue)
     # fixed bins (stats.MAGLAT_EDGES, stats.FREQUENCY_EDGES[kind]) whatever the events, so
@@ -483,7 +476,7 @@ def _half_orbits(psd) -> list[str]:
 def cmd_plot(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import plot
+    from . import plot  # optional extra: matplotlib
 
     psd, what = _open_spectra(args.spectra, args.component, {}, described=True)
     if args.catalogue and "orbit" not in psd.coords:
@@ -518,8 +511,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
         )
         detections = prob >= threshold
     if args.catalogue:
-        from .catalogue import open_catalogue
-
         passes = _half_orbits(psd)
         if len(passes) > 1:
             # the half-orbits are apart in time: drawn side by side, the time axis would lie
@@ -568,8 +559,6 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.quiet, args.min_pixels
     ('events', 1, 20)
     """
-    from ._version import __version__
-
     parser = argparse.ArgumentParser(
         prog="xspecseg",
         description="Spectrogram cubes, segmentation and catalogues of resonances and "
@@ -831,8 +820,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cluster_args(p, what="a ground record")
     p.set_defaults(func=cmd_synth)
-
-    from ._cli_train import add_parsers as add_training_parsers
 
     add_training_parsers(sub)
 

@@ -60,6 +60,7 @@ SMALL_JOB_DAYS = 7
 # kB (torch convolutions, Welch segments) becomes an mmap/munmap pair: torch inference ran
 # at half speed in workers. A fixed 32 MiB mmap threshold restores reuse of the heap, and a
 # 256 MiB trim threshold still hands memory back to the system.
+#: glibc malloc settings given to Dask workers (the reason is in the comment above).
 WORKER_MALLOC_ENV = {
     "MALLOC_TRIM_THRESHOLD_": "268435456",
     "MALLOC_MMAP_THRESHOLD_": "33554432",

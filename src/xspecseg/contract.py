@@ -74,7 +74,9 @@ __all__ = [
     "card_of",
 ]
 
+#: How a spectrogram is turned into model input: ``"log-relative"`` or ``"log-fixed"``.
 RepresentationMethod = Literal["log-relative", "log-fixed"]
+#: The unit a record is cut into for a model: a night, a half-orbit, or none.
 ImageUnit = Literal["night", "half_orbit", "none"]
 
 #: Event cuts a card may recommend (see :func:`xspecseg.events.extract_events`).

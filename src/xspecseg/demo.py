@@ -17,6 +17,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from . import stats, synth
+from .catalogue import write_catalogue
+from .cluster import compute_on
+from .config import CubeConfig
+from .cube import build_cube, open_cube, select_component, write_cube
+from .events import extract_events
+from .infer import night_spans, open_probability, predict, write_probability
+from .io import read_cses
+
 # The demo's data are generated with seeds the shipped models never saw in training.
 GROUND_SEED = 7
 CSES_SEED = 7
@@ -36,7 +45,7 @@ class Summary:
 
 
 def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    from .models.metrics import ConfusionMatrix
+    from .models.metrics import ConfusionMatrix  # optional extra: torch
 
     cm = ConfusionMatrix()
     cm.update(pred, truth)
@@ -44,12 +53,7 @@ def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def ground_chain(out: Path, days: int, client: Any, progress: bool, summary: Summary) -> None:
-    from . import plot, stats, synth
-    from .catalogue import write_catalogue
-    from .config import CubeConfig
-    from .cube import build_cube, open_cube, select_component, write_cube
-    from .events import extract_events
-    from .infer import night_spans, open_probability, predict, write_probability
+    from . import plot  # optional extra: matplotlib
 
     t0 = time.perf_counter()
     wave = synth.ground_station(start="2013-01-20", days=days, seed=GROUND_SEED)
@@ -114,12 +118,8 @@ def ground_chain(out: Path, days: int, client: Any, progress: bool, summary: Sum
 
 
 def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Summary) -> None:
-    from . import plot, stats, synth
-    from .catalogue import write_catalogue
-    from .events import extract_events
-    from .infer import open_probability, predict, write_probability
-    from .io import read_cses
-    from .models.checkpoint import read_card
+    from . import plot  # optional extra: matplotlib
+    from .models.checkpoint import read_card  # optional extra: torch
 
     t0 = time.perf_counter()
     orbit_dir = out / "cses_orbits"
@@ -184,8 +184,6 @@ def run_demo(
     >>> summary = run_demo("demo", ground_days=3, cses_days=1)  # doctest: +SKIP
     >>> cube = dict(summary.outputs)["ground spectrogram cube (zarr)"]  # doctest: +SKIP
     """
-    from .cluster import compute_on
-
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary()

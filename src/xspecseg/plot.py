@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ._optional import needs_extra
+from .stats import describe
 
 with needs_extra("plot"):
     import matplotlib
@@ -48,6 +49,7 @@ __all__ = [
 
 #: Codes of :func:`confusion_image`.
 TN, TP, FP, FN = 0, 1, 2, 3
+#: Labels of the codes, in code order.
 CONFUSION_LABELS = ("TN", "TP", "FP", "FN")
 #: Colours of the codes: as in the IAR paper's Fig. 5 (black TP, red TN, white FN), plus
 #: FP in a blue that stands apart from all three.
@@ -805,8 +807,6 @@ def event_map(
     else:
         ax.scatter(lon, lat, s=14, color="C3", edgecolors="k", linewidths=0.3, **kw)
     if title is None:
-        from .stats import describe
-
         title = _titled(f"event positions ({lat.size} events)", describe(cat))
     ax.set_title(title)
     fig.text(

@@ -37,7 +37,9 @@ import pandas as pd
 import xarray as xr
 from xarray.groupers import BinGrouper, Grouper, UniqueGrouper
 
+from ._atomic import atomic_write
 from ._provenance import append_history, history_line
+from ._version import __version__
 from .events.fringes import IAR_MAX_FREQUENCY
 from .geomag import SEASONS, hemisphere_of, local_time, season_of
 
@@ -58,6 +60,7 @@ __all__ = [
     "write_distributions",
 ]
 
+#: The hemispheres of the distributions: north and south.
 HEMISPHERES: tuple[str, ...] = ("N", "S")
 _ONE = "_one"
 #: Fixed ``f_peak`` bin edges (Hz) of :func:`distributions`, per kind of catalogue: the
@@ -626,8 +629,6 @@ def distributions(
     >>> ds["f_peak_bins"].values[:2], ds["f_peak_bins_bounds"].values[0], ds.frequency_bins
     (array([0.25, 0.75]), array([0. , 0.5]), 'iar')
     """
-    from ._version import __version__
-
     _check(cat)
     kind = kind or catalogue_kind(cat)
     if kind not in FREQUENCY_EDGES:
@@ -722,8 +723,6 @@ def write_distributions(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     >>> open_distributions(p)["seasonal_count"].sel(season="JJA", hemisphere="S").item()
     0
     """
-    from ._atomic import atomic_write
-
     out = ds.copy()
     for dim in _LABEL_DIMS:
         if dim in out.indexes:

@@ -44,6 +44,7 @@ from .config import CubeConfig
 from .cube import build_cube, select_component
 from .events import extract_events
 from .infer import night_spans, orbit_spans, predict
+from .synth.heldout import heldout_cses, heldout_ground, heldout_ground_truth
 
 if TYPE_CHECKING:
     from .training import ImageSet
@@ -396,8 +397,6 @@ def heldout_ground_table(
         The summary (dims ``detector``, ``scale``; the keys of :func:`summarise_ground`)
         and the per-night scores (dims ``detector``, ``scale``, ``night``).
     """
-    from .synth.heldout import heldout_ground, heldout_ground_truth
-
     wave, truth = heldout_ground(start, int(nights) + 1, int(seed))
     cube = build_cube(wave, CubeConfig.preset("iar")).compute()
     mask = heldout_ground_truth(cube, truth)
@@ -439,8 +438,6 @@ def heldout_cses_table(
     xr.Dataset
         Dims ``detector``, ``scale``; the keys of :func:`summarise_cses`.
     """
-    from .synth.heldout import heldout_cses
-
     sat, mask, anomalies = heldout_cses(start, int(halforbits), int(seed))
     sat = sat.drop_vars([v for v in ("truth",) if v in sat])
     rows = []
@@ -506,7 +503,7 @@ def evaluation_table(
     >>> t.model.values.tolist(), 0 <= float(t.iou[0]) <= 1
     (['classical:beggan', 'classical:canny'], True)
     """
-    from .training import DEFAULT_BAND, DEFAULT_CSES_BAND, load_data
+    from .training import DEFAULT_BAND, DEFAULT_CSES_BAND, load_data  # optional extra: torch
 
     names = list(models)
     if baselines:
@@ -547,7 +544,7 @@ def _with_model_components(
     """The descriptions, with the summed components of the first model that takes them."""
     if data.get("source") != "synth-iar" or data.get("components"):
         return data, free
-    from .models.checkpoint import locate
+    from .models.checkpoint import locate  # optional extra: torch
 
     for name in names:
         if not name.startswith("classical:"):
@@ -570,7 +567,7 @@ def _evaluation_row(
     band: tuple[float, float] | None,
     default_band: tuple[float, float],
 ) -> dict[str, Any]:
-    from .training import evaluate_classical, evaluate_model
+    from .training import evaluate_classical, evaluate_model  # optional extra: torch
 
     if name.startswith("classical:"):
         cut = tuple(band) if band else tuple(default_band)
@@ -578,7 +575,7 @@ def _evaluation_row(
         def score(images: ImageSet) -> dict[str, Any]:
             return evaluate_classical(name, images)
     else:
-        from .models import load
+        from .models import load  # optional extra: torch
 
         model = load(name)
         cfg = getattr(model, "xspecseg_config", {})

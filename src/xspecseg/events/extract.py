@@ -229,7 +229,7 @@ def _select_psd(
         comp = str(probability["component"].values)
     if "component" in psd.dims:
         if comp is not None:
-            from ..cube import select_component
+            from ..cube import select_component  # heavy (numba): CLI start-up
 
             psd = select_component(psd, comp)
         elif psd.sizes["component"] == 1:

@@ -68,7 +68,7 @@ def add_position(
     for k in along:
         vals = np.asarray(coords[k].isel(time=xr.DataArray(peak_row, dims="event")).values)
         if vals.dtype.kind in "OT":  # variable-length strings from a zarr store
-            vals = vals.astype(str)
+            vals = np.asarray(vals.tolist(), dtype=str)  # StringDType has no sized cast
         ds[k] = ("event", vals, dict(coords[k].attrs))
     attrs = probability.attrs
     if "latitude" not in ds and "latitude" in attrs and "longitude" in attrs:

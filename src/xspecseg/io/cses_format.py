@@ -45,6 +45,7 @@ PSD_UNITS = "(mV/m)^2/Hz"
 TRACK = ("UTC_TIME", "GEO_LAT", "GEO_LON", "ALTITUDE", "MAG_LAT")
 #: The truth mask of synthetic files (real files lack it): uint8, one bit per component.
 TRUTH_NAME = "SYNTH_TRUTH"
+#: The bit of each component in the truth mask.
 TRUTH_BITS = {"X": 1, "Y": 2, "Z": 4}
 #: How every VLF half-orbit file name starts; then ``<orbit:5><0 desc|1 asc>_...``.
 FILE_PREFIX = "CSES_01_EFD_3_L02_A1_"

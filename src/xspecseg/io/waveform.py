@@ -30,12 +30,18 @@ import numpy as np
 import xarray as xr
 
 from .._store import consolidate
-from .._timeaxis import INDEX_MAX_SAMPLES, regular_time_coords, sample_period_ns
+from .._timeaxis import (
+    INDEX_MAX_SAMPLES,
+    regular_time_coords,
+    sample_period_ns,
+    waveform_start,
+)
 from . import raw as _raw
 from ._assemble import round_div, time_chunks
 from ._paths import expand_paths
-from .mseed import is_mseed
+from .mseed import is_mseed, open_mseed
 
+#: The waveform formats :func:`open_waveform` reads and :func:`write_waveform` writes.
 FORMATS = ("raw-int16", "mseed", "netcdf", "zarr")
 _ALIASES = {
     "raw": "raw-int16",
@@ -192,8 +198,6 @@ def open_waveform(
     if fmt == "raw-int16":
         return _raw.open_raw_int16(_raw.data_paths(files), **kw)
     if fmt == "mseed":
-        from .mseed import open_mseed
-
         return open_mseed(files, **kw)
     return _open_xarray(files, fmt, **kw)
 
@@ -418,8 +422,6 @@ def write_waveform(
     wave = wave.transpose("component", "time")
     attrs = dict(wave.attrs)
     if "start_time" not in attrs:
-        from .._timeaxis import waveform_start
-
         attrs["start_time"] = str(waveform_start(wave))
     # zarr needs equal chunks (the last may be shorter): use the largest dask chunk
     if wave.chunks is not None:

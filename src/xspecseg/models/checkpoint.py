@@ -31,6 +31,7 @@ from torch import nn
 
 from .._atomic import atomic_write
 from .._optional import needs_extra
+from .._version import __version__
 from ..contract import ModelCard, architecture_of
 from .registry import available_models, check_checkpoint_kwargs, get_model
 
@@ -46,12 +47,16 @@ __all__ = [
     "save",
 ]
 
+#: The ``format`` field of every checkpoint's config.
 FORMAT = "xspecseg-model"
+#: The checkpoint format's version, raised when the layout changes.
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: The folder of the shipped models' weights.
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # shipped name -> the command that trains it (named in the error when it is missing)
+#: Shipped model name -> the command that trains it.
 SHIPPED_MODELS: dict[str, str] = {
     "iar-default": (
         "xspecseg train --data synth-iar --domain randomised --group 4 --components H+D H D "
@@ -88,8 +93,6 @@ def _json_default(o: Any) -> Any:
 
 
 def _version() -> str:
-    from .._version import __version__
-
     return __version__
 
 

@@ -105,6 +105,7 @@ class CELogDiceLoss(nn.Module):
         return bce - torch.log(dice.clamp_min(self.eps))
 
 
+#: Loss name -> loss class, as :func:`get_loss` takes them.
 LOSSES: dict[str, Callable[[], nn.Module]] = {
     "bce": BCELoss,
     "dice": DiceLoss,

@@ -58,6 +58,7 @@ __all__ = [
     "get_model",
 ]
 
+#: The segmentation_models_pytorch architectures :func:`get_model` builds.
 SMP_ARCHITECTURES: tuple[str, ...] = (
     "Unet",
     "UnetPlusPlus",

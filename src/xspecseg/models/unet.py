@@ -44,6 +44,7 @@ _VARIANCE_SCALING: dict[str, tuple[float, str, str]] = {
     "lecun_normal": (1.0, "fan_in", "normal"),
     "lecun_uniform": (1.0, "fan_in", "uniform"),
 }
+#: The weight initialisers of :func:`init_weights` (Keras names).
 INITIALIZERS: tuple[str, ...] = (*_VARIANCE_SCALING, "orthogonal")
 
 # std of a unit normal truncated to [-2, 2]: Keras divides by it so that the truncated

@@ -23,7 +23,7 @@ Magnetic coordinates
     day's midnight instead of each row's time moves ``MAG_LAT`` by at most ~3e-4 deg
     (measured); the tests compare against ``aacgmv2`` called at the row's own time with
     a tolerance of 1e-3 deg. AACGM is undefined near the magnetic equator at 507 km
-    (|mlat| below ~16 deg): ``MAG_LAT``/``MAG_LON`` hold the fill value there.
+    (``|mlat|`` below ~16 deg): ``MAG_LAT``/``MAG_LON`` hold the fill value there.
 Spectra
     A background falling with frequency and rising toward the auroral zones, plasmaspheric
     hiss below a few kHz at mid/low magnetic latitudes (stronger on the day side),
@@ -85,6 +85,7 @@ import xarray as xr
 
 from .._atomic import atomic_write
 from .._optional import needs_extra
+from ..geomag import aacgm_convert, season_of
 from ..io.cses_format import (
     COMPONENTS,
     DF_HZ,
@@ -499,8 +500,6 @@ def _stamp(t_ms: int) -> str:
 
 
 def _season(t_ms: np.ndarray) -> np.ndarray:
-    from ..geomag import season_of
-
     return np.asarray(season_of(np.asarray(t_ms, dtype=np.int64).astype("datetime64[ms]")))
 
 
@@ -551,8 +550,6 @@ def _aacgm(
     lat: np.ndarray, lon: np.ndarray, alt: np.ndarray, t_ms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """AACGM-v2 latitude/longitude, one conversion per UTC day (see module notes)."""
-    from ..geomag import aacgm_convert
-
     mlat = np.full(np.shape(lat), np.nan)
     mlon = np.full(np.shape(lat), np.nan)
     day = np.asarray(t_ms, dtype=np.int64) // _MS_PER_DAY

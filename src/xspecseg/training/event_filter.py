@@ -24,7 +24,10 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
+from .._atomic import atomic_write
 from ..contract import card_of
+from ..events import EVENT_CUT_KEYS, event_bandwidth, event_duration, extract_events
+from ..models.checkpoint import CONFIG_FILE
 from .dataset import SpectrogramDataset
 from .imageset import ImageSet
 from .loop import predict_images
@@ -51,8 +54,6 @@ def event_properties(
         ``impulsiveness``, ``bandwidth`` (Hz) and ``duration`` (s), the properties
         :func:`tune_event_filter` cuts on.
     """
-    from ..events import event_bandwidth, event_duration, extract_events
-
     card = card_of(model)
     norm = card.representation if card is not None else None
     if card is not None and card.band and data.frequency is not None:
@@ -164,10 +165,6 @@ def write_event_filter(
     top-level keys beside ``threshold``, replacing all earlier ones; how they were tuned
     goes under ``event_filter``.
     """
-    from .._atomic import atomic_write
-    from ..events import EVENT_CUT_KEYS
-    from ..models.checkpoint import CONFIG_FILE
-
     path = Path(model_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no model config at {path}")

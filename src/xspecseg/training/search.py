@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from .imageset import ImageSet
+from .loop import TrainingRecipe, train_model
 from .sources import load_data
 
 __all__ = ["cross_validate", "grid_search", "kfold_indices"]
@@ -106,8 +107,6 @@ def cross_validate(
     >>> cv.sizes["fold"]
     2
     """
-    from .loop import TrainingRecipe, train_model
-
     threads = train_kw.pop("threads", None)
     recipe = TrainingRecipe(model=model, seed=seed, **train_kw)
     rows = []
@@ -150,8 +149,6 @@ def cross_validate(
 def _split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Grid keys that are training settings (recipe fields, ``threads``) vs architecture
     options."""
-    from .loop import TrainingRecipe
-
     names = {f.name for f in dataclasses.fields(TrainingRecipe)} | {"threads"}
     train_kw, model_kw = {}, {}
     for key, v in params.items():

@@ -37,6 +37,7 @@ from .imageset import ImageSet
 
 __all__ = ["Domain", "synth_cses", "synth_iar"]
 
+#: Which synthetic parameters a training set draws: the defaults or randomised ones.
 Domain = Literal["default", "randomised"]
 
 # 2: no truth inside gaps; 3: a summed component falls back to the part with data
