@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import shlex
@@ -587,15 +588,44 @@ def _names(value: str | None) -> set[str]:
     return {n.strip() for n in (value or "").split(",") if n.strip()}
 
 
+def _documented_data(module: Any, name: str) -> bool:
+    """Whether module-level ``name`` carries a doc comment autodoc reads: ``#:`` on the line
+    above or at the end of the assignment, or a string literal right after it."""
+    source = inspect.getsource(module)
+    lines = source.splitlines()
+    body = ast.parse(source).body
+    for i, node in enumerate(body):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        names = {
+            n.id
+            for t in targets
+            for n in (t.elts if isinstance(t, ast.Tuple) else [t])
+            if isinstance(n, ast.Name)
+        }
+        if name not in names:
+            continue
+        if "#:" in lines[node.lineno - 1]:
+            return True
+        if node.lineno >= 2 and lines[node.lineno - 2].lstrip().startswith("#:"):
+            return True
+        after = body[i + 1] if i + 1 < len(body) else None
+        if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            return isinstance(after.value.value, str)
+    return False
+
+
 def _rendered(module: Any, name: str) -> bool:
     """Whether autodoc shows ``module.name`` as a member: a documented class or function,
     or data with a ``#:`` comment in ``module`` itself."""
-    from sphinx.pycode import ModuleAnalyzer
-
     obj = getattr(module, name)
     if inspect.isclass(obj) or inspect.isroutine(obj):
         return bool(inspect.getdoc(obj))
-    return ("", name) in ModuleAnalyzer.for_module(module.__name__).find_attr_docs()
+    return _documented_data(module, name)
 
 
 def _members(module: Any) -> set[str]:
