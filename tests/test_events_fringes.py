@@ -4,7 +4,10 @@ Rows of a night are drawn as a 1/f^alpha background times a fringe pattern of kn
 spacing, times the chi-square noise of a 4-segment Welch estimate. Two fringe shapes:
 narrow Fabry-Perot peaks (a resonator's transfer function, with strong power at half the
 spacing in the spacing spectrum) and smooth sinusoidal ripples (none there). The fitted
-``delta_f`` must find the spacing itself, neither its half nor its double.
+``delta_f`` must find the spacing itself, neither its half nor its double, for both shapes
+(the score's half-spacing term must not pull smooth fringes to twice their spacing). Where
+the half-spacing term matters, faint narrow fringes seen in a region one or two fringes
+wide, is measured on the held-out generator family (docs/validation.md).
 """
 
 from __future__ import annotations
