@@ -16,7 +16,7 @@ import xarray as xr
 
 import xspecseg as xs
 from xspecseg.calibration import PoleZeroResponse, TabulatedResponse, calibration_from_config
-from xspecseg.testing import random_waveform
+from xspecseg.testing import SMALL_CUBE, random_waveform
 
 # a search coil seen from the recorder: a zero pair, a resonance pair and a real pole
 ZEROS = [0.0, -3.0 + 0.5j]
@@ -24,14 +24,7 @@ POLES = [-0.8 + 6.0j, -0.8 - 6.0j, -20.0]
 GAIN = -250.0
 
 # 10 Hz, 10-minute blocks: a day is 144 blocks; frequencies 0 .. 4 Hz in bins of 10/1024 Hz
-SMALL = dict(
-    sampling_rate=10.0,
-    block_seconds=600.0,
-    nperseg=1024,
-    noverlap=512,
-    band=(0.1, 2.0),
-    fmax=4.0,
-)
+SMALL = SMALL_CUBE
 TABLE_F = [0.005, 0.1, 0.7, 2.0, 4.5]
 TABLE_M = [30.0, 2.0, 9.0, 0.25, 0.3]
 

@@ -19,17 +19,10 @@ import zarr
 
 import xspecseg as xs
 from xspecseg._store import FLAG
-from xspecseg.testing import assert_cube_valid, random_waveform
+from xspecseg.testing import SMALL_CUBE, assert_cube_valid, random_waveform
 
 # A small configuration keeps the suite fast: 10 Hz, 10-minute blocks, 144 a day.
-SMALL = dict(
-    sampling_rate=10.0,
-    block_seconds=600.0,
-    nperseg=1024,
-    noverlap=512,
-    band=(0.1, 2.0),
-    fmax=4.0,
-)
+SMALL = SMALL_CUBE
 
 
 def small_cfg(**kw) -> xs.CubeConfig:

@@ -26,10 +26,9 @@ from zarr.storage._local import _put
 
 import xspecseg as xs
 import xspecseg._store as store_mod
-from xspecseg.testing import random_waveform
+from xspecseg.testing import SMALL_CUBE, random_waveform
 
-SMALL = xs.CubeConfig(sampling_rate=10.0, block_seconds=600.0, nperseg=1024, noverlap=512,
-                      band=(0.1, 2.0), fmax=4.0)  # fmt: skip
+SMALL = xs.CubeConfig(**SMALL_CUBE)
 
 
 class Killed(Exception):

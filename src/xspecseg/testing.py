@@ -9,6 +9,18 @@ import xarray as xr
 
 from ._timeaxis import regular_time_coords
 
+#: A small cube configuration for fast tests and examples: 10 Hz records, 10-minute blocks
+#: (144 a day), 1024-point Welch segments with half overlap, a 0.1-2 Hz band-pass and
+#: frequencies up to 4 Hz. ``xs.CubeConfig(**SMALL_CUBE)``.
+SMALL_CUBE: dict = {
+    "sampling_rate": 10.0,
+    "block_seconds": 600.0,
+    "nperseg": 1024,
+    "noverlap": 512,
+    "band": (0.1, 2.0),
+    "fmax": 4.0,
+}
+
 
 def _noise_chunk(seed: int, index: int, ncomp: int, n: int, fs: float, offset: int) -> np.ndarray:
     rng = np.random.default_rng([seed, index])
