@@ -25,6 +25,18 @@ def start_rss_sampler() -> bool:
     return True
 
 
+def reset_rss_peak() -> bool:
+    """Start a new peak: the current resident memory (after :func:`start_rss_sampler`)."""
+    import builtins
+
+    import psutil
+
+    state = getattr(builtins, "_xspecseg_rss", None)
+    if state is not None:
+        state["peak"] = psutil.Process().memory_info().rss
+    return True
+
+
 def peak_rss() -> int:
     """Peak resident memory in bytes since :func:`start_rss_sampler`."""
     import builtins

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -95,6 +96,27 @@ def test_chunking_does_not_change_catalogue(chunks):
     assert set(ref.hemisphere.values) == {"S"}
     assert "magnetic_latitude" in ref
     assert np.isfinite(ref.impulsiveness).sum() >= 3  # chunk-invariant like the rest
+
+
+def test_client_runs_the_computation_and_changes_nothing():
+    """``client=`` steers execution as in the store writers: the graph goes to that
+    client (a recording ``get`` function here), and the catalogue is the default's."""
+    p = _prob(_blobs(1)).chunk(time=13)
+    psd = p.copy(data=np.exp(_blobs(2)).astype(np.float32))
+
+    calls = []
+
+    def recorder(dsk, keys, **kwargs):  # a scheduler's get, as a Client provides
+        calls.append(keys)
+        return dask.get(dsk, keys, **kwargs)
+
+    ref = extract_events(p, psd=psd, threshold=0.55, min_pixels=5, fringes=False)
+    got = extract_events(
+        p, psd=psd, threshold=0.55, min_pixels=5, fringes=False, client=recorder,
+        compute_kwargs={"scheduler": "threads"},
+    )  # fmt: skip
+    assert calls
+    xr.testing.assert_identical(got, ref)
 
 
 def _impulsiveness_reference(prob, psd, threshold):

@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dask
 import numpy as np
 import obspy
 import pytest
@@ -332,6 +333,22 @@ def test_roundtrip(tmp_path, ext):
         write_waveform(wave, out)
     write_waveform(wave * 2, out, overwrite=True)
     np.testing.assert_array_equal(open_waveform(out).values, (wave * 2).values)
+
+
+@pytest.mark.parametrize("ext", [".zarr", ".nc"])
+def test_write_waveform_computes_on_the_client_given(tmp_path, ext):
+    """``client=`` steers execution as in the other writers (a recording ``get`` function
+    stands in for a Client, which dask calls the same way)."""
+    wave = _small_wave()
+    calls = []
+
+    def recorder(dsk, keys, **kwargs):
+        calls.append(keys)
+        return dask.get(dsk, keys, **kwargs)
+
+    out = write_waveform(wave, tmp_path / f"w{ext}", client=recorder)
+    assert calls
+    np.testing.assert_array_equal(open_waveform(out).values, wave.values)
 
 
 def test_roundtrip_from_mseed(tmp_path):

@@ -244,3 +244,41 @@ def test_shipped_files() -> None:
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert (SRC / "py.typed").is_file()
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["xspecseg"]
+
+
+# package modules that need an optional extra at import (torch: models, training;
+# matplotlib: plot): the only ones another module may import inside a function
+_NEEDS_AN_EXTRA = ("models", "training", "plot")
+
+
+def test_imports_inside_functions_only_defer_an_optional_extra() -> None:
+    """A package module is imported at the top of a module, unless importing it needs an
+    optional extra; then the import sits in the function that uses it, so the rest of
+    the package (and the command line) works without that extra."""
+    deferred = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel.parts[0] in _NEEDS_AN_EXTRA or rel.name == "conftest.py":
+            continue
+        package = ["xspecseg", *rel.parts[:-1]]
+        tree = ast.parse(path.read_text(), str(path))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                base = package[: len(package) - node.level + 1] if node.level else []
+                target = [*base, *(node.module or "").split(".")] if node.module else base
+                targets = (
+                    [".".join(target)]
+                    if node.module
+                    else [".".join([*target, a.name]) for a in node.names]
+                )
+                for t in targets:
+                    parts = t.split(".")
+                    if parts[0] == "xspecseg" and (
+                        len(parts) < 2 or parts[1] not in _NEEDS_AN_EXTRA
+                    ):
+                        deferred.append(f"{rel}:{node.lineno} imports {t}")
+    assert not deferred

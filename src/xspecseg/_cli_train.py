@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import EVENT_CUT_KEYS
+from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
 
 __all__ = ["add_parsers", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
 
@@ -319,8 +320,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .validation import evaluation_table  # heavy (numba): CLI start-up
-
     free = None
     if args.free_nights > 0 and args.data.startswith("synth-"):
         free = _spec(args, seed=args.seed, nights=args.free_nights, iar=False)
@@ -569,9 +568,9 @@ def _add_tune_events_parser(subparsers: Any) -> None:
 
 def cmd_tune_events(args: argparse.Namespace) -> int:
     # optional extra: torch
-    from .models import load
-    from .models.checkpoint import locate
-    from .training import load_data
+    from .models import load  # optional extra: torch
+    from .models.checkpoint import locate  # optional extra: torch
+    from .training import load_data  # optional extra: torch
     from .training.event_filter import event_properties, tune_event_filter, write_event_filter
 
     config_path, _ = locate(args.model)
@@ -611,8 +610,6 @@ def _evaluate_entry(args: argparse.Namespace) -> int:
 def cmd_evaluate_heldout(args: argparse.Namespace) -> int:
     """The whole chain on the held-out generator family, at three units / calibrations."""
     import pandas as pd
-
-    from .validation import heldout_cses_table, heldout_ground_table  # heavy (numba): CLI start-up
 
     names = list(args.models)
     if not args.no_baselines:

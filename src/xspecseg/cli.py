@@ -35,7 +35,11 @@ from ._optional import needs_extra
 from ._version import __version__
 from .catalogue import open_catalogue, write_catalogue
 from .cluster import SMALL_JOB_DAYS, choose, compute_on, progress
+from .config import CubeConfig
+from .cube import build_cube, open_cube, select_component, write_cube
+from .demo import run_demo
 from .events import EVENT_CUT_KEYS, extract_events
+from .infer import open_probability, predict, write_probability
 from .io import open_waveform, read_cses, write_waveform
 from .io.cses_format import FILE_GLOB
 
@@ -136,8 +140,6 @@ def _add_verbosity(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from .config import CubeConfig  # heavy (scipy.signal): CLI start-up
-
     if args.config:
         return CubeConfig.from_toml(args.config)
     return CubeConfig.preset(args.preset)
@@ -151,8 +153,6 @@ def _cluster_bar(client, desc: str, hidden: bool) -> contextlib.AbstractContextM
 
 
 def cmd_cube(args: argparse.Namespace) -> int:
-    from .cube import build_cube, write_cube  # heavy (numba): CLI start-up
-
     cfg = _config(args)
     wave = open_waveform(
         args.inputs if len(args.inputs) > 1 else args.inputs[0], format=args.format
@@ -182,8 +182,6 @@ def cmd_cube(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo  # heavy (numba): CLI start-up
-
     run_demo(args.output, ground_days=args.days, cses_days=args.cses_days,
              workers=args.workers, progress=not args.no_progress)  # fmt: skip
     return 0
@@ -272,8 +270,6 @@ def _open_spectra(
         if described:
             psd = psd.assign_attrs({**sat.attrs, **psd.attrs})
         return psd, f"CSES EFD {comp} from {first}"
-    from .cube import open_cube, select_component  # heavy (numba): CLI start-up
-
     cube = open_cube(first)
     comps = [str(c) for c in cube.component.values]
     comp = component or model_config.get("component")
@@ -288,8 +284,6 @@ def _open_spectra(
 
 def _open_probability(path: str):
     """A probability store, or a ValueError that says what the store is instead."""
-    from .infer import open_probability  # heavy (numba): CLI start-up
-
     try:
         return open_probability(path)
     except KeyError as err:
@@ -321,7 +315,6 @@ def _days_of(t) -> float:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .infer import predict, write_probability  # heavy (numba): CLI start-up
     from .models.checkpoint import read_config  # optional extra: torch
 
     config = read_config(args.model)

@@ -29,6 +29,7 @@ from . import _store, dsp
 from ._chunks import halo_map
 from ._provenance import history_line
 from ._timeaxis import NS_PER_S, check_time_index, sample_period_ns, waveform_start
+from ._version import __version__
 from .config import CubeConfig
 
 __all__ = [
@@ -458,8 +459,6 @@ def _attr_ok(v: Any) -> bool:
 
 
 def _provenance(what: str) -> dict[str, str]:
-    from ._version import __version__
-
     return {
         "xspecseg_version": __version__,
         "Conventions": "CF-1.10",

@@ -91,7 +91,7 @@ _CACHE_LOCK = threading.Lock()
 
 def _build(source: ModelSource, device: str):
     if source.kind in ("name", "path"):
-        from .models import load
+        from .models import load  # optional extra: torch
 
         model = load(source.ref, device=device)
     else:
@@ -122,8 +122,8 @@ def _source_of(model: Any) -> tuple[ModelSource, dict, ModelCard | None]:
     weights). The card is None for a bare module without one.
     """
     if isinstance(model, str | os.PathLike):
-        from .models.checkpoint import read_config
-        from .models.registry import check_checkpoint_kwargs
+        from .models.checkpoint import read_config  # optional extra: torch
+        from .models.registry import check_checkpoint_kwargs  # optional extra: torch
 
         ref = os.fspath(model)
         config = read_config(ref)
@@ -161,7 +161,7 @@ def _architecture(source: ModelSource, card: ModelCard) -> Architecture:
     """What tiling needs to know of the network (built without weights for a checkpoint)."""
     if source.kind == "object":
         return architecture_of(source.obj)
-    from .models import get_model
+    from .models import get_model  # optional extra: torch
 
     return architecture_of(get_model(card.architecture, **card.kwargs))
 
@@ -687,7 +687,7 @@ def _identity(source: ModelSource, card: ModelCard | None) -> dict[str, str]:
         sha = _weights_sha256(source.obj)
         arch = card.architecture or type(source.obj).__name__
     else:
-        from .models.checkpoint import locate
+        from .models.checkpoint import locate  # optional extra: torch
 
         weights = locate(source.ref)[1]
         if not weights.is_file():
@@ -735,7 +735,7 @@ def _model_identity(prob: xr.DataArray, model: Any) -> dict[str, str]:
     if source.kind == "object":
         card = card_of(source.obj)
     else:
-        from .models.checkpoint import read_card
+        from .models.checkpoint import read_card  # optional extra: torch
 
         card = read_card(source.ref)
     return _identity(source, card)
@@ -774,7 +774,7 @@ def write_probability(
     progress: bool = True,
     client: Any = None,
     break_lock: bool = False,
-) -> list[int]:
+) -> list[np.datetime64]:
     """Write a probability cube to zarr chunk by chunk; resumable like ``write_cube``.
 
     ``dtype="uint8"`` stores ``round(p * 254)`` with CF ``scale_factor = 1/254`` (NaN is
@@ -803,8 +803,9 @@ def write_probability(
 
     Returns
     -------
-    list of int
-        The indices of the time chunks written by this call.
+    list of numpy.datetime64
+        The first time of each time chunk written by this call (as
+        :func:`xspecseg.cube.write_cube` returns the days it wrote).
 
     Examples
     --------
@@ -813,7 +814,7 @@ def write_probability(
     >>> cube = xs.build_cube(random_waveform(hours=1), xs.CubeConfig.preset("iar"))
     >>> prob = xs.predict(cube, "iar-default")
     >>> xs.write_probability(prob, "prob.zarr", progress=False)  # one day: one time chunk
-    [0]
+    [np.datetime64('2020-01-01T00:00:00.000000000')]
     """
     da_ = prob if isinstance(prob.data, da.Array) else prob.chunk()
     attrs = {k: v for k, v in da_.attrs.items() if isinstance(v, str | int | float)}
@@ -831,11 +832,13 @@ def write_probability(
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     ds = xr.Dataset({"probability": var}, coords=da_.coords)
     ds.attrs = {"Conventions": "CF-1.10", **attrs, "encoding": dtype}
-    return _store.write_committed(
+    written = _store.write_committed(
         ds, store, what="probability", check_attrs=("image_unit", "threshold"),
         recorded_attrs=_IDENTITY_ATTRS, check=_same_model, encoding=encoding,
         progress=progress, client=client, break_lock=break_lock,
     )  # fmt: skip
+    starts = _store.chunk_starts(store, "probability")
+    return [starts[i] for i in sorted(written)]
 
 
 def open_probability(
@@ -866,8 +869,8 @@ def open_probability(
     return prob
 
 
-def verify_probability(store: str | os.PathLike, *, repair: bool = False) -> list[int]:
-    """Time chunks of a probability store whose committed data cannot be trusted.
+def verify_probability(store: str | os.PathLike, *, repair: bool = False) -> list[np.datetime64]:
+    """First times of the time chunks of a probability store whose data cannot be trusted.
 
     Like :func:`xspecseg.cube.verify_cube`: a chunk fails when it does not decode (a
     checksum mismatch included) or, in stores written with checksums, is missing;
@@ -885,4 +888,6 @@ def verify_probability(store: str | os.PathLike, *, repair: bool = False) -> lis
     >>> xs.infer.verify_probability("prob.zarr", repair=True)
     []
     """
-    return _store.verify_committed(store, what="probability", repair=repair)
+    bad = _store.verify_committed(store, what="probability", repair=repair)
+    starts = _store.chunk_starts(store, "probability")
+    return [starts[i] for i in bad]

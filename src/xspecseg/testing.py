@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ._store import chunk_starts
 from ._timeaxis import regular_time_coords
 
 #: A small cube configuration for fast tests and examples: 10 Hz records, 10-minute blocks
@@ -79,6 +83,28 @@ def random_waveform(
             "start_time": str(start64),
         },
     )
+
+
+def chunk_indices(
+    store: str | os.PathLike, times: Sequence[np.datetime64], what: str = "probability"
+) -> list[int]:
+    """Indices of a store's time chunks from the first times that writers and verifiers return.
+
+    :func:`xspecseg.write_probability`, :func:`xspecseg.write_cube` and the ``verify_*``
+    functions return the first time of each time chunk they concern; this gives their
+    positions in the store (``what``: ``"probability"`` or ``"cube"``).
+
+    Examples
+    --------
+    >>> import xspecseg as xs
+    >>> cube = xs.build_cube(random_waveform(hours=1), xs.CubeConfig.preset("iar"))
+    >>> written = xs.write_probability(xs.predict(cube, "iar-default"), "p.zarr", progress=False)
+    >>> chunk_indices("p.zarr", written)
+    [0]
+    """
+    starts = chunk_starts(store, what)
+    index = {t: k for k, t in enumerate(starts.astype("datetime64[ns]").tolist())}
+    return [index[np.datetime64(t, "ns").tolist()] for t in times]
 
 
 def assert_cube_valid(cube: xr.Dataset) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from ..cube import select_component
 from .core import Merged, chunk_partials, merge_partials
 from .cuts import _resolve_cuts, select_events
 from .fringes import FringeOptions, _event_fringes, _resolve_fringes
@@ -48,6 +49,7 @@ def extract_events(
     min_mean_probability: float | Literal["model"] | None = "model",
     min_bandwidth: float | Literal["model"] | None = "model",
     max_duration: float | Literal["model"] | None = "model",
+    client: Any = None,
     compute_kwargs: dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Connected regions of a probability cube as an event catalogue.
@@ -115,9 +117,13 @@ def extract_events(
         true events pass each (``xspecseg tune-events``); every cut applied is recorded
         in the catalogue's attrs. :func:`select_events` applies the same cuts to a
         catalogue afterwards.
+    client : dask.distributed.Client, optional
+        Compute on this client, as the store writers do; default: the current client if
+        there is one, else the local threaded scheduler. Inside a Dask worker task the
+        default is to compute in that task (``scheduler="synchronous"``).
     compute_kwargs : dict, optional
-        Passed to ``dask.compute`` (e.g. ``scheduler="threads"``). Inside a Dask worker
-        task the default is to compute in that task (``scheduler="synchronous"``).
+        Passed to ``dask.compute`` (e.g. ``scheduler="synchronous"``); ``client`` wins
+        over a ``scheduler`` given here.
 
     Returns
     -------
@@ -182,7 +188,9 @@ def extract_events(
         grow=_grow_bins(merge_frequency, freq),
         freq=freq,
         fringe_opts=opts,
-        compute_kwargs=compute_kwargs,
+        compute_kwargs=compute_kwargs
+        if client is None
+        else {**(compute_kwargs or {}), "scheduler": client},
     )
     merged = merge_partials(parts, connectivity, min_pixels)
     ds = _catalogue(merged, probability, psd_da, freq)
@@ -229,8 +237,6 @@ def _select_psd(
         comp = str(probability["component"].values)
     if "component" in psd.dims:
         if comp is not None:
-            from ..cube import select_component  # heavy (numba): CLI start-up
-
             psd = select_component(psd, comp)
         elif psd.sizes["component"] == 1:
             psd = psd.isel(component=0)

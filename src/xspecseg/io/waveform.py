@@ -19,12 +19,14 @@ and long ones a lazy index-free ``time``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -365,6 +367,7 @@ def write_waveform(
     format: str | None = None,
     *,
     overwrite: bool = False,
+    client: Any = None,
 ) -> Path:
     """Write a waveform to zarr v3 or netCDF4, chunk by chunk.
 
@@ -385,6 +388,9 @@ def write_waveform(
         ``"zarr"`` or ``"netcdf"`` to override the extension.
     overwrite
         Replace an existing ``path``; otherwise it is an error.
+    client : dask.distributed.Client, optional
+        Compute on this client; default: the current client if there is one, else the
+        local threaded scheduler.
 
     Returns
     -------
@@ -447,6 +453,19 @@ def write_waveform(
     partial = Path(str(path) + ".partial")
     if partial.exists():
         shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
+    with dask.config.set(scheduler=client) if client is not None else contextlib.nullcontext():
+        _write(ds, partial, fmt, size, enc_t)
+    if path.exists():
+        old = Path(str(path) + ".old")
+        os.replace(path, old)
+        os.replace(partial, path)
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    else:
+        os.replace(partial, path)
+    return path
+
+
+def _write(ds: xr.Dataset, partial: Path, fmt: str, size: int, enc_t: dict) -> None:
     if fmt == "zarr":
         enc = {"waveform": {"chunks": (1, size)}, "time": {**enc_t, "chunks": (size,)}}
         ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=False, encoding=enc)
@@ -459,11 +478,3 @@ def write_waveform(
             "time": {**enc_t, "chunksizes": (min(size, 2**20),)},
         }
         ds.to_netcdf(partial, engine="netcdf4", encoding=enc)
-    if path.exists():
-        old = Path(str(path) + ".old")
-        os.replace(path, old)
-        os.replace(partial, path)
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
-    else:
-        os.replace(partial, path)
-    return path

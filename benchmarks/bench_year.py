@@ -1,0 +1,204 @@
+"""A year end to end: waveform files -> cube -> probabilities -> catalogue -> distributions.
+
+Run: ``python benchmarks/bench_year.py [--days 365] [--lengths 1 7 30 91] [--workers 1 2]``
+
+The input, a synthetic ground station (H and D at 100 Hz, ``xs.synth.ground_station``,
+seed 0, from 2013-01-01), is generated once into a zarr waveform store under
+``--cache`` (default ``~/.cache/xspecseg/bench-year``; about 89 MB a day, 32 GB for a
+year) and reused by later runs: generating it is not timed. Each record length (the
+first N days of that store) runs the chain as a user does, on a LocalCluster of 1 and of
+2 single-threaded workers:
+
+1. ``build_cube`` + ``write_cube`` (IAR preset),
+2. ``predict`` (``iar-default``, H+D from the cube) + ``write_probability``,
+3. ``extract_events`` (with the fringe analysis) + ``write_catalogue``,
+4. ``distributions`` + ``write_distributions``.
+
+Printed: seconds per stage for every length and worker count, seconds per day,
+parallel efficiency at 2 workers (time at 1 worker / (2 x time at 2 workers)) per stage,
+and the peak resident memory of each worker and of the client over each stage (sampled
+every 50 ms). ``--plot PATH`` draws the cost of each stage against the record length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import numpy as np  # noqa: E402
+from benchmarks_util import peak_rss, reset_rss_peak, start_rss_sampler  # noqa: E402
+
+import xspecseg as xs  # noqa: E402
+from xspecseg.io import open_waveform, write_waveform  # noqa: E402
+
+START = np.datetime64("2013-01-01")
+MODEL = "iar-default"
+STAGES = ("cube", "probability", "catalogue", "distributions")
+
+
+def prepare(cache: Path, days: int, workers: int) -> Path:
+    """The cached input store of ``days`` days (generated on first use, not timed)."""
+    from distributed import Client
+
+    from xspecseg.cluster import local_cluster
+
+    path = cache / f"ground-{START}-{days}d-seed0.zarr"
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"generating {days} days of input into {path} (once; not timed)", flush=True)
+    t0 = time.perf_counter()
+    wave = xs.synth.ground_station(start=str(START), days=days, seed=0)
+    with local_cluster(workers) as cluster, Client(cluster):
+        write_waveform(wave, path)
+    print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def _stage(client, name: str, fn, timings: dict, memory: dict) -> None:
+    client.run(reset_rss_peak)
+    reset_rss_peak()
+    t0 = time.perf_counter()
+    fn()
+    timings[name] = time.perf_counter() - t0
+    memory[name] = {
+        "worker_gib": max(client.run(peak_rss).values()) / 2**30,
+        "client_gib": peak_rss() / 2**30,
+    }
+
+
+def run_chain(source: Path, days: int, workers: int, out: Path) -> dict:
+    """Seconds and peak memory per stage of the chain on the first ``days`` days."""
+    from distributed import Client
+
+    from xspecseg.cluster import local_cluster
+
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    memory: dict[str, dict[str, float]] = {}
+    with local_cluster(workers, memory_limit="4GiB") as cluster, Client(cluster) as client:
+        # warm the workers (imports, Numba cache, the model) outside the timing
+        warm = open_waveform(source).isel(time=slice(0, 2 * 8_640_000))
+        xs.write_cube(xs.build_cube(warm), out / "warm.zarr", progress=False)
+        warm_cube = xs.open_cube(out / "warm.zarr")
+        xs.predict(warm_cube, MODEL).compute()
+        client.run(start_rss_sampler)
+        start_rss_sampler()
+
+        wave = open_waveform(source).isel(time=slice(0, days * 8_640_000))
+        cube_path, prob_path = out / "cube.zarr", out / "prob.zarr"
+
+        def cube() -> None:
+            xs.write_cube(xs.build_cube(wave), cube_path, progress=False, client=client)
+
+        def probability() -> None:
+            prob = xs.predict(xs.open_cube(cube_path), MODEL)
+            xs.write_probability(prob, prob_path, progress=False, client=client)
+
+        state = {}
+
+        def catalogue() -> None:
+            psd = xs.select_component(xs.open_cube(cube_path), "H+D")
+            cat = xs.extract_events(xs.open_probability(prob_path), psd=psd)
+            xs.write_catalogue(cat, out / "events.nc")
+            state["events"] = cat.sizes["event"]
+
+        def distributions() -> None:
+            cat = xs.open_catalogue(out / "events.nc")
+            xs.stats.write_distributions(xs.stats.distributions(cat), out / "stats.nc")
+
+        for name, fn in zip(STAGES, (cube, probability, catalogue, distributions), strict=True):
+            _stage(client, name, fn, timings, memory)
+    return {"days": days, "workers": workers, "seconds": timings, "memory": memory, **state}
+
+
+def _plot(results: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for workers, style in ((1, "-"), (2, "--")):
+        rows = sorted((r for r in results if r["workers"] == workers), key=lambda r: r["days"])
+        if not rows:
+            continue
+        days = np.array([r["days"] for r in rows])
+        for stage, colour in zip(STAGES, ("C0", "C1", "C2", "C3"), strict=True):
+            secs = np.array([r["seconds"][stage] for r in rows])
+            ax.loglog(days, secs, style, color=colour, marker="o", ms=3,
+                      label=f"{stage}, {workers} worker{'s' * (workers > 1)}")  # fmt: skip
+        total = np.array([sum(r["seconds"].values()) for r in rows])
+        ax.loglog(days, total, style, color="k", marker="s", ms=3,
+                  label=f"all, {workers} worker{'s' * (workers > 1)}")  # fmt: skip
+    ref = np.array([1, 365])
+    ax.loglog(ref, ref * 1.0, ":", color="grey", label="slope 1 (1 s a day)")
+    ax.set_xlabel("record length (days, H and D at 100 Hz)")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("Cost of each stage against the record length")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="the longest record")
+    parser.add_argument("--lengths", type=int, nargs="*", default=[1, 7, 30, 91],
+                        help="shorter records (first N days) for the cost-against-length curve")  # fmt: skip
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cache", type=Path,
+                        default=Path.home() / ".cache" / "xspecseg" / "bench-year")  # fmt: skip
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--plot", help="draw cost against record length into this PNG")
+    args = parser.parse_args()
+
+    source = prepare(args.cache, args.days, max(args.workers))
+    lengths = sorted({*(n for n in args.lengths if n < args.days), args.days})
+    results = []
+    for workers in args.workers:
+        for days in lengths:
+            with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+                r = run_chain(source, days, workers, Path(tmp))
+            results.append(r)
+            secs = ", ".join(f"{k} {v:.1f} s" for k, v in r["seconds"].items())
+            print(f"{days} days, {workers} worker(s): {secs}; {r.get('events')} events", flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=1))
+
+    print()
+    print(f"{os.cpu_count()} cores; input {source.name}; model {MODEL}; {xs.__version__}")
+    print("| days | workers | " + " | ".join(f"{s} (s)" for s in STAGES) + " | all (s) | s/day "
+          "| peak RSS per worker (GiB) | peak RSS of the client (GiB) |")  # fmt: skip
+    print("|---|---|" + "---|" * len(STAGES) + "---|---|---|---|")
+    for r in results:
+        total = sum(r["seconds"].values())
+        worker = max(m["worker_gib"] for m in r["memory"].values())
+        client = max(m["client_gib"] for m in r["memory"].values())
+        print(
+            f"| {r['days']} | {r['workers']} | "
+            + " | ".join(f"{r['seconds'][s]:.1f}" for s in STAGES)
+            + f" | {total:.1f} | {total / r['days']:.2f} | {worker:.2f} | {client:.2f} |"
+        )
+    by = {(r["days"], r["workers"]): r for r in results}
+    for days in lengths:
+        if (days, 1) in by and (days, 2) in by:
+            one, two = by[days, 1]["seconds"], by[days, 2]["seconds"]
+            eff = ", ".join(f"{s} {one[s] / (2 * two[s]):.0%}" for s in STAGES)
+            all_ = sum(one.values()) / (2 * sum(two.values()))
+            print(f"parallel efficiency at 2 workers, {days} days: {eff}; all {all_:.0%}")
+    if args.plot:
+        _plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()
