@@ -7,7 +7,8 @@ seed 0, from 2013-01-01), is generated once into a zarr waveform store under
 ``--cache`` (default ``~/.cache/xspecseg/bench-year``; about 89 MB a day, 32 GB for a
 year) and reused by later runs: generating it is not timed. Each record length (the
 first N days of that store) runs the chain as a user does, on a LocalCluster of 1 and of
-2 single-threaded workers:
+2 single-threaded workers, each stage on a cluster of its own (as each ``xspecseg``
+command starts one):
 
 1. ``build_cube`` + ``write_cube`` (IAR preset),
 2. ``predict`` (``iar-default``, H+D from the cube) + ``write_probability``,
@@ -16,8 +17,8 @@ first N days of that store) runs the chain as a user does, on a LocalCluster of 
 
 Printed: seconds per stage for every length and worker count, seconds per day,
 parallel efficiency at 2 workers (time at 1 worker / (2 x time at 2 workers)) per stage,
-and the peak resident memory of each worker and of the client over each stage (sampled
-every 50 ms). ``--plot PATH`` draws the cost of each stage against the record length.
+and the peak resident memory of the workers and of the client (this process, which also
+runs the scheduler) per stage, sampled every 50 ms. ``--plot PATH`` draws the cost of each stage against the record length.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
+import dask  # noqa: E402
 import numpy as np  # noqa: E402
 from benchmarks_util import peak_rss, reset_rss_peak, start_rss_sampler  # noqa: E402
 
@@ -62,60 +64,83 @@ def prepare(cache: Path, days: int, workers: int) -> Path:
     return path
 
 
-def _stage(client, name: str, fn, timings: dict, memory: dict) -> None:
-    client.run(reset_rss_peak)
-    reset_rss_peak()
-    t0 = time.perf_counter()
-    fn()
-    timings[name] = time.perf_counter() - t0
-    memory[name] = {
-        "worker_gib": max(client.run(peak_rss).values()) / 2**30,
-        "client_gib": peak_rss() / 2**30,
-    }
+def _here(fn, *args) -> bool:
+    """Run ``fn(*args)`` inside a worker process, computing there (``client.run``)."""
+    with dask.config.set(scheduler="synchronous"):
+        fn(*args)
+    return True
+
+
+def _warm(stage: str, client, source: Path, out: Path) -> None:
+    """Run a stage's code once in every worker (and on two days through the cluster), so
+    that imports, Numba's cache and loading the model are not timed."""
+    warm = out / "warm"
+    if stage == "cube":
+        wave = open_waveform(source).isel(time=slice(0, 2 * 8_640_000))
+        client.run(_here, lambda w: xs.build_cube(w).compute(), wave.isel(time=slice(0, 360_000)))
+        xs.write_cube(xs.build_cube(wave), warm / "cube.zarr", progress=False, client=client)
+        return
+    psd = xs.select_component(xs.open_cube(warm / "cube.zarr"), "H+D")
+    if stage == "probability":
+        client.run(_here, lambda p: xs.predict(p, MODEL).compute(), psd.load())
+        xs.write_probability(xs.predict(psd, MODEL), warm / "prob.zarr", progress=False,
+                             client=client)  # fmt: skip
+    elif stage == "catalogue":
+        prob = xs.open_probability(warm / "prob.zarr")
+        client.run(_here, lambda p, q: xs.extract_events(p, psd=q), prob.load(), psd.load())
+        xs.write_catalogue(xs.extract_events(prob, psd=psd, client=client), warm / "events.nc")
+    elif stage == "distributions":
+        xs.stats.distributions(xs.open_catalogue(warm / "events.nc"))
 
 
 def run_chain(source: Path, days: int, workers: int, out: Path) -> dict:
-    """Seconds and peak memory per stage of the chain on the first ``days`` days."""
+    """Seconds and peak memory per stage of the chain on the first ``days`` days.
+
+    Each stage runs on a LocalCluster of its own, started and warmed before the timing,
+    as each ``xspecseg`` command starts its own: workers that build cubes never import
+    torch.
+    """
     from distributed import Client
 
     from xspecseg.cluster import local_cluster
 
     out.mkdir(parents=True, exist_ok=True)
+    wave = open_waveform(source).isel(time=slice(0, days * 8_640_000))
+    cube_path, prob_path = out / "cube.zarr", out / "prob.zarr"
+    state = {}
+
+    def cube(client) -> None:
+        xs.write_cube(xs.build_cube(wave), cube_path, progress=False, client=client)
+
+    def probability(client) -> None:
+        prob = xs.predict(xs.open_cube(cube_path), MODEL)
+        xs.write_probability(prob, prob_path, progress=False, client=client)
+
+    def catalogue(client) -> None:
+        psd = xs.select_component(xs.open_cube(cube_path), "H+D")
+        cat = xs.extract_events(xs.open_probability(prob_path), psd=psd, client=client)
+        xs.write_catalogue(cat, out / "events.nc")
+        state["events"] = cat.sizes["event"]
+
+    def distributions(client) -> None:
+        cat = xs.open_catalogue(out / "events.nc")
+        xs.stats.write_distributions(xs.stats.distributions(cat), out / "stats.nc")
+
     timings: dict[str, float] = {}
     memory: dict[str, dict[str, float]] = {}
-    with local_cluster(workers, memory_limit="4GiB") as cluster, Client(cluster) as client:
-        # warm the workers (imports, Numba cache, the model) outside the timing
-        warm = open_waveform(source).isel(time=slice(0, 2 * 8_640_000))
-        xs.write_cube(xs.build_cube(warm), out / "warm.zarr", progress=False)
-        warm_cube = xs.open_cube(out / "warm.zarr")
-        xs.predict(warm_cube, MODEL).compute()
-        client.run(start_rss_sampler)
-        start_rss_sampler()
-
-        wave = open_waveform(source).isel(time=slice(0, days * 8_640_000))
-        cube_path, prob_path = out / "cube.zarr", out / "prob.zarr"
-
-        def cube() -> None:
-            xs.write_cube(xs.build_cube(wave), cube_path, progress=False, client=client)
-
-        def probability() -> None:
-            prob = xs.predict(xs.open_cube(cube_path), MODEL)
-            xs.write_probability(prob, prob_path, progress=False, client=client)
-
-        state = {}
-
-        def catalogue() -> None:
-            psd = xs.select_component(xs.open_cube(cube_path), "H+D")
-            cat = xs.extract_events(xs.open_probability(prob_path), psd=psd)
-            xs.write_catalogue(cat, out / "events.nc")
-            state["events"] = cat.sizes["event"]
-
-        def distributions() -> None:
-            cat = xs.open_catalogue(out / "events.nc")
-            xs.stats.write_distributions(xs.stats.distributions(cat), out / "stats.nc")
-
-        for name, fn in zip(STAGES, (cube, probability, catalogue, distributions), strict=True):
-            _stage(client, name, fn, timings, memory)
+    start_rss_sampler()
+    for name, fn in zip(STAGES, (cube, probability, catalogue, distributions), strict=True):
+        with local_cluster(workers, memory_limit="4GiB") as cluster, Client(cluster) as client:
+            _warm(name, client, source, out)
+            client.run(start_rss_sampler)
+            reset_rss_peak()
+            t0 = time.perf_counter()
+            fn(client)
+            timings[name] = time.perf_counter() - t0
+            memory[name] = {
+                "worker_gib": max(client.run(peak_rss).values()) / 2**30,
+                "client_gib": peak_rss() / 2**30,
+            }
     return {"days": days, "workers": workers, "seconds": timings, "memory": memory, **state}
 
 
@@ -150,6 +175,15 @@ def _plot(results: list[dict], path: str) -> None:
     print(f"plot: {path}")
 
 
+def _register() -> None:
+    # the workers cannot import this file: ship its functions by value
+    import sys
+
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365, help="the longest record")
@@ -178,16 +212,16 @@ def main() -> None:
     print()
     print(f"{os.cpu_count()} cores; input {source.name}; model {MODEL}; {xs.__version__}")
     print("| days | workers | " + " | ".join(f"{s} (s)" for s in STAGES) + " | all (s) | s/day "
-          "| peak RSS per worker (GiB) | peak RSS of the client (GiB) |")  # fmt: skip
+          "| peak RSS per worker, by stage (GiB) | peak RSS of the client (GiB) |")  # fmt: skip
     print("|---|---|" + "---|" * len(STAGES) + "---|---|---|---|")
     for r in results:
         total = sum(r["seconds"].values())
-        worker = max(m["worker_gib"] for m in r["memory"].values())
+        worker = " / ".join(f"{r['memory'][s]['worker_gib']:.2f}" for s in STAGES)
         client = max(m["client_gib"] for m in r["memory"].values())
         print(
             f"| {r['days']} | {r['workers']} | "
             + " | ".join(f"{r['seconds'][s]:.1f}" for s in STAGES)
-            + f" | {total:.1f} | {total / r['days']:.2f} | {worker:.2f} | {client:.2f} |"
+            + f" | {total:.1f} | {total / r['days']:.2f} | {worker} | {client:.2f} |"
         )
     by = {(r["days"], r["workers"]): r for r in results}
     for days in lengths:
@@ -201,4 +235,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    _register()
     main()
