@@ -58,7 +58,7 @@ html_theme_options = {
     "show_toc_level": 2,
     "navbar_align": "left",
 }
-html_static_path: list[str] = []
+html_static_path: list[str] = ["_static"]
 html_show_sourcelink = False
 
 # The gallery (docs/gallery.md) runs its quick example scripts while the site is built;

@@ -70,6 +70,56 @@ def test_relative_representation_removes_a_level_that_changes_with_time():
     assert np.abs(moved - ref).mean() < 0.1 * np.abs(fixed(psd * level) - fixed(psd)).mean()
 
 
+@settings(max_examples=15, deadline=None)
+@given(
+    gain=st.floats(1e-9, 1e9),
+    slope=st.floats(-3.0, 3.0),
+    shape=st.lists(st.floats(0.1, 10.0), min_size=40, max_size=40),
+)
+def test_tilt_row_background_keeps_the_invariances(gain, slope, shape):
+    psd, f = _image()
+    rep = InputRepresentation("log-relative", center=0.1, scale=0.3, row_background="tilt")
+    moved = psd * gain * f**slope * np.asarray(shape)[None, :]
+    np.testing.assert_allclose(rep(moved), rep(psd), atol=1e-6)
+
+
+def test_tilt_row_background_removes_a_slope_that_changes_during_the_night():
+    """A new day's background at 'midnight' (another slope from row 30 on): the level row
+    background leaves the change of slope in both halves, the tilt one takes most of it
+    out."""
+    psd, f = _image(shape=(60, 40))
+    steeper = np.where(np.arange(60)[:, None] >= 30, 30.0 * f[None, :] ** -1.5, 1.0)
+    level = InputRepresentation("log-relative", center=0.1, scale=0.3)
+    tilt = InputRepresentation("log-relative", center=0.1, scale=0.3, row_background="tilt")
+    err = {
+        name: np.nanmean(np.abs(rep(psd * steeper) - rep(psd)))
+        for name, rep in (("level", level), ("tilt", tilt))
+    }
+    assert err["tilt"] < 0.35 * err["level"], err
+
+
+def test_tilt_row_background_by_hand():
+    """Against a direct fit: per row, the lower quartile of 8 equal sub-bands, and the
+    least-squares quadratic through them over the column index."""
+    psd, _ = _image()
+    psd = np.where(np.isfinite(psd) & (psd > 0), psd, 1.0)  # the fit with every sub-band
+    rep = InputRepresentation(
+        "log-relative", center=0.1, scale=0.3, passes=1, row_background="tilt"
+    )
+    lg = np.log10(psd)
+    lg = lg - np.quantile(lg, 0.25, axis=0, keepdims=True)
+    n = lg.shape[1]
+    edges = np.linspace(0, n, 9).round().astype(int)
+    cols = np.arange(n)
+    for row in lg:
+        qs = [np.quantile(row[a:b], 0.25) for a, b in itertools.pairwise(edges)]
+        centres = [(a + b - 1) / 2 for a, b in itertools.pairwise(edges)]
+        row -= np.polyval(np.polyfit(centres, qs, 2), cols)
+    np.testing.assert_allclose(rep(psd), (lg - 0.1) / 0.3, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="row_background"):
+        InputRepresentation("log-relative", row_background="slope")
+
+
 def test_relative_representation_by_hand():
     psd, _ = _image()
     rep = InputRepresentation("log-relative", center=0.1, scale=0.3, clip=5.0)
@@ -92,6 +142,10 @@ def test_fit_and_serialisation_roundtrip():
     assert rep.method == "log-relative" and rep.scale > 0
     back = InputRepresentation.from_dict(json.loads(json.dumps(rep.to_dict())))
     assert back == rep
+    tilt = InputRepresentation.fit(imgs, row_background="tilt")
+    assert InputRepresentation.from_dict(json.loads(json.dumps(tilt.to_dict()))) == tilt
+    old = {k: v for k, v in rep.to_dict().items() if k != "row_background"}
+    assert InputRepresentation.from_dict(old).row_background == "level"  # older checkpoints
     with pytest.raises(ValueError, match="unknown input representation"):
         InputRepresentation("zscore")
     with pytest.raises(ValueError, match="unknown input-representation keys"):

@@ -65,6 +65,29 @@ def test_cube_truth_on_iar_night_only(ground, cube):
     assert not mask.values[cube.valid_fraction.values[0] == 0].any()
 
 
+def test_fringe_truth_is_the_dominant_truth_on_the_fringes(ground, cube):
+    """``kind="fringes"`` keeps the dominant pixels that lie on the resonator's fringes:
+    a subset, with a trough between two fringes of a row, and spaced by the night's
+    spacing; an unknown kind is refused."""
+    _, truth, _ = ground
+    fringes = heldout_ground_truth(cube, truth, "fringes").values
+    dominant = heldout_ground_truth(cube, truth, "dominant").values
+    assert fringes.sum() > 0 and not (fringes & ~dominant).any()
+    f = cube["frequency"].values
+    df = float(truth["nights"].iloc[1]["delta_f_median"])
+    spacings = []
+    for row in fringes:
+        on = np.flatnonzero(row)
+        if on.size < 2:
+            continue
+        runs = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
+        spacings.extend(np.diff([f[r].mean() for r in runs]))
+    assert spacings, "no row with two separate fringes"
+    assert abs(np.median(spacings) - df) < 0.35 * df
+    with pytest.raises(ValueError, match="kind"):
+        heldout_ground_truth(cube, truth, "peaks")
+
+
 def test_median_psd_follows_drawn_slope(ground, cube):
     _, truth, _ = ground
     f = cube["frequency"].values

@@ -757,3 +757,21 @@ def test_resume_refuses_a_hostile_epoch_file(tmp_path, capsys):
         assert err.startswith("xspecseg train: error: ") and "\n" not in err
         assert f"{epoch_file} is not an xspecseg training state" in err
     assert not marker.exists()
+
+
+def test_row_background_reaches_the_card(tmp_path):
+    """``--row-background tilt`` is fitted on the training images and recorded in the
+    checkpoint's card, which inference reads; without it the card says ``"level"``."""
+    from xspecseg.cli import main
+    from xspecseg.models.checkpoint import read_card
+
+    data = tiny_set(4, (16, 16)).save(tmp_path / "d.npz")
+    argv = ["train", "--data", f"npz:{data}", "--epochs", "1", "--base-channels", "4",
+            "--depth", "2", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--row-background", "tilt", "-o", str(tmp_path / "tilt")]) == 0
+    assert main([*argv, "-o", str(tmp_path / "level")]) == 0
+    tilt = read_card(str(tmp_path / "tilt")).representation
+    level = read_card(str(tmp_path / "level")).representation
+    assert tilt.method == level.method == "log-relative"
+    assert (tilt.row_background, level.row_background) == ("tilt", "level")
+    assert tilt.scale != level.scale  # fitted on the tilt-removed images

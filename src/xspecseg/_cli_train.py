@@ -225,7 +225,13 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainingRecipe, load_data, train_model  # optional extra: torch
+    from .training import (  # optional extra: torch
+        InputRepresentation,
+        SpectrogramDataset,
+        TrainingRecipe,
+        load_data,
+        train_model,
+    )
 
     t0 = time.perf_counter()
     model_kwargs = _model_args(args.model_arg)
@@ -266,6 +272,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         0 if val is None else len(val),
         train.positive_fraction,
     )
+    if args.row_background != "level":
+        train = SpectrogramDataset(
+            train, InputRepresentation.fit(train.images, row_background=args.row_background)
+        )
     out = Path(args.output)
     recipe = TrainingRecipe(
         model=args.model,
@@ -475,6 +485,14 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
         choices=["odm_unet", "none"],
         help="augmentation of the training images: the ODM_Unet paper's (flips in time, "
         "affine warps, noise, contrast, gamma, blur), or none (default: odm_unet)",
+    )
+    g.add_argument(
+        "--row-background",
+        default="level",
+        choices=["level", "tilt"],
+        help="what the input representation takes out of each time row: one level, or a "
+        "smooth tilt, so that a background whose slope changes during the night cancels "
+        "too (default: level)",
     )
     g.add_argument(
         "--crop",

@@ -54,6 +54,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -70,6 +71,7 @@ __all__ = [
     "InputRepresentation",
     "ModelCard",
     "RepresentationMethod",
+    "RowBackground",
     "architecture_of",
     "card_of",
 ]
@@ -91,12 +93,55 @@ def _log10(psd: np.ndarray) -> np.ndarray:
 
 
 def _background(x: np.ndarray, q: float, axis: int) -> np.ndarray:
+    """The ``q`` quantile of the finite values along ``axis`` of a 2-D image (NaN where none)."""
     finite = np.isfinite(x)
     if finite.all():
         return np.quantile(x, q, axis=axis, keepdims=True)
+    # lines with no data (gaps) are common, lines with some data rare: nanquantile, which
+    # is slow, only for the latter
+    lines = np.moveaxis(x, axis, -1)
+    fin = np.moveaxis(finite, axis, -1)
+    full, some = fin.all(axis=-1), fin.any(axis=-1)
+    out = np.full(lines.shape[:-1], np.nan)
+    if full.any():
+        out[full] = np.quantile(lines[full], q, axis=-1)
+    part = some & ~full
+    if part.any():
+        out[part] = np.nanquantile(np.where(fin[part], lines[part], np.nan), q, axis=-1)
+    return np.expand_dims(out, axis)
+
+
+#: How ``"log-relative"`` takes out each time row's background: a ``"level"`` (one quantile
+#: over the row) or a ``"tilt"`` (a quadratic over the row fitted to the quantiles of
+#: :data:`ROW_SUBBANDS` equal sub-bands): a background whose slope changes during the image
+#: (a new day's spectrum at midnight, storm hours) then cancels too.
+RowBackground = Literal["level", "tilt"]
+#: Sub-bands of a row whose low quantiles the ``"tilt"`` row background is fitted to.
+ROW_SUBBANDS = 8
+
+
+def _row_tilt(x: np.ndarray, q: float) -> np.ndarray:
+    """Per row, a quadratic over the column index through the rows' sub-band quantiles."""
+    n = x.shape[1]
+    k = min(ROW_SUBBANDS, n)
+    edges = np.linspace(0, n, k + 1).round().astype(int)
+    quant = np.concatenate(
+        [_background(x[:, a:b], q, axis=1) for a, b in itertools.pairwise(edges)],
+        axis=1,
+    )  # (rows, k)
+    u = lambda c: 2.0 * c / max(n - 1, 1) - 1.0  # noqa: E731  columns on [-1, 1]
+    centres = u(0.5 * (edges[:-1] + edges[1:] - 1))
+    degree = min(2, k - 1)
+    basis = np.vander(centres, degree + 1)  # (k, degree + 1)
+    out = np.empty_like(x)
+    full = np.isfinite(quant).all(axis=1)
+    coef = np.linalg.pinv(basis) @ quant[full].T  # (degree + 1, rows with every sub-band)
+    out[full] = (np.vander(u(np.arange(n)), degree + 1) @ coef).T
+    # rows missing a sub-band (part of a row without data): their level only
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
-        return np.nanquantile(np.where(finite, x, np.nan), q, axis=axis, keepdims=True)
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        out[~full] = np.nanmean(quant[~full], axis=1, keepdims=True)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +167,10 @@ class InputRepresentation:
         is exact for a gain and a fixed spectral shape, further ones remove more of a level
         that changes with time (a 2-decade ramp over a night: residual 0.2 of the scale
         after one pass, 0.04 after two).
+    row_background : {"level", "tilt"}
+        What is taken out of each time row (``"log-relative"`` only): one level, or a
+        smooth tilt (see :data:`RowBackground`); checkpoints without the key read
+        ``"level"``.
 
     Examples
     --------
@@ -138,8 +187,13 @@ class InputRepresentation:
     clip: float | None = None
     background_quantile: float = 0.25
     passes: int = 2
+    row_background: RowBackground = "level"
 
     def __post_init__(self) -> None:
+        if self.row_background not in ("level", "tilt"):
+            raise ValueError(
+                f"row_background must be 'level' or 'tilt', got {self.row_background!r}"
+            )
         if not (isinstance(self.passes, int) and 1 <= self.passes <= 10):
             raise ValueError(f"passes must be an integer in 1..10, got {self.passes!r}")
         if not 0.0 < self.background_quantile < 1.0:
@@ -170,7 +224,10 @@ class InputRepresentation:
                 raise ValueError(f"a relative representation needs a 2-D image, got {x.shape}")
             for _ in range(self.passes):
                 x = x - _background(x, self.background_quantile, axis=0)
-                x = x - _background(x, self.background_quantile, axis=1)
+                if self.row_background == "tilt":
+                    x = x - _row_tilt(x, self.background_quantile)
+                else:
+                    x = x - _background(x, self.background_quantile, axis=1)
         return x
 
     def __call__(self, psd: np.ndarray) -> np.ndarray:
@@ -189,13 +246,14 @@ class InputRepresentation:
         fill: float = 0.0,
         clip: float | None = None,
         background_quantile: float = 0.25,
+        row_background: RowBackground = "level",
         max_pixels: int = 4_000_000,
     ) -> InputRepresentation:
         """Median and IQR/1.349 over the finite pixels of ``images`` (deterministic).
 
         With more than ``max_pixels`` pixels a regular stride subsamples them.
         """
-        probe = cls(method, background_quantile=background_quantile)
+        probe = cls(method, background_quantile=background_quantile, row_background=row_background)
         vals = [v[np.isfinite(v)] for v in (probe.relative(img).ravel() for img in images)]
         allv = np.concatenate(vals) if vals else np.empty(0)
         if allv.size == 0:
@@ -211,6 +269,7 @@ class InputRepresentation:
             fill=float(fill),
             clip=clip,
             background_quantile=background_quantile,
+            row_background=row_background,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,6 +300,7 @@ class InputRepresentation:
             clip=None if clip is None else float(clip),
             background_quantile=float(d.get("background_quantile", 0.25)),
             passes=int(d.get("passes", 2)),
+            row_background=d.get("row_background", "level"),
         )
 
 

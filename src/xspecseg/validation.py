@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ from .config import CubeConfig
 from .cube import build_cube, select_component
 from .events import extract_events
 from .infer import night_spans, orbit_spans, predict
-from .synth.heldout import heldout_cses, heldout_ground, heldout_ground_truth
+from .synth.heldout import TRUTH_KINDS, heldout_cses, heldout_ground, heldout_ground_truth
 
 if TYPE_CHECKING:
     from .training import ImageSet
@@ -155,6 +155,15 @@ def evaluate_ground(
         ``delta_f_true``, ``delta_f`` (median ``delta_f`` of the night's true events).
     """
     prob, cat = _detections(detector, cube, component=component, band=(0.0, 10.0))
+    ds = _score_ground(prob, cat, cube, truth, nights)
+    ds.attrs["detector"] = str(detector) if isinstance(detector, str) else type(detector).__name__
+    return ds
+
+
+def _score_ground(
+    prob: xr.DataArray, cat: xr.Dataset, cube: xr.Dataset, truth: xr.DataArray, nights: pd.DataFrame
+) -> xr.Dataset:
+    """The per-night scores of :func:`evaluate_ground` for detections already made."""
     threshold = float(prob.attrs.get("threshold", 0.5))
     freq = cube.frequency.values
     band = (freq >= IAR_SCORE_BAND[0]) & (freq <= IAR_SCORE_BAND[1])
@@ -196,7 +205,6 @@ def evaluate_ground(
         )
     df = pd.DataFrame(rows).set_index("night")
     ds = xr.Dataset.from_dataframe(df)
-    ds.attrs["detector"] = str(detector) if isinstance(detector, str) else type(detector).__name__
     ds.attrs["threshold"] = threshold
     ds.attrs["score_band_hz"] = list(IAR_SCORE_BAND)
     return ds
@@ -384,35 +392,48 @@ def heldout_ground_table(
     nights: int = 14,
     seed: int = 101,
     scales: tuple[float, ...] = (1.0, 1e-3, 1e3),
+    truths: Sequence[Literal["fringes", "dominant"]] = TRUTH_KINDS,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Every detector on the held-out ground family, the record in several units.
 
     The record of ``nights`` nights (H and D at 100 Hz, :func:`~xspecseg.synth.heldout.
     heldout_ground`) is built into a cube once; a record scaled by ``s`` (pT to nT is
-    ``1e-3``) has the PSD scaled by ``s**2``, which is what the other units get.
+    ``1e-3``) has the PSD scaled by ``s**2``, which is what the other units get. Each
+    detection is scored against each kind of truth in ``truths`` (the fringes, or every
+    pixel the IAR dominates: :func:`~xspecseg.synth.heldout.heldout_ground_truth`).
 
     Returns
     -------
     (xr.Dataset, xr.Dataset)
-        The summary (dims ``detector``, ``scale``; the keys of :func:`summarise_ground`)
-        and the per-night scores (dims ``detector``, ``scale``, ``night``).
+        The summary (dims ``detector``, ``truth``, ``scale``; the keys of
+        :func:`summarise_ground`) and the per-night scores (dims ``detector``, ``truth``,
+        ``scale``, ``night``).
     """
     wave, truth = heldout_ground(start, int(nights) + 1, int(seed))
     cube = build_cube(wave, CubeConfig.preset("iar")).compute()
-    mask = heldout_ground_truth(cube, truth)
+    masks = {kind: heldout_ground_truth(cube, truth, kind) for kind in truths}
     night_table = truth["nights"]
     night_table = night_table[night_table["hours_in_record"] >= 12].reset_index(drop=True)
     summary, per_night = [], []
     for det in detectors:
         name = det if isinstance(det, str) else type(det).__name__
-        by_scale = []
+        by_truth = {kind: [] for kind in masks}
         for s in scales:
             scaled = cube.assign(psd=cube.psd * np.float32(s) ** 2)
-            r = evaluate_ground(det, scaled, mask, night_table)
-            summary.append({"detector": name, "scale": float(s), **summarise_ground(r)})
-            by_scale.append(r.drop_attrs().expand_dims(scale=[float(s)]))
-        per_night.append(xr.concat(by_scale, dim="scale").expand_dims(detector=[name]))
-    table = _table(summary, ("detector", "scale"))
+            prob, cat = _detections(det, scaled, component="H+D", band=(0.0, 10.0))
+            for kind, mask in masks.items():
+                r = _score_ground(prob, cat, scaled, mask, night_table)
+                summary.append(
+                    {"detector": name, "truth": kind, "scale": float(s), **summarise_ground(r)}
+                )
+                by_truth[kind].append(r.drop_attrs().expand_dims(scale=[float(s)]))
+        per_night.append(
+            xr.concat(
+                [xr.concat(v, dim="scale").expand_dims(truth=[k]) for k, v in by_truth.items()],
+                dim="truth",
+            ).expand_dims(detector=[name])
+        )
+    table = _table(summary, ("detector", "truth", "scale"))
     table.attrs.update(
         generator="xspecseg.synth.heldout.heldout_ground",
         start=str(start),

@@ -41,7 +41,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import dask.array as da
@@ -402,9 +402,19 @@ class _Iar(_Source):
         band = _step((f - self.f_lo) / 0.12) * _step((self.f_hi - f) / 0.3)
         return self.a_ref * ((f * f + 0.09) / (f_mid**2 + 0.09)) ** (-self.slope / 2) * band
 
-    def psd(self, s, f, leak=None):
+    def transmission(self, s, f):
+        """The delay line's power transmission at seconds ``s`` and frequencies ``f``: 1 on
+        a fringe's crest, ``1 / (1 + finesse)`` in a trough."""
         phase = np.pi * f[None, :] / self.delta_f(s)[:, None] + (0 if self.r > 0 else np.pi / 2)
-        t2 = 1.0 / (1.0 + self.finesse * np.sin(phase) ** 2)
+        return 1.0 / (1.0 + self.finesse * np.sin(phase) ** 2)
+
+    def in_fringe(self, s, f):
+        """1 where the transmission lies in the upper half of its range in log power (above
+        the geometric mean of crest and trough), else 0: the fringes themselves."""
+        return (self.transmission(s, f) >= (1.0 + self.finesse) ** -0.5).astype(float)
+
+    def psd(self, s, f, leak=None):
+        t2 = self.transmission(s, f)
         return (self.envelope(s) ** 2)[:, None] * self.driver(f)[None, :] * t2
 
     def render(self, rng):
@@ -869,11 +879,13 @@ def _leakage(window: str, nperseg: int, fs: float) -> Callable[[np.ndarray], np.
 
 def _expected_day(
     ordinal: int, truth: dict, s: np.ndarray, f: np.ndarray, leak: Callable
-) -> tuple[np.ndarray, np.ndarray]:
-    """Expected IAR and non-IAR PSD at seconds ``s`` of day ``ordinal``, ``(len(s), len(f))``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expected IAR and non-IAR PSD at seconds ``s`` of day ``ordinal``, and where the IAR's
+    fringes lie (1 on a fringe, 0 in a trough or without IAR), each ``(len(s), len(f))``."""
     plans = truth["plans"]
     iar = np.zeros((s.size, f.size))
     rest = np.zeros((s.size, f.size))
+    fringe = np.zeros((s.size, f.size))
     owners = [
         plans["days"].get(ordinal),
         plans["nights"].get(ordinal - 1),
@@ -886,16 +898,31 @@ def _expected_day(
             if rows.size:
                 target = iar if src.iar else rest
                 target[rows] += src.psd(ss[rows], f, leak)
-    return iar, rest
+                if src.iar:
+                    fringe[rows] = np.maximum(fringe[rows], src.in_fringe(ss[rows], f))
+    return iar, rest, fringe
 
 
-def heldout_ground_truth(cube: xr.Dataset, truth: dict) -> xr.DataArray:
+#: What :func:`heldout_ground_truth` calls IAR: ``"fringes"``, the pixels where the expected
+#: IAR power is at least everything else *and* that lie on a fringe (the upper half, in log
+#: power, of the resonator's periodic transmission); ``"dominant"``, every pixel where the
+#: expected IAR power is at least everything else, troughs between fringes included (where a
+#: strong resonance fills them, the band becomes one region).
+TRUTH_KINDS = ("fringes", "dominant")
+
+
+def heldout_ground_truth(
+    cube: xr.Dataset, truth: dict, kind: Literal["fringes", "dominant"] = "fringes"
+) -> xr.DataArray:
     """Boolean IAR mask ``(time, frequency)`` of a cube built from :func:`heldout_ground`.
 
     A pixel is IAR where the expected IAR power, averaged over the block's Welch segments,
     is at least the expected power of everything else there (background, Schumann, sferics,
-    Pc1, pulsing lines with the cube window's leakage, storm noise), and the cube has data.
-    The band-pass filter and calibration scale both alike, so they do not enter.
+    Pc1, pulsing lines with the cube window's leakage, storm noise), and the cube has data;
+    with ``kind="fringes"`` (default) it must also lie on a fringe: in the upper half, in
+    log power, of the resonator's transmission for at least half of the block (see
+    :data:`TRUTH_KINDS`). The band-pass filter and calibration scale both alike, so they do
+    not enter.
 
     Parameters
     ----------
@@ -904,6 +931,8 @@ def heldout_ground_truth(cube: xr.Dataset, truth: dict) -> xr.DataArray:
         ``block_seconds``, ``nperseg``, ``noverlap``, ``window``, ``sampling_rate`` are used.
     truth : dict
         The second value returned by :func:`heldout_ground`.
+    kind : {"fringes", "dominant"}
+        The fringes only, or every pixel the IAR dominates.
 
     Returns
     -------
@@ -918,6 +947,8 @@ def heldout_ground_truth(cube: xr.Dataset, truth: dict) -> xr.DataArray:
     >>> mask.dims
     ('time', 'frequency')
     """
+    if kind not in TRUTH_KINDS:
+        raise ValueError(f"kind must be one of {TRUTH_KINDS}, got {kind!r}")
     a = cube.attrs
     fs = float(a.get("sampling_rate", FS))
     nper = int(a.get("nperseg", 4096))
@@ -937,16 +968,24 @@ def heldout_ground_truth(cube: xr.Dataset, truth: dict) -> xr.DataArray:
     for day in np.unique(days):
         idx = np.flatnonzero(days == day)
         s0 = (t[idx] - day.astype("datetime64[ns]")).astype(np.int64) / _NS
-        iar, rest = _expected_day(_ordinal(day), truth, (s0[:, None] + offs).ravel(), f, leak)
+        iar, rest, fringe = _expected_day(
+            _ordinal(day), truth, (s0[:, None] + offs).ravel(), f, leak
+        )
         iar = iar.reshape(idx.size, k, f.size).mean(axis=1)
         rest = rest.reshape(idx.size, k, f.size).mean(axis=1)
         mask[idx] = (iar > 0) & (iar >= rest)
+        if kind == "fringes":
+            mask[idx] &= fringe.reshape(idx.size, k, f.size).mean(axis=1) >= 0.5
     out = xr.DataArray(
         mask,
         dims=("time", "frequency"),
         coords={"time": cube["time"].values, "frequency": f},
         name="truth",
-        attrs={"long_name": "IAR truth (expected IAR power >= rest, held-out generator)"},
+        attrs={
+            "long_name": "IAR truth (expected IAR power >= rest, held-out generator)"
+            + (", on a fringe" if kind == "fringes" else ""),
+            "truth_kind": kind,
+        },
     )
     if "valid_fraction" in cube:
         v = cube["valid_fraction"]
