@@ -84,6 +84,8 @@ def test_fringe_truth_is_the_dominant_truth_on_the_fringes(ground, cube):
         spacings.extend(np.diff([f[r].mean() for r in runs]))
     assert spacings, "no row with two separate fringes"
     assert abs(np.median(spacings) - df) < 0.35 * df
+    fainter = heldout_ground_truth(cube, truth, "fringes", level=0.5).values
+    assert fainter.sum() > fringes.sum() and not (fringes & ~fainter).any()
     with pytest.raises(ValueError, match="kind"):
         heldout_ground_truth(cube, truth, "peaks")
 

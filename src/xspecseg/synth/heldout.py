@@ -912,13 +912,17 @@ TRUTH_KINDS = ("fringes", "dominant")
 
 
 def heldout_ground_truth(
-    cube: xr.Dataset, truth: dict, kind: Literal["fringes", "dominant"] = "fringes"
+    cube: xr.Dataset,
+    truth: dict,
+    kind: Literal["fringes", "dominant"] = "fringes",
+    level: float = 1.0,
 ) -> xr.DataArray:
     """Boolean IAR mask ``(time, frequency)`` of a cube built from :func:`heldout_ground`.
 
     A pixel is IAR where the expected IAR power, averaged over the block's Welch segments,
-    is at least the expected power of everything else there (background, Schumann, sferics,
-    Pc1, pulsing lines with the cube window's leakage, storm noise), and the cube has data;
+    is at least (``level`` times) the expected power of everything else there (background,
+    Schumann, sferics, Pc1, pulsing lines with the cube window's leakage, storm noise), and
+    the cube has data;
     with ``kind="fringes"`` (default) it must also lie on a fringe: in the upper half, in
     log power, of the resonator's transmission for at least half of the block (see
     :data:`TRUTH_KINDS`). The band-pass filter and calibration scale both alike, so they do
@@ -933,6 +937,10 @@ def heldout_ground_truth(
         The second value returned by :func:`heldout_ground`.
     kind : {"fringes", "dominant"}
         The fringes only, or every pixel the IAR dominates.
+    level : float
+        A pixel is IAR where the expected IAR power is at least ``level`` times the rest
+        (1: at least half the pixel's power; 0.5, the default of
+        :func:`xspecseg.synth.iar_truth`: at least a third).
 
     Returns
     -------
@@ -973,7 +981,7 @@ def heldout_ground_truth(
         )
         iar = iar.reshape(idx.size, k, f.size).mean(axis=1)
         rest = rest.reshape(idx.size, k, f.size).mean(axis=1)
-        mask[idx] = (iar > 0) & (iar >= rest)
+        mask[idx] = (iar > 0) & (iar >= level * rest)
         if kind == "fringes":
             mask[idx] &= fringe.reshape(idx.size, k, f.size).mean(axis=1) >= 0.5
     out = xr.DataArray(
