@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import dask
 import dask.array as da
@@ -494,6 +495,31 @@ def test_select_component_sums_named_components():
             xs.select_component(cube, bad)
     with pytest.raises(ValueError, match="no 'component' dimension"):
         xs.select_component(psd.sel(component="H"), "H")
+
+
+@pytest.mark.parametrize("components", [("H", "D"), ("D", "H"), ("H", "D", "Z")])
+def test_a_lazy_sum_is_one_task_per_time_chunk(components):
+    """Components stored in separate chunks (as a cube store keeps them) are summed by one
+    task per time chunk, whatever order they come in; the values are numpy's."""
+    rng = np.random.default_rng(1)
+    x = rng.random((len(components), 30, 6))
+    x[0, 3:5] = np.nan
+    psd = xr.DataArray(
+        da.from_array(x, chunks=(1, 10, 6)),
+        dims=("component", "time", "frequency"),
+        coords={"component": list(components), "time": np.arange(30), "frequency": np.arange(6)},
+    )
+    hd = xs.select_component(psd, "H+D")
+    graph = hd.data.__dask_graph__()
+    assert len(dict(graph.layers[hd.data.name])) == 3  # the summing tasks: one per time chunk
+    # besides the input and the time stamps, only the sum (and a selection where the parts
+    # are not the whole PSD in its order): no rechunk, no per-chunk slicing
+    assert len(graph.layers) == 3 + (list(components) != ["H", "D"])
+    h, d = (x[list(components).index(c)] for c in ("H", "D"))
+    expect = np.where(np.isnan(h), 2 * d, np.where(np.isnan(d), 2 * h, h + d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xs.cube.MissingComponentWarning)
+        np.testing.assert_allclose(hd.values, expect, rtol=1e-15)
 
 
 # ----------------------------------------------------------------------------------------
