@@ -28,6 +28,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import stats, synth
 from ._cli_train import add_parsers as add_training_parsers
@@ -543,34 +544,8 @@ def _add_break_lock(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``xspecseg`` argument parser with every subcommand.
-
-    Examples
-    --------
-    >>> args = build_parser().parse_args(["-q", "events", "prob.zarr", "-o", "events.nc"])
-    >>> args.command, args.quiet, args.min_pixels
-    ('events', 1, 20)
-    """
-    parser = argparse.ArgumentParser(
-        prog="xspecseg",
-        description="Spectrogram cubes, segmentation and catalogues of resonances and "
-        "anomalies in geophysical field records.",
-        epilog=_examples(
-            "xspecseg synth ground --days 3 -o wave.zarr",
-            "xspecseg cube wave.zarr -o site.zarr",
-            "xspecseg predict site.zarr -o prob.zarr --model iar-default",
-            "xspecseg events prob.zarr --cube site.zarr -o events.nc",
-            "xspecseg stats events.nc -o stats.nc --plots figures/",
-        )
-        + "\n\n`xspecseg COMMAND --help` describes each command.",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"xspecseg {__version__}")
-    _add_verbosity(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="one stage of the chain")  # fmt: skip
-
+def _add_cube_parser(sub: Any) -> None:
+    """The ``cube`` command."""
     p = sub.add_parser(
         "cube",
         help="build a spectrogram cube store from waveform files",
@@ -609,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_args(p, what="a cube")
     p.set_defaults(func=cmd_cube)
 
+
+def _add_predict_parser(sub: Any) -> None:
+    """The ``predict`` command."""
     p = sub.add_parser(
         "predict",
         help="segment a cube chunk by chunk into a probability store",
@@ -643,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_args(p, what="a prediction")
     p.set_defaults(func=cmd_predict)
 
+
+def _add_events_parser(sub: Any) -> None:
+    """The ``events`` command."""
     p = sub.add_parser(
         "events",
         help="probability store -> CF netCDF event catalogue",
@@ -685,6 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_progress(p)
     p.set_defaults(func=cmd_events)
 
+
+def _add_stats_parser(sub: Any) -> None:
+    """The ``stats`` command."""
     p = sub.add_parser(
         "stats",
         help="catalogue -> distributions (netCDF) and figures",
@@ -720,6 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_progress(p)
     p.set_defaults(func=cmd_stats)
 
+
+def _add_plot_parser(sub: Any) -> None:
+    """The ``plot`` command."""
     p = sub.add_parser(
         "plot",
         help="quicklook PNG of a spectrogram with detections",
@@ -768,6 +755,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_plot)
 
+
+def _add_synth_parser(sub: Any) -> None:
+    """The ``synth`` command."""
     p = sub.add_parser(
         "synth",
         help="generate synthetic test-bed data with exact truth",
@@ -814,8 +804,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_args(p, what="a ground record")
     p.set_defaults(func=cmd_synth)
 
-    add_training_parsers(sub)
 
+def _add_demo_parser(sub: Any) -> None:
+    """The ``demo`` command."""
     p = sub.add_parser(
         "demo",
         help="run the chain on generated data and say where outputs are",
@@ -838,6 +829,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_no_progress(p)
     p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xspecseg`` argument parser with every subcommand.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["-q", "events", "prob.zarr", "-o", "events.nc"])
+    >>> args.command, args.quiet, args.min_pixels
+    ('events', 1, 20)
+    """
+    parser = argparse.ArgumentParser(
+        prog="xspecseg",
+        description="Spectrogram cubes, segmentation and catalogues of resonances and "
+        "anomalies in geophysical field records.",
+        epilog=_examples(
+            "xspecseg synth ground --days 3 -o wave.zarr",
+            "xspecseg cube wave.zarr -o site.zarr",
+            "xspecseg predict site.zarr -o prob.zarr --model iar-default",
+            "xspecseg events prob.zarr --cube site.zarr -o events.nc",
+            "xspecseg stats events.nc -o stats.nc --plots figures/",
+        )
+        + "\n\n`xspecseg COMMAND --help` describes each command.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"xspecseg {__version__}")
+    _add_verbosity(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one stage of the chain")  # fmt: skip
+
+    for add in (_add_cube_parser, _add_predict_parser, _add_events_parser, _add_stats_parser,
+                _add_plot_parser, _add_synth_parser, add_training_parsers, _add_demo_parser):  # fmt: skip
+        add(sub)
 
     for p in sub.choices.values():
         p.formatter_class = _HelpFormatter
