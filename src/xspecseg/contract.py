@@ -273,7 +273,12 @@ class InputRepresentation:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        # written only when it is not the default, so that the representation of every
+        # model made before it existed keeps its JSON (stores compare it on resume)
+        if d["row_background"] == "level":
+            del d["row_background"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputRepresentation:
