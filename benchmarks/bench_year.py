@@ -58,8 +58,8 @@ def prepare(cache: Path, days: int, workers: int) -> Path:
     print(f"generating {days} days of input into {path} (once; not timed)", flush=True)
     t0 = time.perf_counter()
     wave = xs.synth.ground_station(start=str(START), days=days, seed=0)
-    with local_cluster(workers) as cluster, Client(cluster):
-        write_waveform(wave, path)
+    with local_cluster(workers) as cluster, Client(cluster) as client:
+        write_waveform(wave, path, client=client)
     print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
     return path
 
