@@ -6,18 +6,43 @@ import threading
 import time
 
 
-def start_rss_sampler() -> bool:
-    """Start sampling this process's resident memory every 50 ms (run on each worker)."""
-    import builtins
+def _rollup() -> dict[str, int]:
+    """Resident (Rss), proportional (Pss: shared pages divided among the processes that
+    map them) and private anonymous memory of this process, in bytes (Linux)."""
+    out = {}
+    with open("/proc/self/smaps_rollup") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss", "Anonymous"):
+                out[key.lower()] = int(rest.split()[0]) * 1024
+    return out
 
+
+def _sample() -> dict[str, int]:
     import psutil
 
-    proc = psutil.Process()
-    state = {"peak": proc.memory_info().rss, "run": True}
+    try:
+        return _rollup()
+    except OSError:  # not Linux: resident memory only
+        rss = psutil.Process().memory_info().rss
+        return {"rss": rss, "pss": rss, "anonymous": rss}
+
+
+def start_rss_sampler() -> bool:
+    """Start sampling this process's memory every 50 ms (run on each worker).
+
+    Peaks are kept of the resident set (RSS), of the proportional set (PSS: a page that
+    several processes map, such as a shared library every worker loads, counts once in
+    total) and of the private anonymous memory.
+    """
+    import builtins
+
+    state = {"peak": _sample(), "run": True}
 
     def loop():
         while state["run"]:
-            state["peak"] = max(state["peak"], proc.memory_info().rss)
+            now = _sample()
+            state["peak"] = {k: max(v, now[k]) for k, v in state["peak"].items()}
             time.sleep(0.05)
 
     threading.Thread(target=loop, daemon=True).start()
@@ -26,22 +51,28 @@ def start_rss_sampler() -> bool:
 
 
 def reset_rss_peak() -> bool:
-    """Start a new peak: the current resident memory (after :func:`start_rss_sampler`)."""
+    """Start new peaks from the current memory (after :func:`start_rss_sampler`)."""
     import builtins
-
-    import psutil
 
     state = getattr(builtins, "_xspecseg_rss", None)
     if state is not None:
-        state["peak"] = psutil.Process().memory_info().rss
+        state["peak"] = _sample()
     return True
 
 
 def peak_rss() -> int:
-    """Peak resident memory in bytes since :func:`start_rss_sampler`."""
+    """Peak resident memory in bytes since :func:`start_rss_sampler` or the last reset."""
     import builtins
 
-    return builtins._xspecseg_rss["peak"]
+    return builtins._xspecseg_rss["peak"]["rss"]
+
+
+def peak_memory() -> dict[str, int]:
+    """Peaks of ``rss``, ``pss`` and ``anonymous`` memory in bytes (see
+    :func:`start_rss_sampler`)."""
+    import builtins
+
+    return dict(builtins._xspecseg_rss["peak"])
 
 
 def _register() -> None:

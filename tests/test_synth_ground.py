@@ -621,6 +621,27 @@ def test_partial_nights_and_delta_f_random_walk():
     assert 0.04 < np.nanmedian(dev) < 0.2
 
 
+def test_delta_f_drift_exponent_widens_the_night_drift_and_keeps_its_shape():
+    kw = dict(iar_rate_winter=1.0, iar_rate_summer=1.0, iar_delta_f_range=(0.05, 5.0))
+    p1, p2 = ground.GroundParams(**kw), ground.GroundParams(**kw, iar_delta_f_drift=2.0)
+    span1, span2 = [], []
+    for e in range(_day_num("2013-01-01"), _day_num("2013-01-01") + 30):
+        n1, n2 = ground._night(5, e, p1), ground._night(5, e, p2)
+        assert repr(n1) == repr(n2)  # the exponent draws nothing: every other property stays
+        tt = np.linspace(n1.t0, n1.t1, 300)
+        d1, d2 = ground._night_df_f0(n1, tt, p1)[0], ground._night_df_f0(n2, tt, p2)[0]
+        # by hand: Δf / Δf_mid is squared, so where Δf peaks in the night stays
+        np.testing.assert_allclose(d2 / n2.df_mid, (d1 / n1.df_mid) ** 2, rtol=1e-12)
+        span1.append(d1.max() / d1.min())
+        span2.append(d2.max() / d2.min())
+    np.testing.assert_allclose(np.log(span2), 2 * np.log(span1), rtol=1e-9)
+    assert np.median(span2) > 1.5
+    with pytest.raises(ValueError, match="iar_delta_f_drift"):
+        ground.GroundParams(iar_delta_f_drift=0.0)
+    # the default is the drift drawn before the exponent existed
+    assert ground.GroundParams().iar_delta_f_drift == 1.0
+
+
 def test_day_is_bit_identical_alone_or_in_a_window_with_every_option():
     # seed 0: storm hours cross the midnight of 2013-01-10/11
     kw = dict(

@@ -775,3 +775,27 @@ def test_row_background_reaches_the_card(tmp_path):
     assert tilt.method == level.method == "log-relative"
     assert (tilt.row_background, level.row_background) == ("tilt", "level")
     assert tilt.scale != level.scale  # fitted on the tilt-removed images
+
+
+def test_cli_synth_param_sets_a_generator_parameter(tmp_path):
+    from xspecseg._cli_train import _spec, add_parsers
+    from xspecseg.training import load_data
+
+    p = argparse.ArgumentParser()
+    add_parsers(p.add_subparsers(dest="command", required=True))
+    base = ["train", "--data", "synth-iar", "--start", "2013-01-10", "--cache", "none", "-o", "m"]
+    args = p.parse_args(
+        [*base, "--synth-param", "iar_rate_winter=0", "--synth-param", "iar_rate_summer=0.0"]
+    )
+    spec = _spec(args, seed=3, nights=1)
+    assert spec["iar_rate_winter"] == 0 and spec["iar_rate_summer"] == 0.0
+    # the same night with and without IARs: the parameter reached the generator
+    without = load_data(spec)
+    with_iar = load_data(_spec(p.parse_args([*base, "--synth-param", "iar_rate_winter=1"]),
+                               seed=3, nights=1))  # fmt: skip
+    assert not without.masks[0].any() and with_iar.masks[0].any()
+    with pytest.raises(ValueError, match="--synth-param wants KEY=VALUE"):
+        _spec(p.parse_args([*base, "--synth-param", "iar_rate_winter"]), seed=3, nights=1)
+    with pytest.raises(TypeError, match="iar_delta_f_drft"):
+        load_data(_spec(p.parse_args([*base, "--synth-param", "iar_delta_f_drft=2"]),
+                        seed=3, nights=1))  # fmt: skip

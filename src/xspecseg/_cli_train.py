@@ -64,12 +64,12 @@ def _value(text: str) -> Any:
         return text
 
 
-def _model_args(items: list[str] | None) -> dict[str, Any]:
+def _key_values(items: list[str] | None, option: str = "--model-arg") -> dict[str, Any]:
     out = {}
     for item in items or []:
         key, sep, val = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--model-arg wants KEY=VALUE, got {item!r}")
+            raise ValueError(f"{option} wants KEY=VALUE, got {item!r}")
         out[key.strip()] = _value(val.strip())
     return out
 
@@ -153,6 +153,15 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         "PSDs (default: H)",
     )
     g.add_argument(
+        "--synth-param",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="synth-iar / synth-cses: a generator parameter (xs.synth.GroundParams or "
+        "CsesParams field; VALUE in JSON) set on every station or instrument, on top of "
+        "--domain randomised; repeatable (e.g. iar_delta_f_drift=2)",
+    )
+    g.add_argument(
         "--cache",
         default=_default_cache(),
         help="folder caching generated synthetic images (default: %(default)s); 'none' disables",
@@ -200,6 +209,7 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
         if not iar:
             extra["iar"] = False
         extra.update(_domain(args))
+        extra.update(_key_values(args.synth_param, option="--synth-param"))
         if getattr(args, "truth_threshold", None) is not None:
             extra["truth_threshold"] = float(args.truth_threshold)
         labels = getattr(args, "labels", None)
@@ -212,6 +222,7 @@ def _spec(args: argparse.Namespace, *, seed: int, nights: int, iar: bool = True)
         elif getattr(args, "rate_scale", None) is not None:
             extra["rate_scale"] = float(args.rate_scale)
         extra.update(_domain(args))
+        extra.update(_key_values(args.synth_param, option="--synth-param"))
     else:
         extra = dict(labels=getattr(args, "labels", None), masks=getattr(args, "masks", None))
         if args.night:
@@ -234,7 +245,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
     t0 = time.perf_counter()
-    model_kwargs = _model_args(args.model_arg)
+    model_kwargs = _key_values(args.model_arg)
     if args.base_channels is not None:
         model_kwargs["base_channels"] = args.base_channels
     elif args.model.lower() == "unet":

@@ -136,6 +136,11 @@ class GroundParams:
     iar_delta_f_walk : float
         RMS (fraction of Δf) of a smooth random walk added to Δf's drift through the night
         (knots every 20 min); 0 = none.
+    iar_delta_f_drift : float
+        Exponent applied to the night's drift of Δf (its ratio to the mid-night value): 1
+        keeps the drawn drift (Δf within about 0.6-1.6 times its mid-night value), 2 squares
+        it, so that Δf can change by a factor of 2-3 through a night, as it follows the
+        F-region density after sunset and before dawn.
     iar_fringes : (int, int)
         Inclusive range of the number of fringes a night has.
     iar_fmin, iar_fmax : float
@@ -237,6 +242,7 @@ class GroundParams:
     iar_delta_f_sd: float = 0.1
     iar_delta_f_range: tuple[float, float] = (0.2, 1.2)
     iar_delta_f_walk: float = 0.0
+    iar_delta_f_drift: float = 1.0
     iar_fringes: tuple[int, int] = (3, 12)
     iar_fmin: float = 0.5
     iar_fmax: float = 6.0
@@ -302,6 +308,8 @@ class GroundParams:
         for name in ("pc1_night_rate", "sferic_burst_rate", "iar_delta_f_walk"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if not self.iar_delta_f_drift > 0:
+            raise ValueError("iar_delta_f_drift must be > 0")
         rng = self.manmade_frequency_range
         if rng is not None and not 0 < rng[0] <= rng[1]:
             raise ValueError("manmade_frequency_range must be (lo, hi) with 0 < lo <= hi")
@@ -677,6 +685,9 @@ def _night_df_f0(night: _Night, t: np.ndarray, p: GroundParams) -> tuple[np.ndar
     shape = 1.0 + alpha * (1.0 - u * u) + beta * u + gamma * np.sin(np.pi * nu * u + psi)
     if night.walk_t is not None:
         shape = shape + np.interp(t, night.walk_t, night.walk_v)
+    if p.iar_delta_f_drift != 1.0:
+        # a power of the ratio stays positive and keeps where Δf peaks in the night
+        shape = np.maximum(shape, 0.05) ** p.iar_delta_f_drift
     df = np.clip(night.df_mid * shape, *p.iar_delta_f_range)
     f0 = (night.phi[0] + night.phi[1] * u) * df
     return df, f0
