@@ -328,3 +328,19 @@ def test_progress_counts_the_tasks_of_the_clients_graph(capsys):
         client.wants.add(client.store)
         raise RuntimeError("the work failed")
     assert "4/4" not in capsys.readouterr().err  # a failed run does not claim completion
+
+
+def test_local_cluster_workers_get_the_malloc_settings():
+    from distributed import Client
+
+    from xspecseg.cluster import WORKER_MALLOC_ENV, local_cluster
+
+    def env() -> dict:
+        return {k: os.environ.get(k) for k in WORKER_MALLOC_ENV}
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        (seen,) = client.run(env).values()
+    assert seen == WORKER_MALLOC_ENV
+    # a trim threshold that hands freed memory back, an mmap threshold above 128 kB buffers
+    assert int(seen["MALLOC_TRIM_THRESHOLD_"]) <= 64 * 2**20
+    assert 2**17 < int(seen["MALLOC_MMAP_THRESHOLD_"]) <= int(seen["MALLOC_TRIM_THRESHOLD_"])
