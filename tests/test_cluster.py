@@ -341,6 +341,5 @@ def test_local_cluster_workers_get_the_malloc_settings():
     with local_cluster(1) as cluster, Client(cluster) as client:
         (seen,) = client.run(env).values()
     assert seen == WORKER_MALLOC_ENV
-    # a trim threshold that hands freed memory back, an mmap threshold above 128 kB buffers
-    assert int(seen["MALLOC_TRIM_THRESHOLD_"]) <= 64 * 2**20
-    assert 2**17 < int(seen["MALLOC_MMAP_THRESHOLD_"]) <= int(seen["MALLOC_TRIM_THRESHOLD_"])
+    # buffers of a few MB stay on the heap; freed memory above the trim threshold goes back
+    assert 4 * 2**20 <= int(seen["MALLOC_MMAP_THRESHOLD_"]) <= int(seen["MALLOC_TRIM_THRESHOLD_"])

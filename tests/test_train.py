@@ -799,3 +799,24 @@ def test_cli_synth_param_sets_a_generator_parameter(tmp_path):
     with pytest.raises(TypeError, match="iar_delta_f_drft"):
         load_data(_spec(p.parse_args([*base, "--synth-param", "iar_delta_f_drft=2"]),
                         seed=3, nights=1))  # fmt: skip
+
+
+def test_default_share_mixes_default_stations_into_randomised_ones():
+    from xspecseg.training import synth_iar
+
+    kw = dict(nights=4, seed=3, start="2013-01-10", components=("H",), domain="randomised",
+              group=1)  # fmt: skip
+    drawn = synth_iar(**kw)
+    assert "default_share" not in drawn.description and "default_world" not in drawn.meta[0]
+    mixed = synth_iar(**kw, default_share=0.5)
+    flags = [m["default_world"] for m in mixed.meta]
+    assert mixed.description["default_share"] == 0.5
+    assert any(flags) and not all(flags)  # seed 3: both kinds among four stations
+    for k, is_default in enumerate(flags):
+        day = str(np.datetime64("2013-01-10") + k)
+        # a default station is the default generator's night; a drawn one keeps its world
+        ref = synth_iar(nights=1, seed=3, start=day, components=("H",)) if is_default else None
+        expected = ref.images[0] if is_default else drawn.images[k]
+        np.testing.assert_array_equal(mixed.images[k], expected)
+    with pytest.raises(ValueError, match="default_share"):
+        synth_iar(**kw, default_share=1.5)

@@ -129,6 +129,13 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         "(default: 4 nights, 16 half-orbits)",
     )
     g.add_argument(
+        "--default-share",
+        type=float,
+        default=None,
+        help="--domain randomised: share of the stations (instruments) that are the "
+        "generator's default one instead of a drawn one (default: 0)",
+    )
+    g.add_argument(
         "--band",
         type=float,
         nargs=2,
@@ -157,9 +164,9 @@ def _add_data_args(p: argparse.ArgumentParser, *, heldout: bool) -> None:
         action="append",
         default=None,
         metavar="NAME=VALUE",
-        help="synth-iar / synth-cses: a generator parameter (xs.synth.GroundParams or "
-        "CsesParams field; VALUE in JSON) set on every station or instrument, on top of "
-        "--domain randomised; repeatable (e.g. iar_delta_f_drift=2)",
+        help="synth-iar / synth-cses: a generator parameter (a field of xs.synth.GroundParams "
+        "or xs.synth.cses.CsesParams; VALUE in JSON) set on every station or instrument, on "
+        "top of --domain randomised; repeatable (e.g. iar_delta_f_drift=2)",
     )
     g.add_argument(
         "--cache",
@@ -184,6 +191,8 @@ def _domain(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"domain": args.domain}
     if args.group is not None:
         out["group"] = int(args.group)
+    if getattr(args, "default_share", None):
+        out["default_share"] = float(args.default_share)
     return out
 
 

@@ -56,16 +56,17 @@ log = logging.getLogger(__name__)
 SMALL_JOB_DAYS = 7
 
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in workers. Setting any glibc malloc
-# threshold switches off glibc's adaptive mmap threshold, so every buffer above the default
-# 128 kB (torch convolutions, Welch segments) becomes an mmap/munmap pair: torch inference
-# once ran at half speed in workers. A fixed 1 MiB mmap threshold keeps those buffers on
-# the reused heap, and a 16 MiB trim threshold hands the rest back: a 256 MiB threshold
-# kept a cube worker at 0.97 GiB resident where this one peaks at 0.67 GiB, with inference
-# as fast within the run-to-run spread (docs: performance, cluster).
+# threshold switches off glibc's adaptive mmap threshold, so every buffer of a few hundred
+# kB (torch convolutions, Welch segments) becomes an mmap/munmap pair: torch inference ran
+# at half speed in workers. A fixed 32 MiB mmap threshold restores reuse of the heap, and a
+# 256 MiB trim threshold still hands memory back to the system. Lower thresholds (1 MiB
+# mmap, 16 MiB trim) cut a cube worker's peak from 0.97 to 0.67 GiB but spent three
+# quarters of the CPU in the kernel (vmstat), faulting in freshly mapped buffers: a month
+# took 30 s to build and 8 s to segment, against 18 s and 3 s with these (commit 92e5e3c).
 #: glibc malloc settings given to Dask workers (the reason is in the comment above).
 WORKER_MALLOC_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": "16777216",
-    "MALLOC_MMAP_THRESHOLD_": "1048576",
+    "MALLOC_TRIM_THRESHOLD_": "268435456",
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
 }
 
 Where = Literal["scheduler", "local-cluster", "threads", "synchronous"]

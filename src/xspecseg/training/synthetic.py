@@ -64,6 +64,7 @@ def synth_iar(
     cache_dir: str | os.PathLike | None = None,
     domain: Domain = "default",
     group: int = 4,
+    default_share: float = 0.0,
     truth_threshold: float = 0.5,
     **params: Any,
 ) -> ImageSet:
@@ -97,6 +98,9 @@ def synth_iar(
         at random (a model for the horizontal field learns H, D and H+D alike).
     group : int
         Nights per randomised station.
+    default_share : float
+        ``domain="randomised"``: the share of stations (drawn per group, on a random
+        stream of its own) that are the default station instead of a drawn one.
     truth_threshold : float
         Share of the expected power the IARs must hold for a pixel to be labelled (see
         :func:`xspecseg.synth.iar_truth`); 0.5 labels only fringes at least as strong as
@@ -132,6 +136,7 @@ def synth_iar(
             ),
             draw=randomised_ground_params,
             step_days=group,
+            default_share=default_share,
         )
     if domain != "default":
         raise ValueError(f"unknown domain {domain!r} (default, randomised)")
@@ -177,6 +182,7 @@ def synth_cses(
     cache_dir: str | os.PathLike | None = None,
     domain: Domain = "default",
     group: int = 16,
+    default_share: float = 0.0,
     **params: Any,
 ) -> ImageSet:
     """Synthetic CSES-01 half-orbits (Z component) with their truth masks.
@@ -187,7 +193,8 @@ def synth_cses(
     instrument and season, drawn by :func:`xspecseg.synth.randomised_cses_params`
     (calibration, background, hiss, chorus, auroral hiss, whistler storms, lines, bursts,
     fill rows, anomaly size and contrast); groups start 23 days apart, so a set of a few
-    hundred half-orbits spans the seasons.
+    hundred half-orbits spans the seasons. ``default_share`` of the groups (drawn per
+    group) are the default instrument instead.
 
     Examples
     --------
@@ -213,6 +220,7 @@ def synth_cses(
             ),
             draw=randomised_cses_params,
             step_days=23,
+            default_share=default_share,
         )
     if domain != "default":
         raise ValueError(f"unknown domain {domain!r} (default, randomised)")
@@ -328,22 +336,29 @@ def _randomised_groups(
     make: Any,
     draw: Any,
     step_days: int,
+    default_share: float = 0.0,
 ) -> ImageSet:
     """Images of ``n`` units in groups of ``group``, each group from its own drawn world.
 
     Group ``g`` starts ``g * step_days`` days after ``start`` and uses the parameters
     ``draw(seed * 1_000_003 + g)``: a set is the same whatever else is generated, and each
-    group is cached on its own.
+    group is cached on its own. A share ``default_share`` of the groups, chosen on a
+    stream of their own (so the other groups keep their worlds), uses the default world.
     """
     if group < 1:
         raise ValueError(f"group must be >= 1, got {group}")
+    if not 0.0 <= default_share <= 1.0:
+        raise ValueError(f"default_share must lie in 0-1, got {default_share}")
     sets = []
     for g in range(-(-n // group)):
         rng = np.random.default_rng([seed, g, 0xD0A1])
         first = str((np.datetime64(str(start), "D") + g * step_days).astype("datetime64[D]"))
-        part = make(g, first, draw(seed * 1_000_003 + g), rng)
+        default = np.random.default_rng([seed, g, 0xDEF0]).random() < default_share
+        part = make(g, first, {} if default else draw(seed * 1_000_003 + g), rng)
         for m in part.meta:
             m["world"] = g
+            if default_share > 0:
+                m["default_world"] = bool(default)
         sets.append(part)
     desc = {
         **sets[0].description,
@@ -353,5 +368,6 @@ def _randomised_groups(
         "units": n,
         "seed": seed,
         "start": str(start),
+        **({"default_share": float(default_share)} if default_share > 0 else {}),
     }
     return ImageSet.concat(sets, desc)
