@@ -190,14 +190,16 @@ def _warm_cses(stage: str, client, source: Path, out: Path) -> None:
 
     warm = out / "warm"
     sat = read_cses(_cses_files(source, 1), component="Z")
+    first = slice(0, int(sat.chunks["time"][0]))  # one half-orbit
     if stage == "probability":
-        one = sat["psd"].isel(time=slice(0, int(sat.chunks["time"][0])))
+        one = sat["psd"].isel(time=first)
         client.run(_here, lambda p: xs.predict(p, CSES_MODEL).compute(), one.load())
         xs.write_probability(xs.predict(sat["psd"], CSES_MODEL), warm / "prob.zarr",
                              progress=False, client=client)  # fmt: skip
     elif stage == "catalogue":
         prob = xs.open_probability(warm / "prob.zarr")
-        client.run(_here, lambda p, q: xs.extract_events(p, psd=q), prob.load(), sat["psd"].load())
+        client.run(_here, lambda p, q: xs.extract_events(p, psd=q),
+                   prob.isel(time=first).load(), sat["psd"].isel(time=first).load())  # fmt: skip
         xs.write_catalogue(xs.extract_events(prob, psd=sat["psd"], client=client),
                            warm / "events.nc")  # fmt: skip
     elif stage == "distributions":
