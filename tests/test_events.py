@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import dask
+import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
@@ -476,3 +477,25 @@ def test_string_track_coordinates_from_a_store_give_a_valid_catalogue(kind, tmp_
     xs.catalogue.validate_catalogue(cat)
     xs.write_catalogue(cat, tmp_path / "c.nc")
     assert xs.open_catalogue(tmp_path / "c.nc").orbit_direction.values.tolist() == ["descending"]
+
+
+def test_the_psd_is_cut_into_chunks_once_not_once_per_chunk(monkeypatch):
+    # cutting the PSD array per probability chunk optimised a graph over all its blocks
+    # for each chunk: quadratic in the record (a month of CSES half-orbits took minutes)
+    calls = []
+    original = da.Array.to_delayed
+
+    def counting(self, *args, **kwargs):
+        calls.append(self.numblocks)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(da.Array, "to_delayed", counting)
+    p = _prob(_blobs(1))
+    psd = p.copy(data=np.exp(_blobs(2)).astype(np.float32))
+    ref = extract_events(p, psd=psd, threshold=0.55, min_pixels=5, fringes=False)
+    for chunks in (7, 1):
+        calls.clear()
+        got = extract_events(p.chunk(time=chunks), psd=psd.chunk(time=5), threshold=0.55,
+                             min_pixels=5, fringes=False)  # fmt: skip
+        xr.testing.assert_identical(got, ref)
+        assert len(calls) == 2, calls  # the probability's blocks and the PSD's, once each

@@ -56,3 +56,16 @@ def test_delta_f_is_the_spacing_not_its_half_or_double(shape, spacing):
         errors.append(float(cat.delta_f.values[0]) - spacing)
     # the comb fit over 4 Hz and 100 rows: a few bins of error at most, never a factor 2
     assert np.max(np.abs(errors)) < 0.05, errors
+
+
+@pytest.mark.parametrize("chunks", [3, 7, (50, 1, 0, 30, 39), 120])
+def test_fringes_do_not_depend_on_the_chunking(chunks):
+    # the fringe residual's time smoothing reads PSD rows beyond a chunk (its halo), here
+    # across chunks shorter than the halo and an empty one; the PSD has chunks of its own
+    prob, psd = _night(0.6, "fabry-perot", 1)
+    ref = extract_events(prob, psd=psd, min_pixels=10, merge_frequency=None)
+    assert np.isfinite(ref.delta_f).all()
+    got = extract_events(
+        prob.chunk(time=chunks), psd=psd.chunk(time=17), min_pixels=10, merge_frequency=None
+    )
+    xr.testing.assert_identical(got, ref)

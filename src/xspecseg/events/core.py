@@ -109,6 +109,12 @@ def _chunk_partials(
     }
 
 
+def _rows(blocks: list[np.ndarray], first: int, lo: int, hi: int) -> np.ndarray:
+    """Rows ``lo:hi`` of consecutive ``blocks`` whose first row is row ``first``."""
+    joined = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+    return joined[lo - first : hi - first]
+
+
 def chunk_partials(
     prob: Any,
     psd: Any | None,
@@ -163,6 +169,12 @@ def chunk_partials(
     pblocks = data.to_delayed().ravel()
     halo = _time_halo(fringe_opts)
     nt = data.shape[0]
+    if pdata is not None:
+        # the PSD cut once into the probability's time chunks: slicing the PSD array per
+        # chunk would build (and optimise) a graph over all its blocks for every chunk
+        sizes = tuple(int(c) for c in data.chunks[0] if c > 0)
+        sbounds = np.cumsum((0, *sizes))
+        sblocks = pdata.rechunk({0: sizes, 1: -1}).to_delayed().ravel() if sizes else []
     tasks = []
     for i, (a, b) in enumerate(itertools.pairwise(bounds)):
         if b == a:
@@ -171,7 +183,14 @@ def chunk_partials(
         if pdata is not None:
             # the chunk's PSD rows plus the halo the fringe time smoothing reaches
             lo, hi = (max(0, a - halo), min(nt, b + halo)) if fringe_opts else (a, b)
-            sblock = pdata[lo:hi].rechunk(-1).to_delayed().ravel()[0]
+            j0 = int(np.searchsorted(sbounds, lo, side="right")) - 1
+            j1 = int(np.searchsorted(sbounds, hi, side="left"))
+            if j1 - j0 == 1 and (lo, hi) == (sbounds[j0], sbounds[j1]):
+                sblock = sblocks[j0]
+            else:
+                sblock = dask.delayed(_rows, pure=True)(
+                    list(sblocks[j0:j1]), int(sbounds[j0]), lo, hi
+                )
             left = int(a - lo)
         tasks.append(
             dask.delayed(_chunk_partials, pure=True)(
