@@ -614,8 +614,13 @@ def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
         dsk[(gname, i)] = (func, source.key, *in_keys[c0:c1])
         ranges.append((pos, end))
         pos = end
+    lows = np.array([lo for lo, _ in ranges])
+    highs = np.array([hi for _, hi in ranges])
     for j, (a, b) in enumerate(itertools.pairwise(bounds.tolist())):
-        parts = [(i, lo, hi) for i, (lo, hi) in enumerate(ranges) if lo < b and hi > a]
+        # the groups overlapping [a, b): they are contiguous and in order
+        i0 = int(np.searchsorted(highs, a, side="right"))
+        i1 = int(np.searchsorted(lows, b, side="left"))
+        parts = [(i, *ranges[i]) for i in range(i0, i1) if ranges[i][0] < b and ranges[i][1] > a]
         rows = tuple((max(a, lo) - lo, min(b, hi) - lo) for _, lo, hi in parts)
         join = functools.partial(_join_rows, rows=rows)
         dsk[(oname, j, 0)] = (join, *((gname, i) for i, _, _ in parts))
