@@ -60,9 +60,9 @@ SMALL_JOB_DAYS = 7
 # kB (torch convolutions, Welch segments) becomes an mmap/munmap pair: torch inference ran
 # at half speed in workers. A fixed 32 MiB mmap threshold restores reuse of the heap, and a
 # 256 MiB trim threshold still hands memory back to the system. Lower thresholds (1 MiB
-# mmap, 16 MiB trim) cut a cube worker's peak from 0.97 to 0.67 GiB but spent three
-# quarters of the CPU in the kernel (vmstat), faulting in freshly mapped buffers: a month
-# took 30 s to build and 8 s to segment, against 18 s and 3 s with these (commit 92e5e3c).
+# mmap, 16 MiB trim) keep less (a cube worker's peak PSS 0.58-0.63 instead of 0.88 GiB)
+# but cost time: a month's cube took 23-24 s instead of 18-20 s and its inference 3.5-3.7 s
+# instead of 1.9-2.1 s (benchmarks/bench_year.py, two runs of each, commit 137b06d).
 #: glibc malloc settings given to Dask workers (the reason is in the comment above).
 WORKER_MALLOC_ENV = {
     "MALLOC_TRIM_THRESHOLD_": "268435456",
