@@ -139,8 +139,8 @@ class GroundParams:
     iar_delta_f_drift : float
         Exponent applied to the night's drift of Δf (its ratio to the mid-night value): 1
         keeps the drawn drift (Δf within about 0.6-1.6 times its mid-night value), 2 squares
-        it, so that Δf can change by a factor of 2-3 through a night, as it follows the
-        F-region density after sunset and before dawn.
+        it, so that Δf changes by a factor of up to about 2.5 (median 1.8) through a night,
+        as it follows the F-region density after sunset and before dawn.
     iar_fringes : (int, int)
         Inclusive range of the number of fringes a night has.
     iar_fmin, iar_fmax : float
