@@ -19,9 +19,9 @@ command starts one):
 Printed: seconds per stage for every length and worker count, seconds per day,
 parallel efficiency at 2 workers (time at 1 worker / (2 x time at 2 workers)) per stage,
 and the peak memory of the workers and of the client (this process, which also runs the
-scheduler) per stage, sampled every 50 ms: resident (RSS) and, for the workers, also
-proportional (PSS, which counts the pages of a shared library that every worker maps once
-among them). ``--plot PATH`` draws the cost of each stage against the record length.
+scheduler) per stage: resident (RSS, sampled every 50 ms) and, for the workers, also
+proportional (PSS, sampled every 2 s; it counts the pages of a shared library that every
+worker maps once among them). ``--plot PATH`` draws the cost of each stage against the record length.
 
 With ``--cses`` the input is a year of simulated CSES-01 EFD VLF half-orbit files
 (``xs.synth.cses_orbits``, Z component, seed 0, from 2022-01-01; about 30 files and 44 MB
@@ -113,7 +113,6 @@ def run_chain(source: Path, days: int, workers: int, out: Path) -> dict:
     as each ``xspecseg`` command starts its own: workers that build cubes never import
     torch.
     """
-
     out.mkdir(parents=True, exist_ok=True)
     wave = open_waveform(source).isel(time=slice(0, days * 8_640_000))
     cube_path, prob_path = out / "cube.zarr", out / "prob.zarr"
@@ -208,7 +207,6 @@ def _warm_cses(stage: str, client, source: Path, out: Path) -> None:
 
 def run_cses_chain(source: Path, days: int, workers: int, out: Path) -> dict:
     """Seconds and peak memory per stage of the CSES chain on the first ``days`` days."""
-
     from xspecseg.io import read_cses
 
     out.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,9 @@ def start_rss_sampler() -> bool:
     """
     import builtins
 
+    previous = getattr(builtins, "_xspecseg_rss", None)
+    if previous is not None:  # one sampler per process: stop the one started before
+        previous["run"] = False
     state = {"peak": _sample(True), "run": True}
 
     def loop():

@@ -620,7 +620,7 @@ def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
         # the groups overlapping [a, b): they are contiguous and in order
         i0 = int(np.searchsorted(highs, a, side="right"))
         i1 = int(np.searchsorted(lows, b, side="left"))
-        parts = [(i, *ranges[i]) for i in range(i0, i1) if ranges[i][0] < b and ranges[i][1] > a]
+        parts = [(i, *ranges[i]) for i in range(i0, i1)]
         rows = tuple((max(a, lo) - lo, min(b, hi) - lo) for _, lo, hi in parts)
         join = functools.partial(_join_rows, rows=rows)
         dsk[(oname, j, 0)] = (join, *((gname, i) for i, _, _ in parts))

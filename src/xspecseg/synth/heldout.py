@@ -939,8 +939,8 @@ def heldout_ground_truth(
         The fringes only, or every pixel the IAR dominates.
     level : float
         A pixel is IAR where the expected IAR power is at least ``level`` times the rest
-        (1: at least half the pixel's power; 0.5, the default of
-        :func:`xspecseg.synth.iar_truth`: at least a third).
+        (1: at least half the pixel's power, as :func:`xspecseg.synth.iar_truth` labels by
+        default; 0.5: at least a third).
 
     Returns
     -------
