@@ -342,6 +342,24 @@ def test_auroral_hiss_high_latitude_broadband_funnel(two_passes):
     assert low_cut.max() - low_cut.min() > 3000.0  # funnel: the lower cutoff moves
 
 
+def test_compact_auroral_hiss_band_limited_and_short(two_passes):
+    _, h_day, _ = two_passes
+    kw = dict(auroral_hiss_rate=4.0, auroral_hiss_compact=1.0)
+    ex, g = _excess(two_passes, h_day, **kw)
+    hit = ex > 0.3
+    rows = np.flatnonzero(hit.any(axis=1))
+    assert rows.size > 5
+    assert np.nanmin(np.abs(g.mlat.to_numpy())[rows]) >= 59.0
+    cols = np.flatnonzero(hit.any(axis=0)) * 25.0
+    assert cols.min() >= 1500.0  # a lower cutoff at 2-8 kHz (soft edges reach below)
+    width = hit[rows].sum(axis=1) * 25.0
+    assert np.median(width) < 6000.0  # band-limited, unlike the broadband patches
+    # with no compact share the broadband patches are exactly those of before the field
+    base, _ = _excess(two_passes, h_day, auroral_hiss_rate=4.0)
+    again, _ = _excess(two_passes, h_day, auroral_hiss_rate=4.0, auroral_hiss_compact=0.0)
+    assert np.array_equal(base, again)
+
+
 def test_whistler_storms_night_side_only(two_passes):
     _, h_day, h_night = two_passes
     ex_day, _ = _excess(two_passes, h_day, whistler_storm_rate=5.0)
@@ -468,6 +486,7 @@ def test_randomised_params_deterministic_and_in_range():
         lo, hi = k["contrast_decades"]
         assert 0.25 <= lo < hi <= 2.5
         assert 4500 <= k["freq_mean_hz"] <= 7500
+        assert k["auroral_hiss_compact"] == 0.0 or 0.1 <= k["auroral_hiss_compact"] <= 0.6
         for name in ("chorus", "auroral_hiss", "extra_line", "plhr", "burst"):
             lo, hi = k[f"{name}_decades"]
             assert 0.2 <= lo < hi <= 2.7

@@ -223,6 +223,12 @@ class CsesParams:
         Auroral hiss patches: broadband, funnel-shaped (lower cutoff rising away from the
         patch centre), minutes long, at ``|magnetic latitude| >= auroral_hiss_mlat``. A
         continuum: it joins the truth reference (an anomaly inside it must outshine it).
+    auroral_hiss_compact : float
+        Share of the auroral hiss patches that are compact: band-limited (1.5-4 kHz wide
+        with a lower cutoff at 2-8 kHz), 20-90 s long, with soft or sharp edges and a
+        flat, rising or falling spectrum inside. Such a patch is the closest look-alike
+        of a nucleus anomaly; unlike one it has no bright centre fading outward. Default
+        0 (every patch broadband and minutes long).
     whistler_storm_rate, whistler_storm_intensity :
         Night-side lightning storms: minutes of many dispersed whistlers (whistlers per
         row at the storm's peak).
@@ -293,6 +299,7 @@ class CsesParams:
     auroral_hiss_decades: tuple[float, float] = (0.5, 2.0)
     auroral_hiss_duration_s: tuple[float, float] = (60.0, 400.0)
     auroral_hiss_mlat: float = 60.0
+    auroral_hiss_compact: float = 0.0
     whistler_storm_rate: float = 0.0
     whistler_storm_intensity: tuple[float, float] = (1.0, 6.0)
     extra_line_rate: float = 0.0
@@ -341,7 +348,8 @@ class CsesParams:
 _ADDED_FIELDS = frozenset(
     """calibration_gain bg_level_log10 bg_slope bg_knee_hz bg_aurora_decades bg_day_decades
     hiss_level_log10 tx_level_decades chorus_rate chorus_decades auroral_hiss_rate
-    auroral_hiss_decades auroral_hiss_duration_s auroral_hiss_mlat whistler_storm_rate
+    auroral_hiss_decades auroral_hiss_duration_s auroral_hiss_mlat auroral_hiss_compact
+    whistler_storm_rate
     whistler_storm_intensity extra_line_rate extra_line_decades plhr_rate plhr_decades
     burst_rate burst_decades fill_rate fill_rows day_fraction""".split()
 )
@@ -413,6 +421,8 @@ def randomised_cses_params(seed: int) -> dict[str, Any]:
     - ``freq_mean_hz`` U 4500 - 7500, ``freq_sd_hz`` U 1000 - 2500, ``freq_limits_hz``
       (1000, 12000): centres mostly at 3 - 9 kHz
     - ``day_fraction``: U 0.2 - 0.8 (share of anomaly groups put on the day side)
+    - ``auroral_hiss_compact``: U 0.1 - 0.6, 0 in 20 % of the sets (share of the auroral
+      hiss patches that are compact and band-limited: the nucleus look-alike)
 
     Parameters
     ----------
@@ -472,6 +482,8 @@ def randomised_cses_params(seed: int) -> dict[str, Any]:
     kw["freq_sd_hz"] = u(1000.0, 2500.0)
     kw["freq_limits_hz"] = (1000.0, 12_000.0)
     kw["day_fraction"] = u(0.2, 0.8)
+    # drawn last, so that every draw above is what it was before this field existed
+    kw["auroral_hiss_compact"] = 0.0 if rng.uniform() < 0.2 else u(0.1, 0.6)
     return kw
 
 
@@ -1202,27 +1214,59 @@ def _auroral_hiss(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.nda
     where = _smoothstep(am, p.auroral_hiss_mlat - 1.0, p.auroral_hiss_mlat + 1.0)
     out = np.zeros((ctx.n, N_FREQ))
     for i0 in _pick_rows(rng, where, k):
-        dur = _loguniform(rng, *p.auroral_hiss_duration_s)
-        level = 10.0 ** rng.uniform(*p.auroral_hiss_decades)
-        f_v = _loguniform(rng, 500.0, 4000.0)
-        funnel = rng.uniform() < 0.75
-        f_edge = rng.uniform(6000.0, 20_000.0) if funnel else f_v * rng.uniform(1.0, 1.5)
-        f_up = rng.uniform(12_000.0, 25_600.0)
-        tilt = rng.uniform(0.0, 0.6)
-        skew = rng.uniform(-0.3, 0.3)
-        x = (ctx.t_s - ctx.t_s[i0]) / (dur / 2.0)
-        env = (1.0 - _smoothstep(np.abs(x), 0.7, 1.0)) * where
-        env = env * np.exp(0.25 * _smooth_noise(rng, ctx.t_s, 20.0))
-        act = np.flatnonzero(env > 1e-3)
+        # no draw without compact patches: the broadband patches of a set stay as they were
+        if p.auroral_hiss_compact > 0 and rng.uniform() < p.auroral_hiss_compact:
+            level, shape, env, act = _compact_hiss_patch(rng, ctx, p, i0, where)
+        else:
+            level, shape, env, act = _broadband_hiss_patch(rng, ctx, p, i0, where)
         if act.size == 0:
             continue
-        f_low = f_v + (f_edge - f_v) * np.minimum(np.abs(x[act] - skew), 1.0)
-        fl = f_low[:, None]
-        shape = _smoothstep(_F[None, :], 0.8 * fl, 1.25 * fl)
-        shape = shape * (1.0 - _smoothstep(_F, f_up, 1.3 * f_up))[None, :]
-        shape = shape * (np.maximum(_F, f_v) / f_v)[None, :] ** tilt
         out[act] += level * bg[act] * shape * env[act, None]
     return out
+
+
+def _broadband_hiss_patch(rng, ctx: _Ctx, p: CsesParams, i0: int, where: np.ndarray):
+    """Level, shape (active rows x frequencies), row envelope and active rows of a
+    broadband patch."""
+    dur = _loguniform(rng, *p.auroral_hiss_duration_s)
+    level = 10.0 ** rng.uniform(*p.auroral_hiss_decades)
+    f_v = _loguniform(rng, 500.0, 4000.0)
+    funnel = rng.uniform() < 0.75
+    f_edge = rng.uniform(6000.0, 20_000.0) if funnel else f_v * rng.uniform(1.0, 1.5)
+    f_up = rng.uniform(12_000.0, 25_600.0)
+    tilt = rng.uniform(0.0, 0.6)
+    skew = rng.uniform(-0.3, 0.3)
+    x = (ctx.t_s - ctx.t_s[i0]) / (dur / 2.0)
+    env = (1.0 - _smoothstep(np.abs(x), 0.7, 1.0)) * where
+    env = env * np.exp(0.25 * _smooth_noise(rng, ctx.t_s, 20.0))
+    act = np.flatnonzero(env > 1e-3)
+    f_low = f_v + (f_edge - f_v) * np.minimum(np.abs(x[act] - skew), 1.0)
+    fl = f_low[:, None]
+    shape = _smoothstep(_F[None, :], 0.8 * fl, 1.25 * fl)
+    shape = shape * (1.0 - _smoothstep(_F, f_up, 1.3 * f_up))[None, :]
+    shape = shape * (np.maximum(_F, f_v) / f_v)[None, :] ** tilt
+    return level, shape, env, act
+
+
+def _compact_hiss_patch(rng, ctx: _Ctx, p: CsesParams, i0: int, where: np.ndarray):
+    """Level, shape, row envelope and active rows of a compact, band-limited patch."""
+    dur = _loguniform(rng, 20.0, 90.0)
+    level = 10.0 ** rng.uniform(*p.auroral_hiss_decades)
+    f_v = rng.uniform(2000.0, 8000.0)
+    width = rng.uniform(1500.0, 4000.0)
+    soft = rng.uniform(0.03, 0.25)  # edge width as a share of the band's edge frequency
+    tilt = rng.uniform(-1.0, 0.6)
+    drift = rng.uniform(-0.15, 0.15)  # the band's centre moves with the latitude crossed
+    x = (ctx.t_s - ctx.t_s[i0]) / (dur / 2.0)
+    env = (1.0 - _smoothstep(np.abs(x), rng.uniform(0.3, 0.8), 1.0)) * where
+    env = env * np.exp(0.25 * _smooth_noise(rng, ctx.t_s, 10.0))
+    act = np.flatnonzero(env > 1e-3)
+    lo = (f_v * (1.0 + drift * x[act]))[:, None]
+    hi = lo + width
+    shape = _smoothstep(_F[None, :], lo * (1 - soft), lo * (1 + soft))
+    shape = shape * (1.0 - _smoothstep(_F[None, :], hi * (1 - soft / 2), hi * (1 + soft / 2)))
+    shape = shape * (np.maximum(_F, 100.0)[None, :] / lo) ** tilt
+    return level, shape, env, act
 
 
 def _whistler_storms(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
