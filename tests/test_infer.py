@@ -326,3 +326,27 @@ def test_image_graph_has_a_task_per_group_and_per_chunk(spectrogram):
     nights, chunks = 2, 20
     assert len(added) == nights + chunks + 1  # and the model, once
     np.testing.assert_array_equal(prob.values, predict(lazy, model, batch_size=2).values)
+
+
+def _image_groups(prob) -> int:
+    return sum(1 for k in dict(prob.data.__dask_graph__()) if str(k[0]).startswith("image-groups"))
+
+
+@pytest.mark.parametrize("nights_per_pass", [1, 2])
+def test_default_batch_holds_a_pixel_budget(spectrogram, monkeypatch, nights_per_pass):
+    """Large images (a CSES half-orbit) go one per pass, small ones (IAR nights) several:
+    memory per worker follows the budget, not the image size."""
+    import xspecseg.infer as infer
+
+    model = TinyUNet().eval()
+    model.xspecseg_config = {"night_window": [18.0, 6.0]}
+    lazy = spectrogram.chunk({"time": 100})
+    spans = infer._source_of(model)[2].image_spans(lazy)
+    assert len(spans) == 2
+    pixels = max(e - s for s, e in spans) * spectrogram.sizes["frequency"]
+    monkeypatch.setattr(infer, "BATCH_PIXELS", nights_per_pass * pixels + pixels // 2)
+    prob = predict(lazy, model)
+    assert _image_groups(prob) == 2 // nights_per_pass
+    np.testing.assert_array_equal(prob.values, predict(lazy, model, batch_size=1).values)
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(lazy, model, batch_size=0)

@@ -614,7 +614,11 @@ def _add_predict_parser(sub: Any) -> None:
         help="uint8 stores round(p*254), scale_factor 1/254, 255 = NaN",
     )
     p.add_argument(
-        "--batch-size", type=int, default=4, help="images per forward pass of the network"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per forward pass of the network (default: as many as hold 2**19 "
+        "pixels: 4 IAR nights, 1 CSES half-orbit)",
     )
     p.add_argument("--device", default=None, help="cuda | cpu (default: cuda if present)")
     _add_break_lock(p)

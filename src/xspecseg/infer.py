@@ -334,7 +334,7 @@ def predict(
     data: xr.DataArray | xr.Dataset,
     model: Any,
     *,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     device: str | None = None,
     tile: int | None = None,
     halo: int | None = None,
@@ -356,8 +356,11 @@ def predict(
         A loaded model, a checkpoint path or a shipped name (``"iar-default"``). The
         checkpoint config decides normalisation, frequency band and image unit; a bare
         module gets log10 of the PSD, no band and tiling.
-    batch_size : int
-        Images or tiles per forward pass inside a task.
+    batch_size : int, optional
+        Images or tiles per forward pass, and per task. Default: as many as hold at most
+        2**19 input pixels, at least one (4 IAR nights of 432 x 246, one
+        CSES half-orbit of about 1000 x 501). On a CPU a larger pass is not faster per
+        image, and a worker's memory grows with it.
     device : str, optional
         ``"cuda"`` when available, else ``"cpu"``.
     tile, halo : int, optional
@@ -404,6 +407,8 @@ def predict(
             "over whole image units and cannot be tiled: use image_unit='night' or "
             "'half_orbit'"
         )
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
     kwargs = dict(
         source=dask.delayed(source, pure=True),  # one copy of the model per worker
         band=band,
@@ -413,16 +418,30 @@ def predict(
         amp=amp,
         threads=threads,
     )
+    width = band.stop - band.start
     if unit in ("night", "half_orbit"):
-        prob = _predict_images(arr, card.image_spans(data, unit), kwargs)
+        spans = card.image_spans(data, unit)
+        rows = max((e - s for s, e in spans), default=1)
+        kwargs["batch_size"] = batch_size or _auto_batch(rows * width)
+        prob = _predict_images(arr, spans, kwargs)
     elif unit == "none":
         tile_n, halo_n = _tiling(source, card, tile, halo)
+        kwargs["batch_size"] = batch_size or _auto_batch((tile_n + 2 * halo_n) * width)
         prob = _predict_tiles(arr, tile_n, halo_n, kwargs)
     else:
         raise ValueError(f"unknown image_unit {image_unit!r}")
     prob = prob.rechunk((arr.chunks[0], -1))
     threshold = card.threshold if carried is not None else getattr(model, "threshold", 0.5)
     return _probability(prob, data, model, source, card, unit, float(threshold))
+
+
+#: input pixels per forward pass that :func:`predict` batches up to by default
+BATCH_PIXELS = 2**19
+
+
+def _auto_batch(pixels_per_image: int) -> int:
+    """Images per forward pass holding at most :data:`BATCH_PIXELS` pixels, at least 1."""
+    return max(1, BATCH_PIXELS // max(1, int(pixels_per_image)))
 
 
 def _check_grid(card: ModelCard, band: slice) -> None:
