@@ -15,6 +15,7 @@ from xspecseg.io.cses import read_cses
 from xspecseg.synth.cses import (
     _SEASON_DAYS,
     CsesParams,
+    _dipole_mlat,
     _halforbits_starting,
     cses_anomaly_table,
     cses_orbits,
@@ -244,7 +245,6 @@ def test_table_is_window_independent():
 from xspecseg.synth import randomised_cses_params  # noqa: E402
 from xspecseg.synth.cses import (  # noqa: E402
     _ADDED_FIELDS,
-    _dipole_mlat,
     _render,
     halforbit_geometry,
 )
@@ -358,6 +358,31 @@ def test_compact_auroral_hiss_band_limited_and_short(two_passes):
     base, _ = _excess(two_passes, h_day, auroral_hiss_rate=4.0)
     again, _ = _excess(two_passes, h_day, auroral_hiss_rate=4.0, auroral_hiss_compact=0.0)
     assert np.array_equal(base, again)
+
+
+def test_lhr_noise_cutoff_follows_the_field_strength(two_passes):
+    _, h_day, _ = two_passes
+    ex, g = _excess(two_passes, h_day, lhr_probability=1.0, lhr_decades=(1.0, 1.0))
+    hit = ex > 0.3
+    rows = np.flatnonzero(hit.any(axis=1))
+    assert rows.size > 100  # most of the pass below 45-65 deg
+    mlat = np.abs(g.mlat.to_numpy())
+    assert np.nanmax(mlat[rows]) <= 65.0
+    cut = np.array([np.flatnonzero(hit[r])[0] * 25.0 for r in rows])
+    assert cut.min() >= 2000.0
+    dml = _dipole_mlat(g.lat.to_numpy(), g.lon.to_numpy())[rows]
+    # the lower cutoff rises with the dipole field strength (poleward), up to wander
+    assert np.corrcoef(np.sqrt(1 + 3 * np.sin(np.deg2rad(dml)) ** 2), cut)[0, 1] > 0.5
+    none, _ = _excess(two_passes, h_day, lhr_probability=0.0)
+    assert np.all(none == 0)
+
+
+def test_broadband_auroral_hiss_may_end_inside_the_band(two_passes):
+    _, h_day, _ = two_passes
+    kw = dict(auroral_hiss_rate=4.0, auroral_hiss_f_up_hz=(7000.0, 8000.0))
+    ex, _ = _excess(two_passes, h_day, **kw)
+    hit = ex > 0.3
+    assert hit.any() and not hit[:, int(10_400 / 25.0) :].any()
 
 
 def test_whistler_storms_night_side_only(two_passes):
@@ -487,6 +512,8 @@ def test_randomised_params_deterministic_and_in_range():
         assert 0.25 <= lo < hi <= 2.5
         assert 4500 <= k["freq_mean_hz"] <= 7500
         assert k["auroral_hiss_compact"] == 0.0 or 0.1 <= k["auroral_hiss_compact"] <= 0.6
+        assert 6000.0 <= k["auroral_hiss_f_up_hz"][0] <= 12_000.0
+        assert k["lhr_probability"] == 0.0 or 0.3 <= k["lhr_probability"] <= 1.0
         for name in ("chorus", "auroral_hiss", "extra_line", "plhr", "burst"):
             lo, hi = k[f"{name}_decades"]
             assert 0.2 <= lo < hi <= 2.7

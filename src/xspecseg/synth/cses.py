@@ -229,6 +229,16 @@ class CsesParams:
         flat, rising or falling spectrum inside. Such a patch is the closest look-alike
         of a nucleus anomaly; unlike one it has no bright centre fading outward. Default
         0 (every patch broadband and minutes long).
+    auroral_hiss_f_up_hz : (float, float)
+        Range of a broadband patch's upper cutoff (Hz); below 12.5 kHz it bounds the patch
+        inside the VLF band.
+    lhr_probability, lhr_decades :
+        Lower-hybrid-resonance noise: the probability that a half-orbit shows it, and its
+        level over the background. A band with a sharp lower cutoff at the local
+        lower-hybrid frequency (2.5-7 kHz at the magnetic equator, rising with the field
+        strength along the orbit, wandering with the plasma's density and composition)
+        and falling off above it, below 45-65 deg magnetic latitude. A continuum: it joins
+        the truth reference.
     whistler_storm_rate, whistler_storm_intensity :
         Night-side lightning storms: minutes of many dispersed whistlers (whistlers per
         row at the storm's peak).
@@ -300,6 +310,9 @@ class CsesParams:
     auroral_hiss_duration_s: tuple[float, float] = (60.0, 400.0)
     auroral_hiss_mlat: float = 60.0
     auroral_hiss_compact: float = 0.0
+    auroral_hiss_f_up_hz: tuple[float, float] = (12_000.0, 25_600.0)
+    lhr_probability: float = 0.0
+    lhr_decades: tuple[float, float] = (0.3, 1.2)
     whistler_storm_rate: float = 0.0
     whistler_storm_intensity: tuple[float, float] = (1.0, 6.0)
     extra_line_rate: float = 0.0
@@ -349,7 +362,7 @@ _ADDED_FIELDS = frozenset(
     """calibration_gain bg_level_log10 bg_slope bg_knee_hz bg_aurora_decades bg_day_decades
     hiss_level_log10 tx_level_decades chorus_rate chorus_decades auroral_hiss_rate
     auroral_hiss_decades auroral_hiss_duration_s auroral_hiss_mlat auroral_hiss_compact
-    whistler_storm_rate
+    auroral_hiss_f_up_hz lhr_probability lhr_decades whistler_storm_rate
     whistler_storm_intensity extra_line_rate extra_line_decades plhr_rate plhr_decades
     burst_rate burst_decades fill_rate fill_rows day_fraction""".split()
 )
@@ -422,7 +435,11 @@ def randomised_cses_params(seed: int) -> dict[str, Any]:
       (1000, 12000): centres mostly at 3 - 9 kHz
     - ``day_fraction``: U 0.2 - 0.8 (share of anomaly groups put on the day side)
     - ``auroral_hiss_compact``: U 0.1 - 0.6, 0 in 20 % of the sets (share of the auroral
-      hiss patches that are compact and band-limited: the nucleus look-alike)
+      hiss patches that are compact and band-limited: the nucleus look-alike);
+      ``auroral_hiss_f_up_hz`` (U 6 - 12 kHz, 25.6 kHz): broadband patches may end
+      inside the band
+    - ``lhr_probability`` U 0.3 - 1, 0 in 20 % of the sets; ``lhr_decades`` (lo, lo + U
+      0.3 - 1.2), lo U 0.3 - 1.0
 
     Parameters
     ----------
@@ -484,6 +501,10 @@ def randomised_cses_params(seed: int) -> dict[str, Any]:
     kw["day_fraction"] = u(0.2, 0.8)
     # drawn last, so that every draw above is what it was before this field existed
     kw["auroral_hiss_compact"] = 0.0 if rng.uniform() < 0.2 else u(0.1, 0.6)
+    kw["auroral_hiss_f_up_hz"] = (u(6000.0, 12_000.0), 25_600.0)
+    kw["lhr_probability"] = 0.0 if rng.uniform() < 0.2 else u(0.3, 1.0)
+    lo = u(0.3, 1.0)
+    kw["lhr_decades"] = (lo, lo + u(0.3, 1.2))
     return kw
 
 
@@ -1148,6 +1169,10 @@ def _hard_negatives(seed: int, h: int, ctx: _Ctx, p: CsesParams, bg: np.ndarray)
     continuum = None
     if p.auroral_hiss_rate > 0:
         continuum = _auroral_hiss(_stream(seed, h, 2), ctx, p, bg)
+    if p.lhr_probability > 0:
+        lhr = _lhr_noise(_stream(seed, h, 8), ctx, p, bg)
+        if lhr is not None:
+            continuum = lhr if continuum is None else continuum + lhr
     fill = None
     if p.fill_rate > 0:
         fill = _fill_rows(_stream(seed, h, 7), ctx.n, p)
@@ -1233,7 +1258,7 @@ def _broadband_hiss_patch(rng, ctx: _Ctx, p: CsesParams, i0: int, where: np.ndar
     f_v = _loguniform(rng, 500.0, 4000.0)
     funnel = rng.uniform() < 0.75
     f_edge = rng.uniform(6000.0, 20_000.0) if funnel else f_v * rng.uniform(1.0, 1.5)
-    f_up = rng.uniform(12_000.0, 25_600.0)
+    f_up = rng.uniform(*p.auroral_hiss_f_up_hz)
     tilt = rng.uniform(0.0, 0.6)
     skew = rng.uniform(-0.3, 0.3)
     x = (ctx.t_s - ctx.t_s[i0]) / (dur / 2.0)
@@ -1267,6 +1292,29 @@ def _compact_hiss_patch(rng, ctx: _Ctx, p: CsesParams, i0: int, where: np.ndarra
     shape = shape * (1.0 - _smoothstep(_F[None, :], hi * (1 - soft / 2), hi * (1 + soft / 2)))
     shape = shape * (np.maximum(_F, 100.0)[None, :] / lo) ** tilt
     return level, shape, env, act
+
+
+def _lhr_noise(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
+    """Lower-hybrid-resonance noise: whistler-mode waves pile up at the local lower-hybrid
+    frequency, which in the dense topside plasma follows sqrt(f_ce f_ci), so the field
+    strength (dipole: sqrt(1 + 3 sin^2 lat)); its sharp lower cutoff is the LHR itself."""
+    if rng.uniform() >= p.lhr_probability:
+        return None
+    f0 = _loguniform(rng, 2500.0, 7000.0)
+    edge = rng.uniform(0.01, 0.05)
+    decay = rng.uniform(0.1, 0.6)
+    level = 10.0 ** rng.uniform(*p.lhr_decades)
+    top = rng.uniform(45.0, 65.0)
+    sin = np.sin(np.deg2rad(ctx.dml))
+    f_lhr = f0 * np.sqrt(1.0 + 3.0 * sin**2) * np.exp(0.1 * _smooth_noise(rng, ctx.t_s, 120.0))
+    env = 1.0 - _smoothstep(np.abs(ctx.mlat), top - 5.0, top)
+    env = env * np.exp(0.3 * _smooth_noise(rng, ctx.t_s, 30.0))
+    fl = f_lhr[:, None]
+    above = np.maximum(_F[None, :] - fl, 0.0)
+    shape = _smoothstep(_F[None, :], fl * (1 - edge), fl * (1 + edge)) * np.exp(
+        -above / (decay * fl)
+    )
+    return level * bg * env[:, None] * shape
 
 
 def _whistler_storms(rng: np.random.Generator, ctx: _Ctx, p: CsesParams, bg: np.ndarray):
