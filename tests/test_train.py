@@ -403,10 +403,13 @@ def test_recipe_round_trips_through_the_checkpoint_config(tmp_path):
         restart_epochs=5,
         temperature_epochs=2.0,
         init="he_normal",
+        norm_statistics="image",
         seed=3,
     )
     train_model(tiny_set(2), recipe, progress=False, output=tmp_path / "m")
-    assert TrainingRecipe.from_config(load(tmp_path / "m").xspecseg_config) == recipe
+    cfg = load(tmp_path / "m").xspecseg_config
+    assert TrainingRecipe.from_config(cfg) == recipe
+    assert cfg["norm_statistics"] == "image"  # what load() reads to rebuild the layers
 
 
 @pytest.mark.parametrize("name", ["iar-default", "cses-default"])

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .contract import NORM_STATISTICS
 from .events import EVENT_CUT_KEYS
 from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
 
@@ -313,6 +314,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         positive_crop=args.positive_crop,
         hard_crop=args.hard_crop,
         temperature_epochs=args.temperature_epochs,
+        norm_statistics=args.norm_statistics,
         seed=args.seed,
     )
     net, hist = train_model(
@@ -538,6 +540,15 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
         help="share of crops placed on a hard negative: one of the brightest 1 %% of "
         "non-signal pixels relative to their frequency bin (whistler storms, "
         "transmitter bursts); against false alarms on clutter (default: 0)",
+    )
+    g.add_argument(
+        "--norm-statistics",
+        choices=NORM_STATISTICS,
+        default="running",
+        help="what batch normalisation normalises by: the batch in training and running "
+        "statistics at inference (running), or each image's own in both (image: an "
+        "emission unlike the training images cannot drive the network out of range) "
+        "(default: running)",
     )
     g.add_argument("--threads", type=int, default=None, help="torch threads")
 

@@ -66,10 +66,12 @@ from .imageunits import DEFAULT_NIGHT, night_spans, orbit_spans
 
 __all__ = [
     "CARD_KEYS",
+    "NORM_STATISTICS",
     "Architecture",
     "ImageUnit",
     "InputRepresentation",
     "ModelCard",
+    "NormStatistics",
     "RepresentationMethod",
     "RowBackground",
     "architecture_of",
@@ -80,6 +82,13 @@ __all__ = [
 RepresentationMethod = Literal["log-relative", "log-fixed"]
 #: The unit a record is cut into for a model: a night, a half-orbit, or none.
 ImageUnit = Literal["night", "half_orbit", "none"]
+
+#: What a network's batch normalisation normalises by (a checkpoint's
+#: ``norm_statistics``): batch statistics in training and their running means at inference
+#: (PyTorch's), or each image's own in both (:func:`xspecseg.models.use_image_statistics`).
+NormStatistics = Literal["running", "image"]
+#: The values of :data:`NormStatistics`.
+NORM_STATISTICS: tuple[str, ...] = ("running", "image")
 
 #: Event cuts a card may recommend (see :func:`xspecseg.events.extract_events`).
 EVENT_CUT_KEYS = ("max_impulsiveness", "min_mean_probability", "min_bandwidth", "max_duration")

@@ -20,6 +20,7 @@ with needs_extra("models"):
 from .checkpoint import SHIPPED_MODELS, load, save
 from .losses import BCELoss, CELogDiceLoss, DiceLoss, get_loss, soft_dice
 from .metrics import ConfusionMatrix, iou, miou, mpa
+from .normstats import use_image_statistics
 from .odm_unet import ODConv2d, ODMUNet, set_temperature, temperature_schedule
 from .registry import SMP_ARCHITECTURES, SMPModel, available_models, get_model
 from .unet import INITIALIZERS, UNet
@@ -47,4 +48,5 @@ __all__ = [
     "set_temperature",
     "soft_dice",
     "temperature_schedule",
+    "use_image_statistics",
 ]

@@ -32,7 +32,8 @@ from torch import nn
 from .._atomic import atomic_write
 from .._optional import needs_extra
 from .._version import __version__
-from ..contract import ModelCard, architecture_of
+from ..contract import NORM_STATISTICS, ModelCard, architecture_of
+from .normstats import use_image_statistics
 from .registry import available_models, check_checkpoint_kwargs, get_model
 
 __all__ = [
@@ -315,6 +316,13 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
     model.load_state_dict(_read_weights(weights_path, model), strict=True)
     if "temperature" in cfg and hasattr(model, "set_temperature"):
         model.set_temperature(float(cfg["temperature"]))
+    norm = cfg.get("norm_statistics", "running")
+    if norm not in NORM_STATISTICS:
+        raise ValueError(
+            f"{cfg_path}: norm_statistics must be one of {NORM_STATISTICS}, got {norm!r}"
+        )
+    if norm == "image":
+        use_image_statistics(model)
     model.threshold = float(cfg.get("threshold", 0.5))
     model.xspecseg_config = cfg
     try:

@@ -42,8 +42,15 @@ from torch import nn
 from .._provenance import utc_now_iso
 from .._version import __version__
 from ..classical import detect
-from ..contract import InputRepresentation, ModelCard, architecture_of, card_of
-from ..models import get_model, temperature_schedule
+from ..contract import (
+    NORM_STATISTICS,
+    InputRepresentation,
+    ModelCard,
+    NormStatistics,
+    architecture_of,
+    card_of,
+)
+from ..models import get_model, temperature_schedule, use_image_statistics
 from ..models.checkpoint import save
 from ..models.losses import get_loss
 from ..models.metrics import ConfusionMatrix
@@ -176,6 +183,8 @@ def _build_model(
     net = get_model(name, in_channels=kw.pop("in_channels", 1), classes=kw.pop("classes", 1), **kw)
     if init is not None:
         init_weights(net, init)
+    if recipe.norm_statistics == "image":
+        use_image_statistics(net)
     arch = architecture_of(net)
     return net, arch.name, dict(arch.kwargs)
 
@@ -536,6 +545,11 @@ class TrainingRecipe:
     temperature_epochs : float, optional
         Models with an attention temperature (ODM_Unet): epochs over which it falls from
         30 to 1 (None: 10), see :func:`xspecseg.models.temperature_schedule`.
+    norm_statistics : {"running", "image"}
+        What the network's batch normalisation layers normalise by: the batch in training
+        and the running statistics at inference (``"running"``, PyTorch's), or each image's
+        own statistics in both (``"image"``, see
+        :func:`xspecseg.models.use_image_statistics`; the checkpoint records it).
     seed : int
         Seed of everything random (initial weights, batch order, augmentation, dropout).
 
@@ -568,6 +582,7 @@ class TrainingRecipe:
     positive_crop: float = 0.0
     hard_crop: float = 0.0
     temperature_epochs: float | None = None
+    norm_statistics: NormStatistics = "running"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -579,6 +594,7 @@ class TrainingRecipe:
             ("optimizer", _OPTIMIZER_NAMES),
             ("loss", _LOSS_NAMES),
             ("lr_schedule", _LR_SCHEDULES),
+            ("norm_statistics", NORM_STATISTICS),
         ):
             if getattr(self, name) not in options:
                 choices = ", ".join(map(repr, options))
@@ -664,7 +680,7 @@ class TrainingRecipe:
         >>> c["scheduler"], c["scheduler_kwargs"]
         ('cosine_warm_restarts', {'T_0': 12})
         """
-        return _json_safe(
+        config = _json_safe(
             {
                 "model": self.model,
                 "model_kwargs": self.model_kwargs,
@@ -689,6 +705,10 @@ class TrainingRecipe:
                 else {"warmup_epochs": float(self.temperature_epochs)},
             }
         )
+        # written only when not the default, so that earlier configs read back equal
+        if self.norm_statistics != "running":
+            config["norm_statistics"] = self.norm_statistics
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainingRecipe:
@@ -725,6 +745,7 @@ class TrainingRecipe:
                 "hard_crop",
                 "momentum",
                 "weight_decay",
+                "norm_statistics",
             )
             if k in t
         }
@@ -1161,6 +1182,7 @@ def _config(
             "frequency_range": None if freq is None else [float(np.min(freq)), float(np.max(freq))],
             "threshold": threshold,
             "threshold_source": threshold_source,
+            "norm_statistics": run.get("norm_statistics", "running"),
             "training": {k: v for k, v in run.items() if k not in ("representation",)},
             "metrics": last,
             "provenance": {
