@@ -511,9 +511,8 @@ def test_randomised_params_deterministic_and_in_range():
         lo, hi = k["contrast_decades"]
         assert 0.25 <= lo < hi <= 2.5
         assert 4500 <= k["freq_mean_hz"] <= 7500
-        assert k["auroral_hiss_compact"] == 0.0 or 0.1 <= k["auroral_hiss_compact"] <= 0.6
-        assert 6000.0 <= k["auroral_hiss_f_up_hz"][0] <= 12_000.0
-        assert k["lhr_probability"] == 0.0 or 0.3 <= k["lhr_probability"] <= 1.0
+        # the shipped model's training sets: no field added after it was trained
+        assert not {"auroral_hiss_compact", "auroral_hiss_f_up_hz", "lhr_probability"} & set(k)
         for name in ("chorus", "auroral_hiss", "extra_line", "plhr", "burst"):
             lo, hi = k[f"{name}_decades"]
             assert 0.2 <= lo < hi <= 2.7
