@@ -3,7 +3,7 @@
 In eval mode a BatchNorm layer scales by the running statistics of the training batches.
 On an image unlike any training image (an emission the training worlds never drew) a
 layer's input can then lie far outside its running range; every following block passes it
-on with a gain above one, and the logits reach 1e9 (measured on ``cses-default``: 5 of
+on with a gain above one, and the logits reach 1e7-1e13 (measured on ``cses-default``: 5 of
 the 24 randomised validation half-orbits holding lower-hybrid noise, and 2 of 24 held-out
 half-orbits of another simulator). Normalising each feature map by the image's own mean
 and variance keeps every layer in range whatever the image holds, and makes an image's
