@@ -355,9 +355,13 @@ def test_compact_auroral_hiss_band_limited_and_short(two_passes):
     width = hit[rows].sum(axis=1) * 25.0
     assert np.median(width) < 6000.0  # band-limited, unlike the broadband patches
     # with no compact share the broadband patches are exactly those of before the field
+    # (the shipped model's training data): sum and pixel count of the excess as the
+    # generator of commit c4bc7d6 drew it
     base, _ = _excess(two_passes, h_day, auroral_hiss_rate=4.0)
     again, _ = _excess(two_passes, h_day, auroral_hiss_rate=4.0, auroral_hiss_compact=0.0)
     assert np.array_equal(base, again)
+    assert base.sum() == pytest.approx(162305.2780478965, rel=1e-9)
+    assert int((base > 0.3).sum()) == 81418
 
 
 def test_lhr_noise_cutoff_follows_the_field_strength(two_passes):
