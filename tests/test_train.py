@@ -613,9 +613,15 @@ def test_cli_train_resume_and_evaluate(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "classical:beggan" in out and "classical:canny" in out and "miou" in out
-    table = xr.open_dataset(tmp_path / "t.nc")
-    assert table.sizes["model"] == 3 and {"iou", "miou", "mpa"} <= set(table.data_vars)
-    table.close()
+    with xr.open_dataset(tmp_path / "t.nc") as table:
+        assert table.sizes["model"] == 3 and {"iou", "miou", "mpa"} <= set(table.data_vars)
+        net = load(tmp_path / "m")
+        row = table.sel(model=str(tmp_path / "m"))
+        assert int(row.parameters) == sum(p.numel() for p in net.parameters())
+        seconds = net.xspecseg_config["provenance"]["seconds_training"]
+        assert float(row.training_seconds) == pytest.approx(seconds)
+        assert float(row.inference_seconds_per_image) > 0
+        assert np.isnan(table.parameters.sel(model="classical:beggan"))
     # a one-epoch model finds too few true events to tune cuts on: it says so, writes nothing
     cfg_before = (tmp_path / "m" / "config.json").read_text()
     with pytest.raises(ValueError, match="too few"):

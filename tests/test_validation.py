@@ -83,6 +83,16 @@ def test_cses_counts_found_anomalies_and_false_events(monkeypatch):
     assert s["event_precision"] == pytest.approx(
         (s["events"] - s["halforbits"]) / s["events"], abs=1e-9
     )
+    # the two-class pixel scores from the masks themselves
+    det = np.asarray(truth.values, bool).copy()
+    for a, _ in xs.infer.orbit_spans(sat.psd):
+        det[a + 5 : a + 15, 100:140] = True
+    tru = np.asarray(truth.values, bool)
+    tp, fp = (det & tru).sum(), (det & ~tru).sum()
+    fn, tn = (~det & tru).sum(), (~det & ~tru).sum()
+    assert s["pixel_miou"] == pytest.approx((tp / (tp + fp + fn) + tn / (tn + fn + fp)) / 2)
+    assert s["pixel_mpa"] == pytest.approx((tp / (tp + fn) + tn / (tn + fp)) / 2)
+    assert s["pixel_mpa"] == pytest.approx((1 + tn / (tn + fp)) / 2)  # every truth pixel found
 
 
 def test_evaluation_table_scores_the_baselines_on_held_out_and_free_images():

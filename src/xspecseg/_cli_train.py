@@ -30,7 +30,7 @@ from .contract import NORM_STATISTICS
 from .events import EVENT_CUT_KEYS
 from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
 
-__all__ = ["add_parsers", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
+__all__ = ["add_parsers", "cmd_compare", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +346,162 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- compare ---------------------------------------------------------------------------------------
+
+# options of compare that are not those of the train command a run is
+_COMPARE_ONLY = ("models", "run", "seeds", "workers", "scheduler")
+
+
+def _compare_runs(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
+    """(label, model, --model-arg items) of every run, in the order given."""
+    runs = [(name, name, []) for name in args.models]
+    for item in args.run or []:
+        if len(item) < 2:
+            raise ValueError(f"--run wants LABEL MODEL [KEY=VALUE ...], got {item}")
+        _key_values(item[2:], option="--run")  # refuse a malformed option before any training
+        runs.append((item[0], item[1], list(item[2:])))
+    if not runs:
+        raise ValueError("nothing to compare: give architectures or --run LABEL MODEL ...")
+    labels = [r[0] for r in runs]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ValueError(f"run labels must differ; repeated: {dup}")
+    return runs
+
+
+def _train_argv(ns: argparse.Namespace) -> list[str]:
+    """The ``xspecseg train`` arguments that reproduce the run ``ns`` describes."""
+    sub = argparse.ArgumentParser().add_subparsers()
+    _add_train_parser(sub)
+    train = sub.choices["train"]
+    argv: list[str] = []
+    for action in train._actions:
+        if not action.option_strings or action.dest in ("help",) or not hasattr(ns, action.dest):
+            continue
+        value, opt = getattr(ns, action.dest), action.option_strings[-1]
+        if value is None or value == action.default:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(opt)
+        elif isinstance(action, argparse._AppendAction):
+            for v in value:
+                argv += [opt, str(v)]
+        elif isinstance(value, list | tuple):
+            argv += [opt, *map(str, value)]
+        else:
+            argv += [opt, str(value)]
+    return argv
+
+
+def _run_namespace(
+    args: argparse.Namespace, label: str, model: str, extra: list[str], seed: int
+) -> argparse.Namespace:
+    from .training.compare import run_folder  # optional extra: torch
+
+    ns = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _COMPARE_ONLY})
+    ns.model = model
+    ns.model_arg = [*(args.model_arg or []), *extra] or None
+    ns.seed = int(seed)
+    ns.output = str(run_folder(args.output, label, seed))
+    ns.resume = True
+    ns.no_progress = True
+    ns.threads = args.threads or 1
+    ns.func = cmd_train
+    ns._argv = ["train", *_train_argv(ns)]
+    return ns
+
+
+def _warm_cache(ns: argparse.Namespace) -> None:
+    """Generate (or find cached) the images of one seed before its runs read them."""
+    from .training import load_data  # optional extra: torch
+
+    if ns.data.startswith("synth-"):
+        load_data(_spec(ns, seed=ns.seed, nights=ns.nights))
+        if ns.val_nights > 0:
+            load_data(_spec(ns, seed=ns.seed + 1000, nights=ns.val_nights))
+
+
+def _compare_task(ns: argparse.Namespace, _after: Any = None) -> dict[str, Any]:
+    """One run, in a worker: ``xspecseg train`` with the run's options (quiet)."""
+    import contextlib
+    import io
+
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        cmd_train(ns)
+    return {"output": ns.output, "seconds": time.perf_counter() - t0}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .plot import training_curves_figure
+    from .training.compare import finished_epochs, training_curves  # optional extra: torch
+
+    runs = _compare_runs(args)
+    out = Path(args.output)
+    todo = []
+    for label, model, extra in runs:
+        for seed in args.seeds:
+            ns = _run_namespace(args, label, model, extra, seed)
+            done = finished_epochs(ns.output)
+            if done >= args.epochs:
+                log.info("%s seed %d: finished (%d epochs), skipped", label, seed, done)
+                continue
+            todo.append((label, seed, ns))
+    print(f"{len(runs)} architecture(s) x {len(args.seeds)} seed(s): {len(todo)} run(s) to train")
+    bar = None
+    if todo and not args.no_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="compare", unit="run")
+    try:
+        if todo and args.workers == 1 and not args.scheduler:
+            for seed in sorted({s for _, s, _ in todo}):
+                _warm_cache(next(ns for _, s, ns in todo if s == seed))
+            for label, seed, ns in todo:
+                r = _compare_task(ns)
+                log.info("%s seed %d: %.0f s", label, seed, r["seconds"])
+                if bar is not None:
+                    bar.update()
+        elif todo:
+            from distributed import as_completed
+
+            from .cluster import dask_client
+
+            with dask_client(args.scheduler, args.workers) as client:
+                warm = {
+                    s: client.submit(_warm_cache, ns, pure=False)
+                    for s, ns in {s: ns for _, s, ns in reversed(todo)}.items()
+                }
+                futures = {
+                    client.submit(_compare_task, ns, warm[seed], pure=False): (label, seed)
+                    for label, seed, ns in todo
+                }
+                for fut in as_completed(list(futures)):
+                    label, seed = futures[fut]
+                    r = fut.result()
+                    log.info("%s seed %d: %.0f s", label, seed, r["seconds"])
+                    if bar is not None:
+                        bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    curves = training_curves(out)
+    curves.to_netcdf(out / "curves.nc")
+    if curves.sizes["run"]:
+        training_curves_figure(curves, path=out / "curves.png")
+    last = curves.isel(epoch=-1) if curves.sizes["epoch"] else curves
+    for run in curves.run.values:
+        for seed in curves.seed.values:
+            r = last.sel(run=run, seed=seed)
+            print(
+                f"  {run:<24} seed {int(seed)}: validation loss {float(r.val_loss):.4f}, "
+                f"IoU {float(r.val_best_iou):.3f}, "
+                f"{float(curves.training_seconds.sel(run=run, seed=seed)) / 60:.1f} min"
+            )
+    print(f"curves: {(out / 'curves.nc').resolve()}, {(out / 'curves.png').resolve()}")
+    return 0
+
+
 # -- evaluate --------------------------------------------------------------------------------------
 
 
@@ -362,7 +518,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         band=tuple(args.band) if args.band else None,
         baselines=not args.no_baselines,
     )
-    cols = ["iou", "miou", "mpa", "fp_fraction_iar_free", "fp_fraction_heldout", "threshold"]
+    cols = ["iou", "miou", "mpa", "fp_fraction_iar_free", "fp_fraction_heldout", "threshold",
+            "parameters", "inference_seconds_per_image"]  # fmt: skip
     frame = table[cols].to_dataframe()
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(
@@ -384,6 +541,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def add_parsers(subparsers: Any) -> None:
     """Add ``train``, ``evaluate`` and ``tune-events`` to an argparse ``subparsers`` object."""
     _add_train_parser(subparsers)
+    _add_compare_parser(subparsers)
     _add_evaluate_parser(subparsers)
     _add_tune_events_parser(subparsers)
 
@@ -404,6 +562,75 @@ def _add_train_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--model", default="unet", help="unet | odm_unet | smp:<Arch> (default: unet)")
+    _add_run_args(p)
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last complete epoch in OUTPUT/checkpoints",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_train, _argv=None)
+
+
+def _add_compare_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="train several architectures, each with several seeds, under one recipe on Dask",
+        description="Train every architecture given (positional names, and --run for one "
+        "with its own options) once per --seeds value, with the training options of "
+        "xspecseg train, one Dask task per run on single-threaded workers so that every core "
+        "stays busy. Each run is a model directory OUTPUT/<label>/seed<k>; running the same "
+        "command again skips finished runs and resumes interrupted ones from their last "
+        "epoch (a larger --epochs extends them). Writes OUTPUT/curves.nc and "
+        "OUTPUT/curves.png (validation curves of every run); score the models with "
+        "xspecseg evaluate OUTPUT/*/seed*.",
+        epilog=_examples(
+            "xspecseg compare unet smp:Unet smp:FPN --seeds 0 1 --data synth-iar --nights 16 "
+            "--epochs 8 --batch-size 4 --lr 1e-3 --loss ce_logdice -o cmp/",
+            "xspecseg compare smp:Unet --run odm_small odm_unet variant=small width_mult=0.5 "
+            "--data synth-cses --nights 96 --epochs 16 -o cmp-cses/",
+        ),
+    )
+    p.add_argument(
+        "models",
+        nargs="*",
+        help="architectures trained with their default options, labelled by name: "
+        "unet | odm_unet | smp:<Arch>",
+    )
+    p.add_argument(
+        "--run",
+        nargs="+",
+        action="append",
+        default=None,
+        metavar="ARG",
+        help="LABEL MODEL [KEY=VALUE ...]: an architecture with its own options (VALUE read "
+        "as JSON when it parses), labelled LABEL; repeatable",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds of the data and the training; every run is trained once per seed (default: 0)",
+    )
+    _add_run_args(p, dask=True)
+    p.add_argument("-o", "--output", required=True, help="folder of the runs")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of the local cluster, one run each at a time (default: one "
+        "per core; 1 runs here, one after another)",
+    )
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_compare)
+
+
+def _add_run_args(p: argparse.ArgumentParser, *, dask: bool = False) -> None:
+    """What ``train`` and ``compare`` share: data, validation, recipe, architecture options
+    (``dask``: ``--scheduler`` is a Dask scheduler's address, not the renamed option)."""
     _add_data_args(p, heldout=False)
     p.add_argument(
         "--val-nights",
@@ -417,7 +644,7 @@ def _add_train_parser(subparsers: Any) -> None:
         default=0.25,
         help="share of cube/npz images held out for validation (default: 0.25)",
     )
-    _add_recipe_args(p)
+    _add_recipe_args(p, renamed=not dask)
     g = p.add_argument_group("architecture")
     g.add_argument(
         "--base-channels",
@@ -433,17 +660,9 @@ def _add_train_parser(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="any other architecture option (VALUE read as JSON when it parses)",
     )
-    p.add_argument("-o", "--output", required=True, help="model directory to write")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the last complete epoch in OUTPUT/checkpoints",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(func=cmd_train, _argv=None)
 
 
-def _add_recipe_args(p: argparse.ArgumentParser) -> None:
+def _add_recipe_args(p: argparse.ArgumentParser, *, renamed: bool = True) -> None:
     """The ``training`` options: those of :class:`xspecseg.training.TrainingRecipe`, and threads."""
     g = p.add_argument_group("training")
     g.add_argument(
@@ -475,13 +694,14 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
         choices=["none", "cosine_warm_restarts"],
         help="learning-rate schedule (cosine_warm_restarts: T0 = 20 epochs) (default: none)",
     )
-    g.add_argument(
-        "--scheduler",
-        action=_Renamed,
-        new="--lr-schedule",
-        why="the learning-rate schedule; --scheduler is a Dask scheduler's address in cube, "
-        "predict and synth",
-    )
+    if renamed:
+        g.add_argument(
+            "--scheduler",
+            action=_Renamed,
+            new="--lr-schedule",
+            why="the learning-rate schedule; --scheduler is a Dask scheduler's address in cube, "
+            "predict and synth",
+        )
     g.add_argument(
         "--restart-epochs",
         type=int,
@@ -673,8 +893,9 @@ def cmd_evaluate_heldout(args: argparse.Namespace) -> int:
     else:
         kw = {"start": args.start or "2022-04-01", "halforbits": args.nights, "seed": args.seed}
         table, per_night = heldout_cses_table(names, scales=scales, **kw), None
-        cols = ["pixel_iou", "event_recall", "event_precision", "false_events_per_free_halforbit",
-                "anomalies", "events"]  # fmt: skip
+        cols = ["pixel_iou", "pixel_miou", "event_recall", "event_precision",
+                "false_events_per_free_halforbit", "anomalies", "events",
+                "seconds_per_halforbit"]  # fmt: skip
     print(f"held-out generator family: {args.data} {json.dumps(kw)}")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table[cols].to_dataframe().to_string(float_format=lambda v: f"{v:.3f}"))

@@ -45,6 +45,7 @@ __all__ = [
     "plot_halforbit",
     "quicklook",
     "seasonal_counts",
+    "training_curves_figure",
 ]
 
 #: Codes of :func:`confusion_image`.
@@ -813,4 +814,69 @@ def event_map(
         0.01, 0.01, f"map: {kind}" + ("" if cp else " (no coastlines)"), fontsize=8, color="0.3"
     )
     fig.map_kind = kind  # type: ignore[attr-defined]
+    return _save(fig, path)
+
+
+def training_curves_figure(
+    curves: xr.Dataset,
+    *,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Validation loss and IoU against epoch for every run of a comparison.
+
+    One colour per run, one line per seed, so that a reader sees whether every curve has
+    flattened and how far the seeds of one architecture spread.
+
+    Parameters
+    ----------
+    curves : xr.Dataset
+        :func:`xspecseg.training.compare.training_curves` (dims ``run``, ``seed``,
+        ``epoch``; ``val_loss``, ``val_best_iou``).
+    path : path, optional
+        Save the figure there as PNG.
+    title : str, optional
+        Default "validation curves" with the number of runs and seeds.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> c = xr.Dataset({v: (("run", "seed", "epoch"), np.random.rand(2, 2, 5))
+    ...                 for v in ("val_loss", "val_best_iou")},
+    ...                coords={"run": ["unet", "smp-Unet"], "seed": [0, 1],
+    ...                        "epoch": np.arange(1, 6)})
+    >>> [ax.get_ylabel() for ax in training_curves_figure(c).axes]
+    ['validation loss', 'validation IoU (best threshold)']
+    """
+    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    cmap = matplotlib.colormaps["tab20" if curves.sizes["run"] > 10 else "tab10"]
+    styles = ("-", "--", ":", "-.")
+    epoch = curves.epoch.values
+    for i, run in enumerate(curves.run.values):
+        colour = cmap(i % cmap.N)
+        for j, seed in enumerate(curves.seed.values):
+            for ax, var in zip(axes, ("val_loss", "val_best_iou")):
+                y = curves[var].sel(run=run, seed=seed).values
+                if np.isfinite(y).any():
+                    ax.plot(epoch, y, styles[j % len(styles)], color=colour,
+                            label=str(run) if j == 0 else None)  # fmt: skip
+    axes[0].set_ylabel("validation loss")
+    axes[1].set_ylabel("validation IoU (best threshold)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, ncols=2, loc="best")
+    n_seed = curves.sizes["seed"]
+    fig.suptitle(
+        title
+        if title is not None
+        else f"validation curves: {curves.sizes['run']} run(s) x {n_seed} seed(s) "
+        f"({', '.join(styles[: min(n_seed, len(styles))])} by seed)"
+    )
     return _save(fig, path)

@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -278,7 +279,7 @@ def evaluate_cses(
         Dim ``halforbit`` (``2 * orbit + 1`` ascending, ``2 * orbit`` descending):
         ``anomalies``, ``found`` (anomalies overlapped by an event's box),
         ``events``, ``true_events`` (events whose box holds truth or overlaps an anomaly),
-        ``tp``/``fp``/``fn`` pixels.
+        ``tp``/``fp``/``fn``/``tn`` pixels.
     """
     # an anomaly without a truth pixel (hidden by stronger emissions) cannot be found
     visible = pd.notna(pd.to_datetime(anomalies["start_time"])) & pd.notna(anomalies["f_min"])
@@ -324,6 +325,7 @@ def evaluate_cses(
                 "tp": int((d & t).sum()),
                 "fp": int((d & ~t).sum()),
                 "fn": int((~d & t).sum()),
+                "tn": int((~d & ~t).sum()),
             }
         )
     ds = xr.Dataset.from_dataframe(pd.DataFrame(rows).set_index("halforbit"))
@@ -358,13 +360,18 @@ def _overlaps(anomalies: pd.DataFrame, cat: xr.Dataset, k: int) -> np.ndarray:
 
 
 def summarise_cses(per_orbit: xr.Dataset) -> dict[str, Any]:
-    """The headline figures of :func:`evaluate_cses`: recall, precision, false events."""
+    """The headline figures of :func:`evaluate_cses`: recall, precision, false events, and
+    the pixel scores (IoU of the anomaly class; mIoU and mPA over both classes, the ODM_Unet
+    paper's)."""
     df = per_orbit.to_dataframe()
-    tp, fp, fn = (int(df[k].sum()) for k in ("tp", "fp", "fn"))
+    tp, fp, fn, tn = (int(df[k].sum()) for k in ("tp", "fp", "fn", "tn"))
+    iou_bg = tn / (tn + fp + fn) if tn + fp + fn else np.nan
     free = df[df.anomalies == 0]
     n_an, n_ev = int(df.anomalies.sum()), int(df.events.sum())
     return {
         "pixel_iou": tp / (tp + fp + fn) if tp + fp + fn else np.nan,
+        "pixel_miou": (tp / (tp + fp + fn) + iou_bg) / 2 if tp + fp + fn else np.nan,
+        "pixel_mpa": (tp / (tp + fn) + tn / (tn + fp)) / 2 if tp + fn and tn + fp else np.nan,
         "anomalies": n_an,
         "event_recall": float(df.found.sum() / n_an) if n_an else np.nan,
         "events": n_ev,
@@ -444,6 +451,18 @@ def heldout_ground_table(
     return table, xr.concat(per_night, dim="detector")
 
 
+def _parameters(detector: Any) -> float:
+    """Weights of a network detector (a module, or a model directory or name); NaN else."""
+    if isinstance(detector, str):
+        if detector.startswith("classical:"):
+            return float("nan")
+        from .models import load  # optional extra: torch
+
+        detector = load(detector)
+    params = getattr(detector, "parameters", None)
+    return float(sum(p.numel() for p in params())) if callable(params) else float("nan")
+
+
 def heldout_cses_table(
     detectors: list[Any],
     *,
@@ -457,7 +476,9 @@ def heldout_cses_table(
     Returns
     -------
     xr.Dataset
-        Dims ``detector``, ``scale``; the keys of :func:`summarise_cses`.
+        Dims ``detector``, ``scale``; the keys of :func:`summarise_cses`, ``parameters``
+        (NaN for a classical labeller) and ``seconds_per_halforbit`` (the whole chain on
+        this machine: probability, events and scoring).
     """
     sat, mask, anomalies = heldout_cses(start, int(halforbits), int(seed))
     sat = sat.drop_vars([v for v in ("truth",) if v in sat])
@@ -465,8 +486,18 @@ def heldout_cses_table(
     for det in detectors:
         name = det if isinstance(det, str) else type(det).__name__
         for s in scales:
+            t0 = time.perf_counter()
             r = evaluate_cses(det, sat.assign(psd=sat.psd * np.float32(s)), mask, anomalies)
-            rows.append({"detector": name, "scale": float(s), **summarise_cses(r)})
+            seconds = (time.perf_counter() - t0) / max(r.sizes["halforbit"], 1)
+            rows.append(
+                {
+                    "detector": name,
+                    "scale": float(s),
+                    **summarise_cses(r),
+                    "parameters": _parameters(det),
+                    "seconds_per_halforbit": seconds,
+                }
+            )
     table = _table(rows, ("detector", "scale"))
     table.attrs.update(
         generator="xspecseg.synth.heldout.heldout_cses",
@@ -514,8 +545,10 @@ def evaluation_table(
     -------
     xr.Dataset
         Dim ``model``: ``iou``, ``miou``, ``mpa`` (at the model's threshold),
-        ``fp_fraction_iar_free``, ``fp_fraction_heldout``, ``threshold``, ``band_low``,
-        ``band_high``; attrs ``data`` (the description as JSON), ``heldout_images``,
+        ``fp_fraction_iar_free``, ``fp_fraction_heldout``, ``threshold``, ``parameters``,
+        ``training_seconds`` (from the checkpoint; NaN for the baselines),
+        ``inference_seconds_per_image`` (this machine, one image at a time, the input
+        representation included), ``band_low``, ``band_high``; attrs ``data`` (the description as JSON), ``heldout_images``,
         ``iar_free_images``, ``heldout_positive_fraction``.
 
     Examples
@@ -556,6 +589,8 @@ def evaluation_table(
     table["fp_fraction_heldout"].attrs["long_name"] = (
         "fraction of true-background pixels flagged on the held-out images"
     )
+    for v in ("training_seconds", "inference_seconds_per_image"):
+        table[v].attrs["units"] = "s"
     return table
 
 
@@ -590,17 +625,22 @@ def _evaluation_row(
 ) -> dict[str, Any]:
     from .training import evaluate_classical, evaluate_model  # optional extra: torch
 
+    params, trained = float("nan"), float("nan")
     if name.startswith("classical:"):
         cut = tuple(band) if band else tuple(default_band)
 
         def score(images: ImageSet) -> dict[str, Any]:
-            return evaluate_classical(name, images)
+            t0 = time.perf_counter()
+            r = evaluate_classical(name, images)
+            return {**r, "seconds_per_image": (time.perf_counter() - t0) / max(len(images), 1)}
     else:
         from .models import load  # optional extra: torch
 
         model = load(name)
         cfg = getattr(model, "xspecseg_config", {})
         cut = tuple(band) if band else tuple(cfg.get("band") or default_band)
+        params = float(sum(p.numel() for p in model.parameters()))
+        trained = float((cfg.get("provenance") or {}).get("seconds_training", float("nan")))
 
         def score(images: ImageSet) -> dict[str, Any]:
             return evaluate_model(model, images)
@@ -615,6 +655,9 @@ def _evaluation_row(
         "fp_fraction_iar_free": fp,
         "fp_fraction_heldout": r["fp_fraction"],
         "threshold": r["threshold"],
+        "parameters": params,
+        "training_seconds": trained,
+        "inference_seconds_per_image": r["seconds_per_image"],
         "band_low": cut[0],
         "band_high": cut[1],
     }

@@ -7,7 +7,8 @@ one job each: :mod:`~xspecseg.training.imageset` (the image container),
 :mod:`~xspecseg.training.synthetic` (sets from the generators),
 :mod:`~xspecseg.training.sources` (picklable data descriptions),
 :mod:`~xspecseg.training.dataset` (the torch Dataset), :mod:`~xspecseg.training.augment`,
-:mod:`~xspecseg.training.loop`, :mod:`~xspecseg.training.search` and
+:mod:`~xspecseg.training.loop`, :mod:`~xspecseg.training.search`,
+:mod:`~xspecseg.training.compare` (the runs of ``xspecseg compare`` and their curves) and
 :mod:`~xspecseg.training.event_filter`; :mod:`~xspecseg.training.data` gathers the data
 names for code written before the split.
 """

@@ -192,7 +192,6 @@ def _build_model(
 # -- inference on images ---------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def predict_images(
     model: nn.Module, dataset: SpectrogramDataset | torch.utils.data.Dataset
 ) -> list[np.ndarray]:
@@ -205,16 +204,28 @@ def predict_images(
     >>> predict_images(get_model("unet", base_channels=4, depth=2), SpectrogramDataset(s))[0].shape
     (16, 16)
     """
+    return _forward_images(model, dataset)[0]
+
+
+@torch.no_grad()
+def _forward_images(
+    model: nn.Module, dataset: Any, loss_fn: nn.Module | None = None
+) -> tuple[list[np.ndarray], float]:
+    """(probabilities of every item, their mean ``loss_fn`` or NaN): one pass of the network."""
     was = model.training
     model.eval()
-    out = []
+    out, total = [], 0.0
     try:
         for i in range(len(dataset)):
-            x, _ = dataset[i]
-            out.append(torch.sigmoid(model(x[None]))[0, 0].numpy())
+            x, y = dataset[i]
+            logits = model(x[None])
+            if loss_fn is not None:
+                total += float(loss_fn(logits, y[None]))
+            out.append(torch.sigmoid(logits)[0, 0].numpy())
     finally:
         model.train(was)
-    return out
+    mean = total / len(out) if loss_fn is not None and out else float("nan")
+    return out, mean
 
 
 def _confusions(
@@ -279,7 +290,8 @@ def evaluate_model(
     dict
         ``iou``, ``miou``, ``mpa``, ``fp_fraction`` (predicted-positive share of true
         background pixels), ``positive_fraction``, ``threshold``, ``iou_by_threshold``
-        (array), ``thresholds`` and ``loss`` (NaN unless asked).
+        (array), ``thresholds``, ``loss`` (NaN unless asked) and ``seconds_per_image``
+        (the network's time per image, the input representation included).
 
     Examples
     --------
@@ -300,7 +312,9 @@ def evaluate_model(
     if isinstance(ds, SpectrogramDataset):
         ds = ds.with_options(augment=None, crop=None)
         _check_component(card.component if card else None, ds.data.meta)
-    probs = predict_images(model, ds)
+    t0 = time.perf_counter()
+    probs, mean_loss = _forward_images(model, ds, None if loss is None else _loss(loss))
+    seconds = time.perf_counter() - t0
     masks = _masks_of(ds)
     thr = np.asarray(sorted({*map(float, thresholds), float(threshold)}))
     mats = _confusions(probs, masks, thr)
@@ -310,9 +324,8 @@ def evaluate_model(
     out: dict[str, Any] = {**at, "threshold": float(threshold)}
     out["thresholds"] = np.asarray(grid)
     out["iou_by_threshold"] = by
-    out["loss"] = float("nan")
-    if loss is not None:
-        out["loss"] = _mean_loss(model, ds, _loss(loss))
+    out["loss"] = mean_loss
+    out["seconds_per_image"] = seconds / max(len(probs), 1)
     return out
 
 
@@ -346,21 +359,6 @@ def _loss(loss: str | nn.Module) -> nn.Module:
     if isinstance(loss, nn.Module):
         return loss
     return get_loss(loss)
-
-
-@torch.no_grad()
-def _mean_loss(model: nn.Module, ds: Any, loss_fn: nn.Module) -> float:
-    was = model.training
-    model.eval()
-    total, n = 0.0, 0
-    try:
-        for i in range(len(ds)):
-            x, y = ds[i]
-            total += float(loss_fn(model(x[None]), y[None]))
-            n += 1
-    finally:
-        model.train(was)
-    return total / n if n else float("nan")
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
@@ -881,6 +879,7 @@ def train_model(
         history=history,
         command=command,
     )
+    config["parameters"] = int(sum(p.numel() for p in net.parameters()))
     # the config as a checkpoint of this model will hold it (save adds name and kwargs)
     net.xspecseg_config = {**config, "name": arch, "kwargs": arch_kwargs}
     net.xspecseg_card = ModelCard.from_config(net.xspecseg_config)
