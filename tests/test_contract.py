@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from xspecseg.contract import (
     Architecture,
     InputRepresentation,
     ModelCard,
+    _background,
     architecture_of,
     card_of,
 )
@@ -360,6 +362,29 @@ def _pandas_runs(orbit, direction):
     df = pd.DataFrame({"orbit": orbit, "direction": direction})
     run = (df != df.shift()).any(axis=1).cumsum()
     return [(int(g.index[0]), int(g.index[-1]) + 1) for _, g in df.groupby(run, sort=False)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    rows=st.integers(1, 5),
+    cols=st.integers(1, 30),
+    q=st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.floats(0.0, 1.0)),
+)
+def test_background_with_gaps_is_numpys_nanquantile_bit_for_bit(data, rows, cols, q):
+    values = st.one_of(
+        st.floats(-1e6, 1e6, allow_nan=False),
+        st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.5]),  # gaps and ties
+    )
+    x = np.array(data.draw(st.lists(values, min_size=rows * cols, max_size=rows * cols)))
+    x = x.reshape(rows, cols)
+    for axis in (0, 1):
+        got = _background(x, q, axis=axis)
+        lines = np.moveaxis(np.where(np.isfinite(x), x, np.nan), axis, -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN lines: NaN
+            want = np.expand_dims(np.nanquantile(lines, q, axis=-1), axis)
+        np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=30, deadline=None)
