@@ -87,6 +87,21 @@ def test_compare_trains_what_its_train_command_trains_and_resumes(tmp_path, caps
     assert len(fig.axes[0].lines) == 4  # one line per run and seed
 
 
+def test_a_failing_run_keeps_the_others_and_fails_the_command(tmp_path, capsys):
+    data = tiny_set(4, (32, 32)).save(tmp_path / "d.npz")
+    argv = ["compare", "--data", f"npz:{data}", "--epochs", "1", "--workers", "1",
+            "--no-progress", "-o", str(tmp_path / "c"),
+            "--run", "bad", "unet", "base_channels=2", "depth=0",
+            "--run", "good", "unet", "base_channels=2", "depth=2"]  # fmt: skip
+    assert _cli(argv) == 1
+    out = capsys.readouterr().out
+    assert "1 run(s) failed" in out and "bad seed 0: ValueError: depth must be at least 1" in out
+    assert finished_epochs(run_folder(tmp_path / "c", "good", 0)) == 1
+    assert finished_epochs(run_folder(tmp_path / "c", "bad", 0)) == 0
+    with xr.open_dataset(tmp_path / "c" / "curves.nc") as c:
+        assert c.run.values.tolist() == ["good"]
+
+
 def test_training_curves_pad_a_shorter_run_with_nan(tmp_path):
     data = tiny_set(4, (32, 32)).save(tmp_path / "d.npz")
     for label, epochs in (("a", 2), ("b", 1)):

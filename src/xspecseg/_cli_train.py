@@ -23,6 +23,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -448,6 +449,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 continue
             todo.append((label, seed, ns))
     print(f"{len(runs)} architecture(s) x {len(args.seeds)} seed(s): {len(todo)} run(s) to train")
+    failed: list[str] = []
+
+    def finished(label: str, seed: int, get: Callable[[], dict[str, Any]]) -> None:
+        # one run that fails (a bad option, out of memory) must not cost the others theirs
+        try:
+            r = get()
+            log.info("%s seed %d: %.0f s", label, seed, r["seconds"])
+        except Exception as exc:
+            failed.append(f"{label} seed {seed}: {type(exc).__name__}: {exc}")
+            log.error("%s seed %d failed: %s", label, seed, exc)
+        if bar is not None:
+            bar.update()
+
     bar = None
     if todo and not args.no_progress:
         from tqdm.auto import tqdm
@@ -458,10 +472,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for seed in sorted({s for _, s, _ in todo}):
                 _warm_cache(next(ns for _, s, ns in todo if s == seed))
             for label, seed, ns in todo:
-                r = _compare_task(ns)
-                log.info("%s seed %d: %.0f s", label, seed, r["seconds"])
-                if bar is not None:
-                    bar.update()
+                finished(label, seed, lambda ns=ns: _compare_task(ns))
         elif todo:
             from distributed import as_completed
 
@@ -477,15 +488,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     for label, seed, ns in todo
                 }
                 for fut in as_completed(list(futures)):
-                    label, seed = futures[fut]
-                    r = fut.result()
-                    log.info("%s seed %d: %.0f s", label, seed, r["seconds"])
-                    if bar is not None:
-                        bar.update()
+                    finished(*futures[fut], fut.result)
     finally:
         if bar is not None:
             bar.close()
     curves = training_curves(out)
+    out.mkdir(parents=True, exist_ok=True)
     curves.to_netcdf(out / "curves.nc")
     if curves.sizes["run"]:
         training_curves_figure(curves, path=out / "curves.png")
@@ -499,6 +507,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 f"{float(curves.training_seconds.sel(run=run, seed=seed)) / 60:.1f} min"
             )
     print(f"curves: {(out / 'curves.nc').resolve()}, {(out / 'curves.png').resolve()}")
+    if failed:
+        print(f"{len(failed)} run(s) failed (the others are kept):", *failed, sep="\n  ")
+        return 1
     return 0
 
 
