@@ -7,6 +7,7 @@ import json
 import shlex
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -14,6 +15,7 @@ from test_train import same, tiny_set, weights
 from xspecseg.models import load
 from xspecseg.plot import training_curves_figure
 from xspecseg.training.compare import finished_epochs, run_folder, training_curves
+from xspecseg.validation import evaluation_table
 
 
 def _cli(argv: list[str]) -> int:
@@ -85,6 +87,20 @@ def test_compare_trains_what_its_train_command_trains_and_resumes(tmp_path, caps
     assert curves.training_seconds.notnull().all()
     fig = training_curves_figure(curves)
     assert len(fig.axes[0].lines) == 4  # one line per run and seed
+
+    # an evaluation table of the runs groups by architecture, seeds as the spread
+    table = evaluation_table([str(f) for f in folders.values()], tiny_set(3, (32, 32), seed=9))
+    assert sorted(set(table.run.values)) == [
+        "classical:beggan",
+        "classical:canny",
+        "narrow",
+        "wide",
+    ]
+    frame = table.iou.to_dataframe().reset_index()
+    assert frame[frame.run == "wide"].training_seed.tolist() == [0, 1]
+    want = frame.groupby("run").iou.mean()
+    got = table.iou.groupby("run").mean().to_series()
+    pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), check_names=False)
 
 
 def test_a_failing_run_keeps_the_others_and_fails_the_command(tmp_path, capsys):

@@ -448,7 +448,9 @@ def heldout_ground_table(
         seed=int(seed),
         score_band_hz=list(IAR_SCORE_BAND),
     )
-    return table, xr.concat(per_night, dim="detector")
+    return _with_runs(table, "detector"), _with_runs(
+        xr.concat(per_night, dim="detector"), "detector"
+    )
 
 
 def _parameters(detector: Any) -> float:
@@ -505,7 +507,7 @@ def heldout_cses_table(
         halforbits=int(halforbits),
         seed=int(seed),
     )
-    return table
+    return _with_runs(table, "detector")
 
 
 # -- pixel scores of trained models on labelled images ------------------------------------------
@@ -548,7 +550,9 @@ def evaluation_table(
         ``fp_fraction_iar_free``, ``fp_fraction_heldout``, ``threshold``, ``parameters``,
         ``training_seconds`` (from the checkpoint; NaN for the baselines),
         ``inference_seconds_per_image`` (this machine, one image at a time, the input
-        representation included), ``band_low``, ``band_high``; attrs ``data`` (the description as JSON), ``heldout_images``,
+        representation included), ``band_low``, ``band_high``; for the model directories of
+        an ``xspecseg compare`` folder also the coordinates ``run`` and ``training_seed``
+        (:func:`~xspecseg.training.compare.add_run_coords`); attrs ``data`` (the description as JSON), ``heldout_images``,
         ``iar_free_images``, ``heldout_positive_fraction``.
 
     Examples
@@ -591,7 +595,14 @@ def evaluation_table(
     )
     for v in ("training_seconds", "inference_seconds_per_image"):
         table[v].attrs["units"] = "s"
-    return table
+    return _with_runs(table, "model")
+
+
+def _with_runs(table: xr.Dataset, dim: str) -> xr.Dataset:
+    """``run``/``seed`` coordinates for the runs of an ``xspecseg compare`` folder."""
+    from .training.compare import add_run_coords  # optional extra: torch
+
+    return add_run_coords(table, dim)
 
 
 def _with_model_components(

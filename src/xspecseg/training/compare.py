@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["CURVE_VARS", "finished_epochs", "run_folder", "training_curves"]
+__all__ = [
+    "CURVE_VARS",
+    "add_run_coords",
+    "finished_epochs",
+    "run_folder",
+    "run_of",
+    "training_curves",
+]
 
 #: History variables gathered per (run, seed, epoch).
 CURVE_VARS = ("train_loss", "val_loss", "val_iou", "val_best_iou", "lr", "seconds")
@@ -40,6 +47,38 @@ def run_folder(output: str | os.PathLike, label: str, seed: int) -> Path:
     if not safe:
         raise ValueError(f"run label {label!r} has no usable character")
     return Path(output) / safe / f"seed{int(seed)}"
+
+
+def run_of(path: str | os.PathLike) -> tuple[str, int] | None:
+    """``(label, seed)`` of a model directory laid out by :func:`run_folder`, else None.
+
+    Examples
+    --------
+    >>> run_of("cmp/smp-Unet/seed1"), run_of("cses-default")
+    (('smp-Unet', 1), None)
+    """
+    p = Path(path)
+    m = _SEED_DIR.match(p.name)
+    if m is None or p.parent.name in ("", ".", ".."):
+        return None
+    return p.parent.name, int(m.group(1))
+
+
+def add_run_coords(table: xr.Dataset, dim: str) -> xr.Dataset:
+    """``run`` and ``training_seed`` coordinates along ``dim`` (model paths or names) when
+    it holds a run folder: ``table.groupby("run")`` then gives each architecture's mean and
+    spread over its seeds.
+
+    Other entries (a shipped model, a classical labeller) are a run of their own, seed -1.
+    """
+    names = [str(v) for v in table[dim].values]
+    runs = [run_of(v) for v in names]
+    if not any(runs):
+        return table
+    return table.assign_coords(
+        run=(dim, np.array([r[0] if r else v for r, v in zip(runs, names)], dtype=str)),
+        training_seed=(dim, np.array([r[1] if r else -1 for r in runs], dtype=np.int64)),
+    )
 
 
 def finished_epochs(folder: str | os.PathLike) -> int:
@@ -80,9 +119,9 @@ def training_curves(output: str | os.PathLike) -> xr.Dataset:
     root = Path(output)
     found: dict[tuple[str, int], Path] = {}
     for hist_path in sorted(root.glob("*/seed*/history.nc")):
-        m = _SEED_DIR.match(hist_path.parent.name)
-        if m and (hist_path.parent / "config.json").is_file():
-            found[(hist_path.parent.parent.name, int(m.group(1)))] = hist_path.parent
+        key = run_of(hist_path.parent)
+        if key is not None and (hist_path.parent / "config.json").is_file():
+            found[key] = hist_path.parent
     runs = sorted({r for r, _ in found})
     seeds = sorted({s for _, s in found})
     hists = {}
