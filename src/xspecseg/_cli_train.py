@@ -1,4 +1,4 @@
-"""The ``xspecseg train`` and ``xspecseg evaluate`` subcommands.
+"""The ``xspecseg train``, ``compare``, ``evaluate`` and ``tune-events`` subcommands.
 
 ``add_parsers(subparsers)`` adds both to the ``xspecseg`` argparse parser; each handler
 returns an exit code. Defaults are small enough for a laptop CPU (a U-net of 8 base
@@ -550,7 +550,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Add ``train``, ``evaluate`` and ``tune-events`` to an argparse ``subparsers`` object."""
+    """Add ``train``, ``compare``, ``evaluate`` and ``tune-events`` to an argparse
+    ``subparsers`` object."""
     _add_train_parser(subparsers)
     _add_compare_parser(subparsers)
     _add_evaluate_parser(subparsers)
