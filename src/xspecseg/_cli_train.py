@@ -1,6 +1,6 @@
 """The ``xspecseg train``, ``compare``, ``evaluate`` and ``tune-events`` subcommands.
 
-``add_parsers(subparsers)`` adds both to the ``xspecseg`` argparse parser; each handler
+``add_parsers(subparsers)`` adds them to the ``xspecseg`` argparse parser; each handler
 returns an exit code. Defaults are small enough for a laptop CPU (a U-net of 8 base
 channels, 8 synthetic nights); the papers' settings are options.
 
