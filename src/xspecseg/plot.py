@@ -826,7 +826,9 @@ def training_curves_figure(
     """Validation loss and IoU against epoch for every run of a comparison.
 
     One colour per run, one line per seed, so that a reader sees whether every curve has
-    flattened and how far the seeds of one architecture spread.
+    flattened and how far the seeds of one architecture spread. The loss axis is
+    logarithmic (when every loss is positive), so that one diverging run leaves the
+    others readable.
 
     Parameters
     ----------
@@ -854,17 +856,23 @@ def training_curves_figure(
     """
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
-    cmap = matplotlib.colormaps["tab20" if curves.sizes["run"] > 10 else "tab10"]
+    n_run = curves.sizes["run"]
+    cmap = matplotlib.colormaps["tab10" if n_run <= 10 else "tab20"]
     styles = ("-", "--", ":", "-.")
     epoch = curves.epoch.values
     for i, run in enumerate(curves.run.values):
-        colour = cmap(i % cmap.N)
+        # tab20 pairs a dark and a light shade: take the darks first, then the lights
+        colour = cmap(i % cmap.N if n_run <= 10 else (2 * i) % 20 + (2 * i) // 20)
         for j, seed in enumerate(curves.seed.values):
             for ax, var in zip(axes, ("val_loss", "val_best_iou")):
                 y = curves[var].sel(run=run, seed=seed).values
                 if np.isfinite(y).any():
                     ax.plot(epoch, y, styles[j % len(styles)], color=colour,
                             label=str(run) if j == 0 else None)  # fmt: skip
+    loss = curves["val_loss"].values
+    if np.isfinite(loss).any() and np.nanmin(loss) > 0:
+        # a run that diverges must not flatten every other curve into the axis
+        axes[0].set_yscale("log")
     axes[0].set_ylabel("validation loss")
     axes[1].set_ylabel("validation IoU (best threshold)")
     for ax in axes:
