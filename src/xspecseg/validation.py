@@ -487,6 +487,7 @@ def heldout_cses_table(
     rows = []
     for det in detectors:
         name = det if isinstance(det, str) else type(det).__name__
+        params = _parameters(det)
         for s in scales:
             t0 = time.perf_counter()
             r = evaluate_cses(det, sat.assign(psd=sat.psd * np.float32(s)), mask, anomalies)
@@ -496,7 +497,7 @@ def heldout_cses_table(
                     "detector": name,
                     "scale": float(s),
                     **summarise_cses(r),
-                    "parameters": _parameters(det),
+                    "parameters": params,
                     "seconds_per_halforbit": seconds,
                 }
             )
@@ -552,8 +553,8 @@ def evaluation_table(
         ``inference_seconds_per_image`` (this machine, one image at a time, the input
         representation included), ``band_low``, ``band_high``; for the model directories of
         an ``xspecseg compare`` folder also the coordinates ``run`` and ``training_seed``
-        (:func:`~xspecseg.training.compare.add_run_coords`); attrs ``data`` (the description as JSON), ``heldout_images``,
-        ``iar_free_images``, ``heldout_positive_fraction``.
+        (:func:`~xspecseg.training.compare.add_run_coords`); attrs ``data`` (the description
+        as JSON), ``heldout_images``, ``iar_free_images``, ``heldout_positive_fraction``.
 
     Examples
     --------
@@ -599,7 +600,7 @@ def evaluation_table(
 
 
 def _with_runs(table: xr.Dataset, dim: str) -> xr.Dataset:
-    """``run``/``seed`` coordinates for the runs of an ``xspecseg compare`` folder."""
+    """``run``/``training_seed`` coordinates for the runs of an ``xspecseg compare`` folder."""
     from .training.compare import add_run_coords  # optional extra: torch
 
     return add_run_coords(table, dim)
