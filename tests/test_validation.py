@@ -106,3 +106,11 @@ def test_evaluation_table_scores_the_baselines_on_held_out_and_free_images():
     np.testing.assert_array_equal(t.band_high, 6.0)
     with pytest.raises(ValueError, match="nothing to evaluate"):
         val.evaluation_table([], spec, baselines=False)
+
+
+def test_parameters_of_a_network_and_of_a_labeller():
+    from xspecseg.models import get_model
+
+    net = get_model("unet", base_channels=4, depth=2)
+    assert val._parameters(net) == sum(p.numel() for p in net.parameters()) > 0
+    assert np.isnan(val._parameters("classical:beggan"))
