@@ -151,3 +151,16 @@ def test_run_folder_names():
     assert run_folder("o", "smp:Unet++", 0).as_posix() == "o/smp-Unet--/seed0"
     with pytest.raises(ValueError, match="usable"):
         run_folder("o", "..", 0)
+
+
+def test_compare_on_local_workers_gives_the_models_of_a_run_here(tmp_path):
+    """The Dask path (two worker processes) trains what the in-process path trains."""
+    data = tiny_set(4, (32, 32)).save(tmp_path / "d.npz")
+    common = ["compare", "--data", f"npz:{data}", "--epochs", "1", "--seeds", "0", "1",
+              "--no-progress", "--run", "tiny", "unet", "base_channels=2", "depth=2"]  # fmt: skip
+    assert _cli([*common, "--workers", "2", "-o", str(tmp_path / "dask")]) == 0
+    assert _cli([*common, "--workers", "1", "-o", str(tmp_path / "here")]) == 0
+    for seed in (0, 1):
+        a = load(run_folder(tmp_path / "dask", "tiny", seed))
+        b = load(run_folder(tmp_path / "here", "tiny", seed))
+        assert same(weights(a), weights(b))

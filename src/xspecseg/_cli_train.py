@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._optional import needs_extra
+from .cluster import dask_client
 from .contract import NORM_STATISTICS
 from .events import EVENT_CUT_KEYS
 from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
@@ -434,7 +436,7 @@ def _compare_task(ns: argparse.Namespace, _after: Any = None) -> dict[str, Any]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .plot import training_curves_figure
+    from .plot import training_curves_figure  # optional extra: plot
     from .training.compare import finished_epochs, training_curves  # optional extra: torch
 
     runs = _compare_runs(args)
@@ -474,9 +476,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for label, seed, ns in todo:
                 finished(label, seed, lambda ns=ns: _compare_task(ns))
         elif todo:
-            from distributed import as_completed
-
-            from .cluster import dask_client
+            with needs_extra("cluster"):
+                from distributed import as_completed
 
             with dask_client(args.scheduler, args.workers) as client:
                 warm = {
