@@ -138,6 +138,7 @@ def test_training_curves_pad_a_shorter_run_with_nan(tmp_path):
         (["--run", "only-a-label"], "LABEL MODEL"),
         (["--run", "x", "unet", "depth"], "KEY=VALUE"),
         (["unet", "--run", "unet", "unet", "depth=2"], "repeated"),
+        (["unet", "--workers", "0"], "at least 1"),
     ],
 )
 def test_compare_refuses_a_bad_run_list_before_training(tmp_path, extra, message):

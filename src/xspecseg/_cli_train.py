@@ -439,6 +439,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .plot import training_curves_figure  # optional extra: plot
     from .training.compare import finished_epochs, training_curves  # optional extra: torch
 
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     runs = _compare_runs(args)
     out = Path(args.output)
     todo = []
