@@ -86,7 +86,11 @@ def test_compare_trains_what_its_train_command_trains_and_resumes(tmp_path, caps
         assert cfg["parameters"] == n
     assert curves.training_seconds.notnull().all()
     fig = training_curves_figure(curves)
-    assert len(fig.axes[0].lines) == 4  # one line per run and seed
+    # training loss, validation loss, validation IoU: one line per run and seed in each
+    assert [len(ax.lines) for ax in fig.axes] == [4, 4, 4]
+    drawn = sorted(tuple(line.get_ydata()) for line in fig.axes[0].lines)
+    expected = sorted(tuple(curves.train_loss.sel(run=r, seed=s).values) for r, s in folders)
+    assert drawn == expected
 
     # an evaluation table of the runs groups by architecture, seeds as the spread
     table = evaluation_table([str(f) for f in folders.values()], tiny_set(3, (32, 32), seed=9))

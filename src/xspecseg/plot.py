@@ -823,18 +823,20 @@ def training_curves_figure(
     path: str | os.PathLike | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Validation loss and IoU against epoch for every run of a comparison.
+    """Training loss, validation loss and validation IoU against epoch for every run.
 
     One colour per run, one line per seed, so that a reader sees whether every curve has
-    flattened and how far the seeds of one architecture spread. The loss axis is
-    logarithmic (when every loss is positive), so that one diverging run leaves the
-    others readable.
+    flattened and how far the seeds of one architecture spread. The training loss (a
+    panel of its own when ``curves`` has ``train_loss``) averages every training image,
+    so it shows convergence where a small validation set leaves its curves noisy. Loss
+    axes are logarithmic (when every loss is positive), so that one diverging run leaves
+    the others readable.
 
     Parameters
     ----------
     curves : xr.Dataset
         :func:`xspecseg.training.compare.training_curves` (dims ``run``, ``seed``,
-        ``epoch``; ``val_loss``, ``val_best_iou``).
+        ``epoch``; ``val_loss``, ``val_best_iou``, optionally ``train_loss``).
     path : path, optional
         Save the figure there as PNG.
     title : str, optional
@@ -853,9 +855,18 @@ def training_curves_figure(
     ...                        "epoch": np.arange(1, 6)})
     >>> [ax.get_ylabel() for ax in training_curves_figure(c).axes]
     ['validation loss', 'validation IoU (best threshold)']
+    >>> c["train_loss"] = c.val_loss * 0.9
+    >>> [ax.get_ylabel() for ax in training_curves_figure(c).axes]
+    ['training loss', 'validation loss', 'validation IoU (best threshold)']
     """
-    fig = Figure(figsize=(12, 4.6), layout="constrained")
-    axes = fig.subplots(1, 2)
+    names = {
+        "train_loss": "training loss",
+        "val_loss": "validation loss",
+        "val_best_iou": "validation IoU (best threshold)",
+    }
+    variables = [v for v in names if v in curves or v != "train_loss"]
+    fig = Figure(figsize=(6 * len(variables), 4.6), layout="constrained")
+    axes = list(fig.subplots(1, len(variables)))
     n_run = curves.sizes["run"]
     cmap = matplotlib.colormaps["tab10" if n_run <= 10 else "tab20"]
     styles = ("-", "--", ":", "-.")
@@ -864,27 +875,27 @@ def training_curves_figure(
         # tab20 pairs a dark and a light shade: take the darks first, then the lights
         colour = cmap(i % cmap.N if n_run <= 10 else (2 * i) % 20 + (2 * i) // 20)
         for j, seed in enumerate(curves.seed.values):
-            for ax, var in zip(axes, ("val_loss", "val_best_iou")):
+            for ax, var in zip(axes, variables):
                 y = curves[var].sel(run=run, seed=seed).values
                 if np.isfinite(y).any():
                     ax.plot(epoch, y, styles[j % len(styles)], color=colour,
                             label=str(run) if j == 0 else None)  # fmt: skip
-    loss = curves["val_loss"].values
-    if np.isfinite(loss).any() and np.nanmin(loss) > 0:
-        # a run that diverges must not flatten every other curve into the axis
-        axes[0].set_yscale("log")
-    axes[0].set_ylabel("validation loss")
-    axes[1].set_ylabel("validation IoU (best threshold)")
+    for ax, var in zip(axes, variables):
+        ax.set_ylabel(names[var])
+        loss = curves[var].values
+        if var.endswith("loss") and np.isfinite(loss).any() and np.nanmin(loss) > 0:
+            # a run that diverges must not flatten every other curve into the axis
+            ax.set_yscale("log")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, ncols=2, loc="best")
+    axes[-1].legend(fontsize=8, ncols=2, loc="best")
     n_seed = curves.sizes["seed"]
     fig.suptitle(
         title
         if title is not None
-        else f"validation curves: {curves.sizes['run']} run(s) x {n_seed} seed(s) "
+        else f"training curves: {curves.sizes['run']} run(s) x {n_seed} seed(s) "
         f"({', '.join(styles[: min(n_seed, len(styles))])} by seed)"
     )
     return _save(fig, path)
