@@ -864,7 +864,7 @@ def training_curves_figure(
         "val_loss": "validation loss",
         "val_best_iou": "validation IoU (best threshold)",
     }
-    variables = [v for v in names if v in curves or v != "train_loss"]
+    variables = [v for v in names if v in curves]
     fig = Figure(figsize=(6 * len(variables), 4.6), layout="constrained")
     axes = list(fig.subplots(1, len(variables)))
     n_run = curves.sizes["run"]
