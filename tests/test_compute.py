@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
+import dask
+import dask._task_spec
+import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
+from dask.highlevelgraph import HighLevelGraph
 
-from xspecseg._compute import compute, in_worker
+from xspecseg._compute import compute, in_worker, tasks_over
 
 
 def _prob():
@@ -43,3 +49,69 @@ def test_extract_events_inside_a_worker_task_does_not_resubmit():
     assert not any("_chunk_partials" in k for k in keys)
     # outside a worker nothing changes: the client (if any) or the local scheduler runs it
     assert compute(_prob().sum().data)[0] == pytest.approx(0.9 * 60 + 0.8 * 100, rel=1e-5)
+
+
+def _culls(monkeypatch) -> list[str]:
+    """Record every cull of a graph (a whole optimisation, or one of a single layer)."""
+    calls: list[str] = []
+    graph_cull, spec_cull = HighLevelGraph.cull, dask._task_spec.cull
+
+    def counting_graph(self, keys):
+        calls.append("graph")
+        return graph_cull(self, keys)
+
+    def counting_spec(*args, **kwargs):
+        calls.append("layer")
+        return spec_cull(*args, **kwargs)
+
+    monkeypatch.setattr(HighLevelGraph, "cull", counting_graph)
+    monkeypatch.setattr(dask._task_spec, "cull", counting_spec)
+    return calls
+
+
+def _combine(*blocks, scale):
+    return scale * sum(b.sum() for b in blocks)
+
+
+@pytest.mark.parametrize("nchunks", [3, 12])
+def test_tasks_over_builds_its_graph_once_and_equals_per_chunk_delayed(monkeypatch, nchunks):
+    x = da.arange(nchunks * 4, chunks=4) * 2 + 1
+    blocks = x.to_delayed()
+    reference = [
+        dask.delayed(_combine)(*blocks[max(0, i - 1) : i + 1], scale=i) for i in range(nchunks)
+    ]
+    culls = _culls(monkeypatch)
+    calls = {i: (functools.partial(_combine, scale=i), list(blocks[max(0, i - 1) : i + 1]))
+             for i in range(nchunks)}  # fmt: skip
+    # a later call may take an earlier one's result by its name in ``calls``
+    calls["total"] = (functools.partial(_combine, scale=1), list(range(nchunks)))
+    out = tasks_over("combine", calls)
+    assert culls == []  # nothing optimised while the graph is built
+    got = dask.compute(*out.values(), scheduler="sync")
+    assert culls.count("graph") == 1  # one optimisation of the whole graph, whatever nchunks
+    want = dask.compute(*reference, scheduler="sync")
+    assert list(got[:-1]) == list(want)
+    assert got[-1] == sum(want)
+
+
+@pytest.mark.parametrize("what", ["probability", "events"])
+def test_writing_and_extracting_optimise_the_graph_a_fixed_number_of_times(monkeypatch,
+                                                                           tmp_path, what):  # fmt: skip
+    # a dask.delayed call per chunk optimised the graph of all the chunks for every chunk:
+    # quadratic in the record (a year of CSES half-orbits stalled on the client)
+    import xspecseg as xs
+
+    counts = []
+    for n in (2, 8):
+        prob = _prob().isel(time=slice(0, 7 * n)).chunk(time=7).copy()
+        prob.attrs.update(threshold=0.5, image_unit="none")
+        culls = _culls(monkeypatch)
+        if what == "probability":
+            xs.write_probability(prob, tmp_path / f"p{n}.zarr", progress=False)
+        else:
+            # PSD chunks that differ from the probability's: rows joined across blocks
+            psd = (prob + 1.0).chunk(time=5)
+            xs.extract_events(prob, psd=psd, threshold=0.5, fringes=False)
+        counts.append(len(culls))
+        monkeypatch.undo()
+    assert counts[0] == counts[1] <= 12, counts

@@ -42,6 +42,17 @@ def test_lazy_one_chunk_per_file(files):
     assert "synth_params" in sat.attrs and "truth" in sat
 
 
+def test_all_files_are_read_in_one_graph_layer(files):
+    # a layer per file made every optimisation of a year's graph (11 000 files) cost
+    # layers x keys on the client
+    for subset in (files[:2], files):
+        sat = read_cses(subset)
+        for name in ("psd", "truth"):
+            assert len(sat[name].data.dask.layers) == 1, name
+    one = read_cses(files[:1]).psd.values
+    np.testing.assert_array_equal(read_cses(files).psd.values[: one.shape[0]], one)
+
+
 @pytest.mark.parametrize("component,name", [("X", "A131_P"), ("Y", "A132_P"), ("Z", "A133_P")])
 def test_values_round_trip(files, component, name):
     sat = read_cses(files, component=component)

@@ -29,6 +29,7 @@ is written (empty ones too) it also finds a deleted one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -46,6 +47,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ._compute import tasks_over
 from ._provenance import append_history, history_line, utc_now_iso
 
 #: The subgroup holding the bookkeeping; ``xarray.open_zarr`` reads no subgroup.
@@ -712,6 +714,10 @@ def _write_chunk(
     return index
 
 
+def _write_blocks(*blocks: np.ndarray, path: str, names, axes, t0: int, index: int) -> int:
+    return _write_chunk(blocks, path, names, axes, t0, index)
+
+
 def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: str):
     """Compute delayed tasks on the given/current distributed client or locally, with a bar."""
     if client is None:
@@ -828,18 +834,21 @@ def _write_missing(g, ds, chunks, first, path, progress, client, what) -> list[i
             raise ValueError("store variables must be one dask chunk across non-time dims")
     bounds = np.cumsum((0, *chunks))
     starts_rows = _row_starts(g)
-    tasks, written = [], []
+    calls = {}
     for k in range(len(chunks)):
         idx = first + k
         if done[idx]:
             continue
-        blocks = [p[k, 0] for p in per_var]
         t0 = int(starts_rows[idx]) if idx < starts_rows.size else int(bounds[k])
-        tasks.append(dask.delayed(_write_chunk)(blocks, str(path), names, axes, t0, idx))
-        written.append(idx)
-    if tasks:
+        write = functools.partial(
+            _write_blocks, path=str(path), names=tuple(names), axes=tuple(axes), t0=t0, index=idx
+        )
+        calls[idx] = (write, [p[k, 0] for p in per_var])
+    if calls:
+        name = "write-" + dask.base.tokenize(str(path), uuid.uuid4().hex)
+        tasks = list(tasks_over(name, calls).values())
         _run(tasks, progress=progress, client=client, desc=f"{what} -> {path.name}", unit="chunk")
-    return written
+    return list(calls)
 
 
 def _row_starts(g) -> np.ndarray:

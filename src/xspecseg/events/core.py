@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._compute import compute
+from .._compute import compute, tasks_over
 from .aggregations import chunk_reduce, combine, pixel_columns
 from .fringes import FringeOptions, _chunk_fringes, _time_halo
 from .rowstats import _row_log_sums
@@ -115,6 +116,17 @@ def _rows(blocks: list[np.ndarray], first: int, lo: int, hi: int) -> np.ndarray:
     return joined[lo - first : hi - first]
 
 
+def _rows_of(*blocks: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
+    return _rows(list(blocks), first, lo, hi)
+
+
+def _partials_of(
+    prob: np.ndarray, psd_ext: np.ndarray | None = None, *, left: int, breaks: np.ndarray,
+    row0: int, **kwargs: Any,
+) -> dict[str, Any]:  # fmt: skip
+    return _chunk_partials(prob, psd_ext, left, breaks, row0, **kwargs)
+
+
 def chunk_partials(
     prob: Any,
     psd: Any | None,
@@ -175,37 +187,44 @@ def chunk_partials(
         sizes = tuple(int(c) for c in data.chunks[0] if c > 0)
         sbounds = np.cumsum((0, *sizes))
         sblocks = pdata.rechunk({0: sizes, 1: -1}).to_delayed().ravel() if sizes else []
-    tasks = []
+    # the graph is written out (tasks_over): a dask.delayed call per chunk would optimise
+    # the graph of all the blocks again for every chunk
+    calls: dict[tuple[str, int], tuple[Any, list[Any]]] = {}
     for i, (a, b) in enumerate(itertools.pairwise(bounds)):
         if b == a:
             continue  # empty chunks hold nothing and must not break border adjacency
-        sblock, left = None, 0
+        args: list[Any] = [pblocks[i]]
+        left = 0
         if pdata is not None:
             # the chunk's PSD rows plus the halo the fringe time smoothing reaches
             lo, hi = (max(0, a - halo), min(nt, b + halo)) if fringe_opts else (a, b)
             j0 = int(np.searchsorted(sbounds, lo, side="right")) - 1
             j1 = int(np.searchsorted(sbounds, hi, side="left"))
             if j1 - j0 == 1 and (lo, hi) == (sbounds[j0], sbounds[j1]):
-                sblock = sblocks[j0]
+                args.append(sblocks[j0])
             else:
-                sblock = dask.delayed(_rows, pure=True)(
-                    list(sblocks[j0:j1]), int(sbounds[j0]), lo, hi
-                )
+                rows = functools.partial(_rows_of, first=int(sbounds[j0]), lo=int(lo), hi=int(hi))
+                calls[("rows", i)] = (rows, list(sblocks[j0:j1]))
+                args.append(("rows", i))
             left = int(a - lo)
-        tasks.append(
-            dask.delayed(_chunk_partials, pure=True)(
-                pblocks[i],
-                sblock,
-                left,
-                breaks[a:b],
-                int(a),
-                threshold=threshold,
-                structure=structure,
-                grow=grow,
-                freq=freq,
-                fringe_opts=fringe_opts,
-            )
+        partials = functools.partial(
+            _partials_of,
+            left=left,
+            breaks=breaks[a:b],
+            row0=int(a),
+            threshold=threshold,
+            structure=structure,
+            grow=grow,
+            freq=freq,
+            fringe_opts=fringe_opts,
         )
+        calls[("partials", i)] = (partials, args)
+    token = dask.base.tokenize(
+        data.name, None if pdata is None else pdata.name, breaks, threshold, connectivity,
+        grow, freq, repr(fringe_opts),
+    )  # fmt: skip
+    done = tasks_over(f"chunk-partials-{token}", calls)
+    tasks = [d for (kind, _), d in done.items() if kind == "partials"]
     return list(compute(*tasks, **(compute_kwargs or {})))
 
 
