@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+import dask
 import dask.array as da
 import h5py
 import numpy as np
 import pytest
+import xarray as xr
 
 from xspecseg.io.cses import decode_utc_time, read_cses
 from xspecseg.synth.cses import cses_orbits
@@ -51,6 +53,26 @@ def test_all_files_are_read_in_one_graph_layer(files):
             assert len(sat[name].data.dask.layers) == 1, name
     one = read_cses(files[:1]).psd.values
     np.testing.assert_array_equal(read_cses(files).psd.values[: one.shape[0]], one)
+
+
+def test_many_files_have_their_headers_read_in_batches_with_the_same_result(
+    files, tmp_path, monkeypatch
+):
+    import pickle
+
+    import xspecseg.io.cses as cses_mod
+
+    whole = read_cses(files)
+    monkeypatch.setattr(cses_mod, "_META_BATCH", 1)  # every file a task of its own
+    with dask.config.set(scheduler="threads"):
+        batched = read_cses(list(reversed(files)))
+    xr.testing.assert_identical(batched.drop_vars("truth").load(), whole.drop_vars("truth").load())
+    meta = cses_mod._meta_batch([str(files[0])], "Z", True)[0]
+    assert pickle.loads(pickle.dumps(meta)).path == meta.path  # a batch can go to a worker
+    bad = tmp_path / NAME.format("999999")
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="999999"):
+        read_cses([*files, bad])
 
 
 @pytest.mark.parametrize("component,name", [("X", "A131_P"), ("Y", "A132_P"), ("Z", "A133_P")])

@@ -54,6 +54,7 @@ import numpy as np
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
+from .._compute import compute
 from .._optional import needs_extra
 from ._paths import expand_paths
 from .cses_format import FILE_GLOB, N_FREQ, NAME_RE, SPECTRUM_NAMES, TRACK, TRUTH_BITS, TRUTH_NAME
@@ -347,6 +348,27 @@ def _open_meta(path: str, component: str, check_name: bool) -> _FileMeta:
         )
 
 
+#: Files whose headers one task reads when :func:`read_cses` is given many.
+_META_BATCH = 256
+
+
+def _meta_batch(paths: list[str], component: str, check_name: bool) -> list[_FileMeta]:
+    return [_open_meta(p, component, check_name) for p in paths]
+
+
+def _open_metas(files: list[str], component: str, check_name: bool) -> list[_FileMeta]:
+    """Every file's header, in batches on the current Dask scheduler when there are many.
+
+    A year is 11 000 files: read one after the other on the client, their headers took
+    minutes (mostly waiting on the disk) while a cluster's workers sat idle.
+    """
+    if len(files) <= _META_BATCH:
+        return _meta_batch(files, component, check_name)
+    batches = [files[i : i + _META_BATCH] for i in range(0, len(files), _META_BATCH)]
+    tasks = [dask.delayed(_meta_batch, pure=True)(b, component, check_name) for b in batches]
+    return [m for batch in compute(*tasks) for m in batch]
+
+
 def _read_spectra(
     path: str,
     name: str,
@@ -475,7 +497,7 @@ def read_cses(
         if key in seen:
             raise ValueError(f"{p}: the same file is given twice (also as {seen[key]})")
         seen[key] = p
-    metas = [_open_meta(p, component, check_name) for p in files]
+    metas = _open_metas(files, component, check_name)
     metas = [m for m in metas if m.n > 0]
     if not metas:
         raise ValueError(f"read_cses: the files hold no rows: {files}")
