@@ -359,8 +359,8 @@ def _meta_batch(paths: list[str], component: str, check_name: bool) -> list[_Fil
 def _open_metas(files: list[str], component: str, check_name: bool) -> list[_FileMeta]:
     """Every file's header, in batches on the current Dask scheduler when there are many.
 
-    A year is 11 000 files: read one after the other on the client, their headers took
-    minutes (mostly waiting on the disk) while a cluster's workers sat idle.
+    A year is 11 000 files: read one after the other on the client (3 ms each from the
+    page cache, more from disk) their headers kept a cluster's workers idle.
     """
     if len(files) <= _META_BATCH:
         return _meta_batch(files, component, check_name)
@@ -400,8 +400,8 @@ def _per_file(
     """One chunk per file, every file's read in one graph layer.
 
     ``da.concatenate`` of one ``from_delayed`` array per file gives a layer per file, and
-    culling a graph costs its layers times its keys: a year of half-orbits (11 000 files)
-    then spent minutes on the client in every optimisation before a task ran.
+    culling a graph costs its layers times its keys: 1.4 s per optimisation for 1600 files,
+    growing with the square of the count, all of it on the client before a task runs.
     """
     name = f"{label}-{dask.base.tokenize(*((r.func, r.args) for r in readers))}"
     dsk = {(name, i, 0): (r,) for i, r in enumerate(readers)}
