@@ -43,10 +43,6 @@ def compute(*objs: Any, **kwargs: Any) -> tuple[Any, ...]:
     return dask.compute(*objs, **kwargs)
 
 
-def _apply(func: Callable[..., Any], *args: Any) -> Any:
-    return func(*args)
-
-
 def tasks_over(
     name: str, calls: Mapping[Hashable, tuple[Callable[..., Any], Sequence[Any]]]
 ) -> dict[Hashable, Delayed]:
@@ -80,7 +76,6 @@ def tasks_over(
                 refs.append(a.key)
             else:
                 refs.append(keys[a])
-        # func is a plain argument of _apply, never taken for a nested task or a key
-        dsk[keys[k]] = (_apply, func, *refs)
+        dsk[keys[k]] = (func, *refs)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=list(deps.values()))
     return {k: Delayed(keys[k], graph, layer=name) for k in calls}

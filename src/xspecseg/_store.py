@@ -845,8 +845,8 @@ def _write_missing(g, ds, chunks, first, path, progress, client, what) -> list[i
         )
         calls[idx] = (write, [p[k, 0] for p in per_var])
     if calls:
-        name = "write-" + dask.base.tokenize(str(path), uuid.uuid4().hex)
-        tasks = list(tasks_over(name, calls).values())
+        # a name of its own per call: a write is a side effect, never a cached result
+        tasks = list(tasks_over(f"write-{uuid.uuid4().hex}", calls).values())
         _run(tasks, progress=progress, client=client, desc=f"{what} -> {path.name}", unit="chunk")
     return list(calls)
 

@@ -110,14 +110,10 @@ def _chunk_partials(
     }
 
 
-def _rows(blocks: list[np.ndarray], first: int, lo: int, hi: int) -> np.ndarray:
+def _rows(*blocks: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
     """Rows ``lo:hi`` of consecutive ``blocks`` whose first row is row ``first``."""
     joined = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
     return joined[lo - first : hi - first]
-
-
-def _rows_of(*blocks: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
-    return _rows(list(blocks), first, lo, hi)
 
 
 def _partials_of(
@@ -203,7 +199,7 @@ def chunk_partials(
             if j1 - j0 == 1 and (lo, hi) == (sbounds[j0], sbounds[j1]):
                 args.append(sblocks[j0])
             else:
-                rows = functools.partial(_rows_of, first=int(sbounds[j0]), lo=int(lo), hi=int(hi))
+                rows = functools.partial(_rows, first=int(sbounds[j0]), lo=int(lo), hi=int(hi))
                 calls[("rows", i)] = (rows, list(sblocks[j0:j1]))
                 args.append(("rows", i))
             left = int(a - lo)
