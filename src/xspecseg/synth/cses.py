@@ -189,6 +189,15 @@ class CsesParams:
         continuum (background + hiss) at that pixel.
     noise_decades : float
         Standard deviation of the per-pixel log10 estimation noise.
+    noise_dof : (float, float) or None
+        The estimation noise of a spectrum averaged over ``K`` periodograms instead of
+        log-normal noise: each pixel's power is multiplied by chi-square with ``2K``
+        degrees of freedom over ``2K`` (a Gamma(K, 1/K) draw: unbiased in power, skewed
+        toward low values in log), ``K`` drawn per half-orbit log-uniformly in this range
+        (``K = 4`` is about 0.23 decades of log10 scatter, ``K = 32`` about 0.08). The
+        number of periodograms an instrument averages per row is a choice of its
+        processing, so a detector should not rely on one. Default None: the log-normal
+        noise of ``noise_decades``.
     whistler_rate_night, whistler_rate_day : float
         Mean whistlers per 2.048 s row at low/mid latitude at night / by day.
     orbits_per_day, inclination_deg, altitude_km, ltan_hours, max_lat_deg :
@@ -324,6 +333,7 @@ class CsesParams:
     fill_rate: float = 0.0
     fill_rows: tuple[float, float] = (1.0, 40.0)
     day_fraction: float | None = None
+    noise_dof: tuple[float, float] | None = None
 
     def __hash__(self) -> int:  # dict fields are not hashable; the JSON form is canonical
         return hash(self.to_json())
@@ -364,7 +374,7 @@ _ADDED_FIELDS = frozenset(
     auroral_hiss_decades auroral_hiss_duration_s auroral_hiss_mlat auroral_hiss_compact
     auroral_hiss_f_up_hz lhr_probability lhr_decades whistler_storm_rate
     whistler_storm_intensity extra_line_rate extra_line_decades plhr_rate plhr_decades
-    burst_rate burst_decades fill_rate fill_rows day_fraction""".split()
+    burst_rate burst_decades fill_rate fill_rows day_fraction noise_dof""".split()
 )
 
 
@@ -379,6 +389,13 @@ def _params(params: CsesParams | None, overrides: dict[str, Any]) -> CsesParams:
         raise ValueError(f"calibration_gain must be positive; got {p.calibration_gain}")
     if p.day_fraction is not None and not 0.0 <= p.day_fraction <= 1.0:
         raise ValueError(f"day_fraction must be in [0, 1] or None; got {p.day_fraction}")
+    if p.noise_dof is not None:
+        dof = tuple(float(v) for v in p.noise_dof)
+        if len(dof) != 2 or not (1.0 <= dof[0] <= dof[1] < math.inf):
+            raise ValueError(
+                f"noise_dof must be (low, high) with 1 <= low <= high; got {p.noise_dof}"
+            )
+        p = dataclasses.replace(p, noise_dof=dof)
     return p
 
 
@@ -1083,6 +1100,10 @@ def _render(
     shapes = _anomaly_shapes(anomalies, p, ctx, geom, lambda i, k: bg[i, k] + hiss[i, k])
     spectra: dict[str, np.ndarray] = {}
     truth: dict[str, np.ndarray] = {}
+    if p.noise_dof is not None:
+        # its own stream: the same world with another noise model
+        noise_rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(h), 0xB6, 1])
+        n_avg = _loguniform(noise_rng, *p.noise_dof)
     for c in p.components:
         scale = 10.0 ** _COMP_OFFSET[c]
         smooth = (bg + hiss * _COMP_HISS[c]) * scale
@@ -1098,9 +1119,14 @@ def _render(
         # Against the smooth continuum only: a whistler or a transmitter line crossing a
         # nucleus would otherwise punch one-row/one-bin holes a labeller would not draw.
         truth[c] = anom >= p.truth_fraction * smooth
-        noise = rng.standard_normal((ctx.n, N_FREQ), dtype=np.float32) * p.noise_decades
-        noise += (0.03 * rng.standard_normal(ctx.n, dtype=np.float32))[:, None]
-        power = (rest + anom) * 10.0**noise
+        if p.noise_dof is None:
+            noise = rng.standard_normal((ctx.n, N_FREQ), dtype=np.float32) * p.noise_decades
+            noise += (0.03 * rng.standard_normal(ctx.n, dtype=np.float32))[:, None]
+            power = (rest + anom) * 10.0**noise
+        else:
+            row = 10.0 ** (0.03 * noise_rng.standard_normal(ctx.n))[:, None]
+            chi2 = noise_rng.gamma(n_avg, 1.0 / n_avg, size=(ctx.n, N_FREQ))
+            power = (rest + anom) * (chi2 * row)
         if p.calibration_gain != 1.0:
             power = power * p.calibration_gain
         spectra[c] = power.astype(np.float32)
