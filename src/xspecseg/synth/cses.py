@@ -453,7 +453,8 @@ def randomised_cses_params(seed: int) -> dict[str, Any]:
     - ``day_fraction``: U 0.2 - 0.8 (share of anomaly groups put on the day side)
 
     The nucleus's closest look-alikes (``auroral_hiss_compact``, ``auroral_hiss_f_up_hz``,
-    ``lhr_probability``, ``lhr_decades``) are not drawn: the shipped ``cses-default`` was trained on these
+    ``lhr_probability``, ``lhr_decades``) and the chi-square estimation noise
+    (``noise_dof``) are not drawn: the shipped ``cses-default`` was trained on these
     sets, and its documented command must give the same data. Set them on top with
     ``xspecseg train --synth-param`` (see docs/validation.md for what training on them
     gave).
