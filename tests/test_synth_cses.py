@@ -486,15 +486,17 @@ def test_noise_dof_is_the_scatter_of_averaged_periodograms(hard_files):
     quiet = read_cses(hard_files("n-0", keep_bits=23, noise_decades=0.0)).load()
     k4 = read_cses(hard_files("n-k4", keep_bits=23, noise_dof=(4.0, 4.0))).load()
     np.testing.assert_array_equal(k4.truth.values, quiet.truth.values)  # the same world
-    # the noise is a factor on the power, Gamma(K, 1/K): its log has variance
-    # trigamma(K) about a mean of digamma(K) - ln K (both rows carry a 0.03-decade
-    # row factor, removed with each row's mean)
+    # the noise is a factor on the power, Gamma(K, 1/K), whose log has variance
+    # trigamma(K) (each record also carries a 0.03-decade factor per row, removed with
+    # each row's mean)
     r = np.log(k4.psd.values / quiet.psd.values)
     r = r - r.mean(axis=-1, keepdims=True)
     assert abs(r.var() / float(polygamma(1, 4.0)) - 1.0) < 0.02
     assert ((r - r.mean()) ** 3).mean() < -0.1 * r.std() ** 3  # skewed toward low power
     with pytest.raises(ValueError, match="noise_dof"):
         cses_anomaly_table(START, days=1, seed=1, noise_dof=(0.5, 4.0))
+    with pytest.raises(ValueError, match="noise_dof"):
+        cses_anomaly_table(START, days=1, seed=1, noise_dof=4.0)
 
 
 def test_day_fraction_steers_anomalies_to_a_side():

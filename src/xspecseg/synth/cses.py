@@ -390,7 +390,7 @@ def _params(params: CsesParams | None, overrides: dict[str, Any]) -> CsesParams:
     if p.day_fraction is not None and not 0.0 <= p.day_fraction <= 1.0:
         raise ValueError(f"day_fraction must be in [0, 1] or None; got {p.day_fraction}")
     if p.noise_dof is not None:
-        dof = tuple(float(v) for v in p.noise_dof)
+        dof = tuple(np.atleast_1d(np.asarray(p.noise_dof, dtype=float)).tolist())
         if len(dof) != 2 or not (1.0 <= dof[0] <= dof[1] < math.inf):
             raise ValueError(
                 f"noise_dof must be (low, high) with 1 <= low <= high; got {p.noise_dof}"
