@@ -1,4 +1,4 @@
-"""The ``xspecseg train``, ``compare``, ``evaluate`` and ``tune-events`` subcommands.
+"""The ``xspecseg train``, ``compare``, ``evaluate``, ``tune-events`` and ``ensemble`` subcommands.
 
 ``add_parsers(subparsers)`` adds them to the ``xspecseg`` argparse parser; each handler
 returns an exit code. Defaults are small enough for a laptop CPU (a U-net of 8 base
@@ -33,7 +33,14 @@ from .contract import NORM_STATISTICS
 from .events import EVENT_CUT_KEYS
 from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
 
-__all__ = ["add_parsers", "cmd_compare", "cmd_evaluate", "cmd_train", "cmd_tune_events"]
+__all__ = [
+    "add_parsers",
+    "cmd_compare",
+    "cmd_ensemble",
+    "cmd_evaluate",
+    "cmd_train",
+    "cmd_tune_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -296,10 +303,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         0 if val is None else len(val),
         train.positive_fraction,
     )
-    if args.row_background != "level":
-        train = SpectrogramDataset(
-            train, InputRepresentation.fit(train.images, row_background=args.row_background)
+    if args.row_background != "level" or args.smooth:
+        rep = InputRepresentation.fit(
+            train.images,
+            row_background=args.row_background,
+            smooth=tuple(args.smooth) if args.smooth else None,
         )
+        train = SpectrogramDataset(train, rep)
     out = Path(args.output)
     recipe = TrainingRecipe(
         model=args.model,
@@ -553,12 +563,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Add ``train``, ``compare``, ``evaluate`` and ``tune-events`` to an argparse
-    ``subparsers`` object."""
+    """Add ``train``, ``compare``, ``evaluate``, ``tune-events`` and ``ensemble`` to an
+    argparse ``subparsers`` object."""
     _add_train_parser(subparsers)
     _add_compare_parser(subparsers)
     _add_evaluate_parser(subparsers)
     _add_tune_events_parser(subparsers)
+    _add_ensemble_parser(subparsers)
 
 
 def _add_train_parser(subparsers: Any) -> None:
@@ -752,6 +763,16 @@ def _add_recipe_args(p: argparse.ArgumentParser, *, renamed: bool = True) -> Non
         "too (default: level)",
     )
     g.add_argument(
+        "--smooth",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "BINS"),
+        default=None,
+        help="a moving mean of ROWS x BINS (odd) over the log power in the input "
+        "representation, against the scatter of a PSD estimated from few periodograms "
+        "(default: none)",
+    )
+    g.add_argument(
         "--crop",
         type=int,
         nargs=2,
@@ -824,6 +845,40 @@ def _add_evaluate_parser(subparsers: Any) -> None:
     )
     p.add_argument("-o", "--output", default=None, help="write the table as netCDF")
     p.set_defaults(func=_evaluate_entry)
+
+
+def _add_ensemble_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "ensemble",
+        help="combine trained models into one that averages their logits",
+        description="Write a model that averages the logits of MODEL... (the same recipe "
+        "trained with other seeds: steadier on records unlike the training data than any "
+        "one seed). The members must read the same data the same way; each keeps its own "
+        "input statistics. The threshold is the median of the members'; tune the event "
+        "cuts on the result with tune-events.",
+        epilog=_examples(
+            "xspecseg ensemble runs/seed0 runs/seed1 runs/seed2 -o cses-ensemble",
+            "xspecseg tune-events cses-ensemble --data synth-cses --nights 48",
+        ),
+    )
+    p.add_argument("models", nargs="+", help="model directories or shipped names")
+    p.add_argument("-o", "--output", required=True, help="directory of the ensemble")
+    p.set_defaults(func=cmd_ensemble, _argv=None)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .models import ensemble_of, load  # optional extra: torch
+
+    if os.path.exists(os.path.join(args.output, "config.json")):
+        raise SystemExit(f"error: {args.output} already holds a model; choose another -o")
+    command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))
+    out = ensemble_of(list(args.models), args.output, command=command)
+    net = load(out)
+    print(
+        f"{len(net.members)} members, {sum(p.numel() for p in net.parameters()):,} "
+        f"parameters, threshold {net.threshold:.2f}: written to {out.resolve()}"
+    )
+    return 0
 
 
 def _add_tune_events_parser(subparsers: Any) -> None:

@@ -1028,6 +1028,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is not None and getattr(args, "_argv", "absent") is None:
+        # the command a checkpoint records is the one given here, not the caller's
+        args._argv = list(argv)
     verbosity = (args.verbose or 0) - (args.quiet or 0)
     # bars only on a terminal: in a log file or a pipe every redraw is a line of its own,
     # and a bar left half drawn would run into an error's one line

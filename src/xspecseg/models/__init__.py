@@ -17,7 +17,7 @@ from .._optional import needs_extra
 with needs_extra("models"):
     import torch  # noqa: F401
 
-from .checkpoint import SHIPPED_MODELS, load, save
+from .checkpoint import SHIPPED_MODELS, ensemble_of, load, save
 from .losses import BCELoss, CELogDiceLoss, DiceLoss, get_loss, soft_dice
 from .metrics import ConfusionMatrix, iou, miou, mpa
 from .normstats import use_image_statistics
@@ -38,6 +38,7 @@ __all__ = [
     "SMPModel",
     "UNet",
     "available_models",
+    "ensemble_of",
     "get_loss",
     "get_model",
     "iou",

@@ -19,6 +19,7 @@ client needs; the workers :func:`load` the model).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -32,15 +33,21 @@ from torch import nn
 from .._atomic import atomic_write
 from .._optional import needs_extra
 from .._version import __version__
-from ..contract import NORM_STATISTICS, ModelCard, architecture_of
+from ..contract import (
+    EVENT_CUT_KEYS,
+    NORM_STATISTICS,
+    ModelCard,
+    architecture_of,
+)
 from .normstats import use_image_statistics
-from .registry import available_models, check_checkpoint_kwargs, get_model
+from .registry import ENSEMBLE, available_models, check_checkpoint_kwargs, get_model
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "SHIPPED_MODELS",
     "WEIGHTS_DIR",
+    "ensemble_of",
     "load",
     "locate",
     "read_card",
@@ -239,7 +246,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     missing = [k for k in ("name", "kwargs") if k not in cfg]
     if missing:
         raise ValueError(f"{path} lacks the required keys {missing}")
-    if cfg["name"] not in available_models():
+    if cfg["name"] not in (*available_models(), ENSEMBLE):
         raise ValueError(f"{path} names an unknown architecture {cfg['name']!r}")
     if not isinstance(cfg["kwargs"], dict):
         raise ValueError(f"{path}: 'kwargs' must be an object, got {type(cfg['kwargs']).__name__}")
@@ -332,3 +339,150 @@ def load(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu
         # needed (inference), reading the same config
         pass
     return model.to(device).eval()
+
+
+# what a member's config says about its own training, which the ensemble does not share
+_MEMBER_ONLY = (
+    "architecture",
+    "event_filter",
+    "metrics",
+    "model_kwargs",
+    "norm_statistics",
+    "parameters",
+    "provenance",
+    "temperature",
+    "threshold",
+    "threshold_source",
+    "training",
+    *EVENT_CUT_KEYS,
+    *_RESERVED,
+)
+# card fields every member must share (what the ensemble is fed and what it stands for)
+_SHARED = ("component", "band", "frequency_bins", "image_unit", "night_window")
+
+
+def ensemble_of(
+    members: list[str | os.PathLike[str]],
+    path: str | os.PathLike[str],
+    *,
+    command: str | None = None,
+) -> Path:
+    """Write a checkpoint that averages the logits of trained ``members`` (seed ensemble).
+
+    The members must read the same data the same way (component, band and frequency grid,
+    image unit, night window, and input representation up to its ``center``/``scale``);
+    each keeps its own statistics through an input transform (see
+    :mod:`xspecseg.models.ensemble`). The threshold is the median of the members'; event
+    cuts are not carried over (tune them on the ensemble: ``xspecseg tune-events``).
+
+    Parameters
+    ----------
+    members : list of path-like or shipped names
+        Two or more checkpoints (one is allowed, for a like-for-like comparison).
+    path : path-like
+        The ensemble's checkpoint directory.
+    command : str, optional
+        The command line recorded in the provenance.
+
+    Returns
+    -------
+    Path
+        The checkpoint directory.
+
+    Raises
+    ------
+    ValueError
+        Members that read other data, another representation, or an ensemble.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from xspecseg.models import get_model
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for s in (0, 1):
+    ...     _ = save(get_model("unet", base_channels=4, depth=2), d / f"s{s}",
+    ...              config={"threshold": 0.4 + 0.2 * s})
+    >>> net = load(ensemble_of([d / "s0", d / "s1"], d / "ens"))
+    >>> len(net.members), net.threshold
+    (2, 0.5)
+    """
+    import datetime as _dt
+    import hashlib
+
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    configs, weights, cards, reps = [], [], [], []
+    for m in members:
+        cfg_path, w_path = locate(m)
+        cfg = _read_config(cfg_path)
+        if cfg["name"] == ENSEMBLE:
+            raise ValueError(f"{m}: an ensemble cannot be a member; list its members instead")
+        card = ModelCard.from_config(cfg)
+        configs.append(cfg)
+        weights.append(w_path)
+        cards.append(card)
+        reps.append(card.representation)
+    base = cards[0]
+    for m, card in zip(members[1:], cards[1:], strict=True):
+        for key in _SHARED:
+            if getattr(card, key) != getattr(base, key):
+                raise ValueError(
+                    f"{m}: {key} {getattr(card, key)!r} differs from the first member's "
+                    f"{getattr(base, key)!r}"
+                )
+    r0 = reps[0]
+    specs = []
+    for m, cfg, rep in zip(members, configs, reps, strict=True):
+        if dataclasses.replace(rep, center=r0.center, scale=r0.scale) != r0:
+            raise ValueError(
+                f"{m}: its input representation {rep.to_dict()} differs from the first "
+                f"member's {r0.to_dict()} in more than center and scale"
+            )
+        gain, offset = r0.scale / rep.scale, (r0.center - rep.center) / rep.scale
+        if rep.clip is not None and (gain, offset) != (1.0, 0.0):
+            raise ValueError(
+                f"{m}: a clipped representation with other statistics than the first "
+                "member's cannot be fed exactly"
+            )
+        specs.append(
+            {
+                "name": cfg["name"],
+                "kwargs": cfg["kwargs"],
+                "input_gain": gain,
+                "input_offset": offset,
+                "temperature": cfg.get("temperature"),
+                "norm_statistics": cfg.get("norm_statistics", "running"),
+            }
+        )
+    kw0 = configs[0]["kwargs"]
+    model = get_model(
+        ENSEMBLE,
+        in_channels=int(kw0.get("in_channels", 1)),
+        classes=int(kw0.get("classes", 1)),
+        members=specs,
+    )
+    for net, w_path in zip(model.members, weights, strict=True):
+        net.load_state_dict(_read_weights(w_path, net), strict=True)
+    thresholds = [c.threshold for c in cards]
+    config = {k: v for k, v in configs[0].items() if k not in _MEMBER_ONLY}
+    config.update(
+        threshold=float(np.median(thresholds)),
+        threshold_source=f"median of the members' thresholds {thresholds}",
+        architecture=ENSEMBLE,
+        parameters=int(sum(p.numel() for p in model.parameters())),
+        representation=r0.to_dict(),
+        provenance={
+            "command": command,
+            "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "members": [
+                {
+                    "source": os.fspath(m),
+                    "weights_sha256": hashlib.sha256(w.read_bytes()).hexdigest(),
+                    "architecture": c["name"],
+                    "provenance": c.get("provenance"),
+                }
+                for m, w, c in zip(members, weights, configs, strict=True)
+            ],
+        },
+    )
+    return save(model, path, config=config)

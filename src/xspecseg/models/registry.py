@@ -44,12 +44,15 @@ import torch
 from torch import nn
 
 from .._optional import needs_extra
-from ..contract import Architecture
+from ..contract import NORM_STATISTICS, Architecture
 from ._padding import padded_call, probe_receptive_field
+from .ensemble import MEMBER_KEYS, Ensemble
+from .normstats import use_image_statistics
 from .odm_unet import ODConv2d, ODMUNet
 from .unet import INITIALIZERS, UNet
 
 __all__ = [
+    "ENSEMBLE",
     "SMP_ARCHITECTURES",
     "SMPModel",
     "allowed_smp_encoders",
@@ -242,6 +245,65 @@ def _smp_problem(arch: str, kwargs: dict[str, Any]) -> str | None:
     return None
 
 
+#: Registry name of a seed ensemble (:mod:`xspecseg.models.ensemble`): built from trained
+#: members, not trained itself, so not in :func:`available_models`.
+ENSEMBLE = "ensemble"
+_MAX_MEMBERS = 16
+
+
+def _member_problem(i: int, spec: Any, in_channels: Any, classes: Any) -> str | None:
+    """Why member ``i`` of an ensemble's ``members`` is refused (None when it is fine)."""
+    if not isinstance(spec, dict):
+        return f"member {i} must be an object with {', '.join(MEMBER_KEYS[:2])}"
+    unknown = sorted(set(spec) - set(MEMBER_KEYS))
+    if unknown or "name" not in spec or not isinstance(spec.get("kwargs", {}), dict):
+        return (
+            f"member {i} must be an object with 'name' and 'kwargs' (and optionally "
+            f"{', '.join(MEMBER_KEYS[2:])}); got keys {sorted(spec)}"
+        )
+    name = spec["name"]
+    if not isinstance(name, str) or name.strip().lower() not in {
+        n.lower() for n in available_models()
+    }:
+        return f"member {i}: {name!r} is not a trainable architecture ({', '.join(available_models())})"
+    kw = spec.get("kwargs", {})
+    for key, want in (("in_channels", in_channels), ("classes", classes)):
+        if key in kw and kw[key] != want:
+            return f"member {i}: {key} = {kw[key]!r} differs from the ensemble's {want!r}"
+    try:
+        check_checkpoint_kwargs(name, kw)
+    except ValueError as exc:
+        return f"member {i}: {exc}"
+    gain, offset = spec.get("input_gain", 1.0), spec.get("input_offset", 0.0)
+    if not (_is_num(gain) and 1e-6 <= gain <= 1e6):
+        return f"member {i}: input_gain = {gain!r} is not a number in [1e-6, 1e6]"
+    if not (_is_num(offset) and abs(offset) <= 1e6):
+        return f"member {i}: input_offset = {offset!r} is not a number in [-1e6, 1e6]"
+    temp = spec.get("temperature")
+    if temp is not None and not (_is_num(temp) and 0 < temp <= 1e6):
+        return f"member {i}: temperature = {temp!r} is not a positive number"
+    if spec.get("norm_statistics", "running") not in NORM_STATISTICS:
+        return f"member {i}: norm_statistics must be one of {NORM_STATISTICS}"
+    return None
+
+
+def _ensemble_problem(kwargs: dict[str, Any]) -> str | None:
+    unknown = sorted(set(kwargs) - {"in_channels", "classes", "members"})
+    if unknown:
+        return f"key {unknown[0]!r} is not an option of ensemble (in_channels, classes, members)"
+    for key in ("in_channels", "classes"):
+        if key in kwargs and not _CHANNELS[0](kwargs[key]):
+            return f"key {key!r} = {kwargs[key]!r} is not {_CHANNELS[1]}"
+    members = kwargs.get("members")
+    if not isinstance(members, list | tuple) or not 1 <= len(members) <= _MAX_MEMBERS:
+        return f"key 'members' must be a list of 1 to {_MAX_MEMBERS} member specifications"
+    for i, spec in enumerate(members):
+        problem = _member_problem(i, spec, kwargs.get("in_channels", 1), kwargs.get("classes", 1))
+        if problem:
+            return problem
+    return None
+
+
 def check_checkpoint_kwargs(name: str, kwargs: dict[str, Any]) -> None:
     """Refuse architecture kwargs a checkpoint's config may not pass (ValueError naming the key).
 
@@ -265,6 +327,11 @@ def check_checkpoint_kwargs(name: str, kwargs: dict[str, Any]) -> None:
     ValueError: key 'base_channels' = -3 is not an integer in [1, 2048]
     """
     canon = _canonical(name)
+    if canon == ENSEMBLE:
+        problem = _ensemble_problem(kwargs)
+        if problem:
+            raise ValueError(problem)
+        return
     if canon.startswith("smp:"):
         problem = _smp_problem(canon.split(":", 1)[1], kwargs)
         if problem:
@@ -369,7 +436,7 @@ def available_models() -> list[str]:
 
 
 def _canonical(name: str) -> str:
-    by_lower = {n.lower(): n for n in available_models()}
+    by_lower = {n.lower(): n for n in [*available_models(), ENSEMBLE]}
     canon = by_lower.get(name.strip().lower())
     if canon is None:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
@@ -423,6 +490,8 @@ def get_model(name: str, in_channels: int = 1, classes: int = 1, **kw: Any) -> n
     (16, 275)
     """
     canon = _canonical(name)
+    if canon == ENSEMBLE:
+        return _ensemble(in_channels, classes, **kw)
     given = dict(in_channels=in_channels, classes=classes, **kw)
     if canon == "unet":
         model: nn.Module = UNet(**given)
@@ -451,6 +520,52 @@ def get_model(name: str, in_channels: int = 1, classes: int = 1, **kw: Any) -> n
         downsampling=int(multiple),
         receptive_field=int(rf),
         global_context=bool(global_ctx),
+    )
+    model.xspecseg_architecture = arch
+    model.xspecseg_info = arch.to_info()
+    return model
+
+
+def _ensemble(in_channels: int, classes: int, members: Any = None, **kw: Any) -> nn.Module:
+    """``get_model("ensemble", members=[...])``: see :mod:`xspecseg.models.ensemble`."""
+    if kw:
+        raise TypeError(f"ensemble takes in_channels, classes and members, not {sorted(kw)}")
+    kwargs = {"in_channels": in_channels, "classes": classes, "members": members}
+    problem = _ensemble_problem(kwargs)
+    if problem:
+        raise ValueError(problem)
+    nets, specs = [], []
+    for spec in members:
+        net = get_model(
+            spec["name"],
+            **{**spec.get("kwargs", {}), "in_channels": in_channels, "classes": classes},
+        )
+        if spec.get("temperature") is not None and hasattr(net, "set_temperature"):
+            net.set_temperature(float(spec["temperature"]))
+        if spec.get("norm_statistics", "running") == "image":
+            use_image_statistics(net)
+        member_arch = net.xspecseg_architecture
+        nets.append(net)
+        specs.append(
+            {
+                "name": member_arch.name,
+                "kwargs": member_arch.kwargs,
+                "input_gain": float(spec.get("input_gain", 1.0)),
+                "input_offset": float(spec.get("input_offset", 0.0)),
+                "temperature": None
+                if spec.get("temperature") is None
+                else float(spec["temperature"]),
+                "norm_statistics": spec.get("norm_statistics", "running"),
+            }
+        )
+    model = Ensemble(nets, [s["input_gain"] for s in specs], [s["input_offset"] for s in specs])
+    archs = [n.xspecseg_architecture for n in nets]
+    arch = Architecture(
+        name=ENSEMBLE,
+        kwargs={"in_channels": in_channels, "classes": classes, "members": specs},
+        downsampling=math.lcm(*(a.downsampling for a in archs)),
+        receptive_field=max(a.receptive_field for a in archs),
+        global_context=any(a.global_context for a in archs),
     )
     model.xspecseg_architecture = arch
     model.xspecseg_info = arch.to_info()
