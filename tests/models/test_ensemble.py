@@ -4,6 +4,7 @@ member's own input, checkpoints built from trained members, and what is refused.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -144,9 +145,15 @@ def test_a_checkpoint_averages_each_member_on_its_own_representation(
             s(torch.from_numpy(s.xspecseg_card.representation(psd))[None, None]) for s in singles
         ]
         naive = sum(s(x) for s in singles) / 3
-    expect = sum(each) / 3
+    # the thresholds 0.4, 0.6 and 0.7: each member's logits moved to put its own at 0.6
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    shifts = [logit(0.6) - logit(t) for t in (0.4, 0.6, 0.7)]
+    expect = sum(e + sh for e, sh in zip(each, shifts, strict=True)) / 3
     torch.testing.assert_close(got, expect, rtol=1e-4, atol=1e-4)
-    assert (naive - expect).abs().max() > 1e-2
+    assert (naive + sum(shifts) / 3 - expect).abs().max() > 1e-2
+    # a pixel every member puts above its own threshold is above the ensemble's
+    above = torch.stack([torch.sigmoid(e) > t for e, t in zip(each, (0.4, 0.6, 0.7), strict=True)])
+    assert above.all(0).any() and (torch.sigmoid(got)[above.all(0)] > 0.6).all()
     # the card: the members' data, the median threshold, no event cuts, the provenance
     cfg, card = ens.xspecseg_config, ens.xspecseg_card
     assert card.threshold == 0.6 and card.event_cuts == {}

@@ -361,6 +361,11 @@ _MEMBER_ONLY = (
 _SHARED = ("component", "band", "frequency_bins", "image_unit", "night_window")
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def ensemble_of(
     members: list[str | os.PathLike[str]],
     path: str | os.PathLike[str],
@@ -372,8 +377,9 @@ def ensemble_of(
     The members must read the same data the same way (component, band and frequency grid,
     image unit, night window, and input representation up to its ``center``/``scale``);
     each keeps its own statistics through an input transform (see
-    :mod:`xspecseg.models.ensemble`). The threshold is the median of the members'; event
-    cuts are not carried over (tune them on the ensemble: ``xspecseg tune-events``).
+    :mod:`xspecseg.models.ensemble`). The threshold is the median of the members', and
+    each member's logits are moved so that its own threshold falls there; event cuts are
+    not carried over (tune them on the ensemble: ``xspecseg tune-events``).
 
     Parameters
     ----------
@@ -431,8 +437,10 @@ def ensemble_of(
                     f"{getattr(base, key)!r}"
                 )
     r0 = reps[0]
+    thresholds = [c.threshold for c in cards]
+    threshold = float(np.median(thresholds))
     specs = []
-    for m, cfg, rep in zip(members, configs, reps, strict=True):
+    for m, cfg, rep, card in zip(members, configs, reps, cards, strict=True):
         if dataclasses.replace(rep, center=r0.center, scale=r0.scale) != r0:
             raise ValueError(
                 f"{m}: its input representation {rep.to_dict()} differs from the first "
@@ -450,6 +458,7 @@ def ensemble_of(
                 "kwargs": cfg["kwargs"],
                 "input_gain": gain,
                 "input_offset": offset,
+                "logit_offset": _logit(threshold) - _logit(card.threshold),
                 "temperature": cfg.get("temperature"),
                 "norm_statistics": cfg.get("norm_statistics", "running"),
             }
@@ -463,11 +472,11 @@ def ensemble_of(
     )
     for net, w_path in zip(model.members, weights, strict=True):
         net.load_state_dict(_read_weights(w_path, net), strict=True)
-    thresholds = [c.threshold for c in cards]
     config = {k: v for k, v in configs[0].items() if k not in _MEMBER_ONLY}
     config.update(
-        threshold=float(np.median(thresholds)),
-        threshold_source=f"median of the members' thresholds {thresholds}",
+        threshold=threshold,
+        threshold_source=f"median of the members' thresholds {thresholds}, each member's "
+        "logits moved to put its own threshold there",
         architecture=ENSEMBLE,
         parameters=int(sum(p.numel() for p in model.parameters())),
         representation=r0.to_dict(),

@@ -8,7 +8,9 @@ statistics it was trained with: the ensemble is fed the first member's represent
 and member ``i`` gets ``gain_i * x + offset_i``, which is exactly its own
 ``(relative - center_i) / scale_i`` (pixels without data, ``fill`` in the first member's
 input, reach member ``i`` as ``gain_i * fill + offset_i``, a shift of a few hundredths of
-its scale for members fitted on similar data).
+its scale for members fitted on similar data). Members whose thresholds differ have their
+logits moved by ``logit(t) - logit(t_i)`` (``t`` the median of the thresholds, the
+ensemble's), so that every member votes about its own decision boundary.
 
 Build one from checkpoints with :func:`xspecseg.models.ensemble_of` (``xspecseg
 ensemble``), or from member specifications with ``get_model("ensemble", members=[...])``;
@@ -34,7 +36,15 @@ from torch import nn
 __all__ = ["MEMBER_KEYS", "Ensemble"]
 
 #: Keys of one member's specification in ``get_model("ensemble", members=[...])``.
-MEMBER_KEYS = ("name", "kwargs", "input_gain", "input_offset", "temperature", "norm_statistics")
+MEMBER_KEYS = (
+    "name",
+    "kwargs",
+    "input_gain",
+    "input_offset",
+    "logit_offset",
+    "temperature",
+    "norm_statistics",
+)
 
 
 class Ensemble(nn.Module):
@@ -46,6 +56,9 @@ class Ensemble(nn.Module):
         Networks mapping ``(B, C, H, W)`` to logits of the same size.
     gains, offsets : sequence of float
         Each member's input transform (from the ensemble's representation to its own).
+    logit_offsets : sequence of float, optional
+        Added to each member's logits before the mean: members with other thresholds
+        are moved so that each one's threshold falls on the ensemble's (default: 0).
     """
 
     def __init__(
@@ -53,18 +66,26 @@ class Ensemble(nn.Module):
         members: Sequence[nn.Module],
         gains: Sequence[float],
         offsets: Sequence[float],
+        logit_offsets: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        if not len(members) == len(gains) == len(offsets) or len(members) < 1:
-            raise ValueError("an ensemble needs one gain and one offset per member")
+        if logit_offsets is None:
+            logit_offsets = [0.0] * len(members)
+        if not len(members) == len(gains) == len(offsets) == len(logit_offsets) or not members:
+            raise ValueError("an ensemble needs one gain, offset and logit offset per member")
         self.members = nn.ModuleList(members)
         self.gains = [float(g) for g in gains]
         self.offsets = [float(o) for o in offsets]
+        self.logit_offsets = [float(o) for o in logit_offsets]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         total = None
-        for net, gain, offset in zip(self.members, self.gains, self.offsets, strict=True):
+        for net, gain, offset, shift in zip(
+            self.members, self.gains, self.offsets, self.logit_offsets, strict=True
+        ):
             xi = x if (gain == 1.0 and offset == 0.0) else x * gain + offset
             out = net(xi)
+            if shift:
+                out = out + shift
             total = out if total is None else total + out
         return total / len(self.members)

@@ -279,6 +279,9 @@ def _member_problem(i: int, spec: Any, in_channels: Any, classes: Any) -> str | 
         return f"member {i}: input_gain = {gain!r} is not a number in [1e-6, 1e6]"
     if not (_is_num(offset) and abs(offset) <= 1e6):
         return f"member {i}: input_offset = {offset!r} is not a number in [-1e6, 1e6]"
+    shift = spec.get("logit_offset", 0.0)
+    if not (_is_num(shift) and abs(shift) <= 50):
+        return f"member {i}: logit_offset = {shift!r} is not a number in [-50, 50]"
     temp = spec.get("temperature")
     if temp is not None and not (_is_num(temp) and 0 < temp <= 1e6):
         return f"member {i}: temperature = {temp!r} is not a positive number"
@@ -552,13 +555,19 @@ def _ensemble(in_channels: int, classes: int, members: Any = None, **kw: Any) ->
                 "kwargs": member_arch.kwargs,
                 "input_gain": float(spec.get("input_gain", 1.0)),
                 "input_offset": float(spec.get("input_offset", 0.0)),
+                "logit_offset": float(spec.get("logit_offset", 0.0)),
                 "temperature": None
                 if spec.get("temperature") is None
                 else float(spec["temperature"]),
                 "norm_statistics": spec.get("norm_statistics", "running"),
             }
         )
-    model = Ensemble(nets, [s["input_gain"] for s in specs], [s["input_offset"] for s in specs])
+    model = Ensemble(
+        nets,
+        [s["input_gain"] for s in specs],
+        [s["input_offset"] for s in specs],
+        [s["logit_offset"] for s in specs],
+    )
     archs = [n.xspecseg_architecture for n in nets]
     arch = Architecture(
         name=ENSEMBLE,
