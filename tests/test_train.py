@@ -768,9 +768,10 @@ def test_resume_refuses_a_hostile_epoch_file(tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_row_background_reaches_the_card(tmp_path):
-    """``--row-background tilt`` is fitted on the training images and recorded in the
-    checkpoint's card, which inference reads; without it the card says ``"level"``."""
+def test_row_background_and_smoothing_reach_the_card(tmp_path):
+    """``--row-background tilt`` and ``--smooth`` are fitted on the training images and
+    recorded in the checkpoint's card, which inference reads; without them the card says
+    ``"level"`` and no smoothing; an even window is refused."""
     from xspecseg.cli import main
     from xspecseg.models.checkpoint import read_card
 
@@ -779,11 +780,15 @@ def test_row_background_reaches_the_card(tmp_path):
             "--depth", "2", "--no-progress"]  # fmt: skip
     assert main([*argv, "--row-background", "tilt", "-o", str(tmp_path / "tilt")]) == 0
     assert main([*argv, "-o", str(tmp_path / "level")]) == 0
+    assert main([*argv, "--smooth", "3", "3", "-o", str(tmp_path / "smooth")]) == 0
     tilt = read_card(str(tmp_path / "tilt")).representation
     level = read_card(str(tmp_path / "level")).representation
-    assert tilt.method == level.method == "log-relative"
+    smooth = read_card(str(tmp_path / "smooth")).representation
+    assert tilt.method == level.method == smooth.method == "log-relative"
     assert (tilt.row_background, level.row_background) == ("tilt", "level")
     assert tilt.scale != level.scale  # fitted on the tilt-removed images
+    assert (smooth.smooth, level.smooth) == ((3, 3), None) and smooth.scale < level.scale
+    assert main(["-q", *argv, "--smooth", "2", "3", "-o", str(tmp_path / "even")]) == 2
 
 
 def test_cli_synth_param_sets_a_generator_parameter(tmp_path):
