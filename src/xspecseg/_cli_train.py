@@ -867,16 +867,17 @@ def _add_ensemble_parser(subparsers: Any) -> None:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from .models import ensemble_of, load  # optional extra: torch
+    from .models import ensemble_of  # optional extra: torch
+    from .models.checkpoint import read_config  # optional extra: torch
 
     if os.path.exists(os.path.join(args.output, "config.json")):
         raise SystemExit(f"error: {args.output} already holds a model; choose another -o")
     command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))
     out = ensemble_of(list(args.models), args.output, command=command)
-    net = load(out)
+    cfg = read_config(out)
     print(
-        f"{len(net.members)} members, {sum(p.numel() for p in net.parameters()):,} "
-        f"parameters, threshold {net.threshold:.2f}: written to {out.resolve()}"
+        f"{len(cfg['kwargs']['members'])} members, {cfg['parameters']:,} "
+        f"parameters, threshold {cfg['threshold']:.2f}: written to {out.resolve()}"
     )
     return 0
 

@@ -7,11 +7,13 @@ the same way, so that one ``history`` attribute reads as one log whichever steps
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import os
 from typing import Any
 
 from ._version import __version__
 
-__all__ = ["append_history", "history_line", "utc_now_iso"]
+__all__ = ["append_history", "history_line", "sha256_file", "utc_now_iso"]
 
 
 def utc_now_iso() -> str:
@@ -29,6 +31,24 @@ def utc_now_iso() -> str:
     (20, 'T', 'Z')
     """
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file in hex, what ``sha256sum`` prints (read in 1 MiB blocks).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(delete=False) as fh:
+    ...     _ = fh.write(b"abc")
+    >>> sha256_file(fh.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def history_line(what: str, when: str | None = None) -> str:

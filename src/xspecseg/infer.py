@@ -41,7 +41,7 @@ from dask.highlevelgraph import HighLevelGraph
 from . import _store
 from ._chunks import halo_map
 from ._optional import needs_extra
-from ._provenance import append_history, history_line
+from ._provenance import append_history, history_line, sha256_file
 from ._version import __version__
 from .contract import Architecture, InputRepresentation, ModelCard, architecture_of, card_of
 from .cube import select_component
@@ -675,15 +675,6 @@ _IDENTITY_ATTRS = ("encoding", "representation", "model_architecture")
 _DATASET_ATTRS = ("history", "Conventions")
 
 
-def _sha256_file(path: str | os.PathLike) -> str:
-    """sha256 of a file in hex, what ``sha256sum`` prints."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _weights_sha256(model: Any) -> str:
     """Hash of a module's weights (names, dtypes, shapes, values): the same in every
     process, unlike ``ModelSource.ref`` of a module that cannot be pickled."""
@@ -716,7 +707,7 @@ def _identity(source: ModelSource, card: ModelCard | None) -> dict[str, str]:
         weights = locate(source.ref)[1]
         if not weights.is_file():
             raise ValueError(f"{weights} is missing: the checkpoint has no weights")
-        sha = _sha256_file(weights)
+        sha = sha256_file(weights)
         arch = card.architecture
     rep = json.dumps(card.representation.to_dict(), sort_keys=True)
     return {"model_architecture": arch, "model_sha256": sha, "representation": rep}

@@ -32,6 +32,7 @@ from torch import nn
 
 from .._atomic import atomic_write
 from .._optional import needs_extra
+from .._provenance import sha256_file, utc_now_iso
 from .._version import __version__
 from ..contract import (
     EVENT_CUT_KEYS,
@@ -412,9 +413,6 @@ def ensemble_of(
     >>> len(net.members), net.threshold
     (2, 0.5)
     """
-    import datetime as _dt
-    import hashlib
-
     if not members:
         raise ValueError("an ensemble needs at least one member")
     configs, weights, cards, reps = [], [], [], []
@@ -482,11 +480,11 @@ def ensemble_of(
         representation=r0.to_dict(),
         provenance={
             "command": command,
-            "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created": utc_now_iso(),
             "members": [
                 {
                     "source": os.fspath(m),
-                    "weights_sha256": hashlib.sha256(w.read_bytes()).hexdigest(),
+                    "weights_sha256": sha256_file(w),
                     "architecture": c["name"],
                     "provenance": c.get("provenance"),
                 }
