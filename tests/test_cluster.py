@@ -266,8 +266,8 @@ def test_in_process_writes_keep_the_lock_and_commit_each_chunk(tmp_path, monkeyp
     real = store_mod._write_chunk
     seen = []
 
-    def watched(blocks, path, names, axes, t0, index):
-        out = real(blocks, path, names, axes, t0, index)
+    def watched(blocks, path, names, axes, t0, index, **kwargs):
+        out = real(blocks, path, names, axes, t0, index, **kwargs)
         flag = int(_flags(path)[index])
         seen.append((index, flag, lock.exists(), os.getpid(), threading.get_ident()))
         return out

@@ -238,11 +238,11 @@ def test_interrupted_probability_write_loses_nothing(tmp_path):
     real = store_mod._write_chunk
     calls = []
 
-    def fail_on_third(*args):
+    def fail_on_third(*args, **kwargs):
         calls.append(args[-1])
         if len(calls) == 3:
             raise KeyboardInterrupt("killed")
-        return real(*args)
+        return real(*args, **kwargs)
 
     store_mod._write_chunk = fail_on_third
     try:

@@ -287,3 +287,36 @@ def test_a_legacy_probability_store_is_read_and_copies_into_a_clean_store(tmp_pa
     seen = open_with_warnings_as_errors(new)[str(new)]
     assert seen["data"] == ["probability"] and "component" in seen["coords"]
     np.testing.assert_array_equal(plain(new).probability.values, prob.values)
+
+
+@pytest.mark.parametrize("nchunks", [2, 8])
+def test_a_write_opens_the_store_once_per_process_and_appends_see_the_new_shape(
+    tmp_path, monkeypatch, nchunks
+):
+    """Chunk tasks share one opened group per write call (not one per chunk), and the
+    next call (an append that grows the arrays) opens it again."""
+    opened = []
+    real = store_mod._open_writer_arrays
+
+    def counted(path, names):
+        opened.append(path)
+        return real(path, names)
+
+    monkeypatch.setattr(store_mod, "_open_writer_arrays", counted)
+    n = 100 * nchunks
+    t = np.datetime64("2020-01-01") + np.arange(n) * np.timedelta64(100, "s")
+    values = np.random.default_rng(1).random((n, 5)).astype(np.float32)
+    prob = xr.DataArray(
+        values, dims=("time", "frequency"), coords={"time": t, "frequency": np.arange(5.0)},
+        name="probability", attrs={"model": "m", "image_unit": "none"},
+    ).chunk({"time": 100})  # fmt: skip
+    store = tmp_path / "p.zarr"
+    import dask
+
+    with dask.config.set(scheduler="threads", num_workers=2):
+        xs.write_probability(prob.isel(time=slice(0, n // 2)), store, progress=False)
+        assert len(opened) == 1
+        xs.write_probability(prob, store, progress=False)  # appends the second half
+    assert len(opened) == 2
+    got = xs.open_probability(store, incomplete="raise")
+    np.testing.assert_array_equal(got.values, values)

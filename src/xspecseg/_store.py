@@ -36,6 +36,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -699,23 +700,58 @@ def _write_chunk(
     axes: Sequence[int],
     t0: int,
     index: int,
+    token: str | None = None,
 ) -> int:
-    import zarr
-
-    g = zarr.open_group(path, mode="r+", use_consolidated=False)
-    for name, axis, block in zip(names, axes, blocks, strict=True):
+    arrays, flag = _writer_arrays(path, tuple(names), token)
+    for arr, axis, block in zip(arrays, axes, blocks, strict=True):
         sel = [slice(None)] * block.ndim
         sel[axis] = slice(t0, t0 + block.shape[axis])
-        # every chunk is written, even one that is all fill value (a day without data):
-        # then a chunk missing from a committed day is damage that verify can report
-        arr = g[name].with_config({"write_empty_chunks": True})
         arr[tuple(sel)] = block
-    g[FLAG][index] = 1
+    flag[index] = 1
     return index
 
 
-def _write_blocks(*blocks: np.ndarray, path: str, names, axes, t0: int, index: int) -> int:
-    return _write_chunk(blocks, path, names, axes, t0, index)
+def _open_writer_arrays(path: str, names: tuple[str, ...]) -> tuple[tuple[Any, ...], Any]:
+    import zarr
+
+    g = zarr.open_group(path, mode="r+", use_consolidated=False)
+    # every chunk is written, even one that is all fill value (a day without data): then a
+    # chunk missing from a committed day is damage that verify can report
+    arrays = tuple(g[name].with_config({"write_empty_chunks": True}) for name in names)
+    return arrays, g[FLAG]
+
+
+_WRITERS: dict[tuple, tuple] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _cached_writer_arrays(path: str, names: tuple[str, ...], token: str):
+    key = (path, names, token)
+    with _WRITERS_LOCK:  # the worker's threads wait for one opening, not each their own
+        hit = _WRITERS.get(key)
+        if hit is None:
+            while len(_WRITERS) >= 4:  # earlier calls' arrays: never used again
+                _WRITERS.pop(next(iter(_WRITERS)))
+            hit = _WRITERS[key] = _open_writer_arrays(path, names)
+    return hit
+
+
+def _writer_arrays(path: str, names: tuple[str, ...], token: str | None):
+    """The arrays a chunk task writes, opened once per worker and write call.
+
+    ``token`` names one :func:`write_committed` call, after which the arrays' shapes no
+    longer change: opening the group and its arrays for every chunk cost a third of the
+    chunk's write.
+    """
+    if token is None:
+        return _open_writer_arrays(path, names)
+    return _cached_writer_arrays(path, names, token)
+
+
+def _write_blocks(
+    *blocks: np.ndarray, path: str, names, axes, t0: int, index: int, token: str | None = None
+) -> int:
+    return _write_chunk(blocks, path, names, axes, t0, index, token=token)
 
 
 def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: str):
@@ -801,28 +837,37 @@ def write_committed(
     ds = _uniform(ds)
     chunks = _time_chunks(ds)
     with writer_lock(path, break_lock=break_lock):
-        if not path.exists():
+        created = not path.exists()
+        if created:
             _init(ds, path, chunks, encoding or {})
         g = open_group(path, what)
-        _recover(g, path)
-        _check_attrs(g, ds, path, check_attrs or (), recorded_attrs, check)
-        _check_layout(g, ds, path)
-        _migrate(g, path)
-        first = _offset(ds, g, chunks, path)
-        if first == g[FLAG].shape[0] and g["time"].shape[0] % max(chunks):
-            raise ValueError(
-                f"{path} ends with a partial chunk, so later data cannot be appended; write "
-                f"them to a new store"
-            )
-        _extend(g, ds, chunks, first, path)
-        written = _write_missing(g, ds, chunks, first, path, progress, client, what)
+        if created:
+            # made from ds a moment ago under the lock: nothing to recover, check or grow
+            first = 0
+        else:
+            _recover(g, path)
+            _check_attrs(g, ds, path, check_attrs or (), recorded_attrs, check)
+            _check_layout(g, ds, path)
+            _migrate(g, path)
+            first = _offset(ds, g, chunks, path)
+            if first == g[FLAG].shape[0] and g["time"].shape[0] % max(chunks):
+                raise ValueError(
+                    f"{path} ends with a partial chunk, so later data cannot be appended; "
+                    f"write them to a new store"
+                )
+            _extend(g, ds, chunks, first, path)
+        written = _write_missing(g, ds, chunks, first, path, progress, client, what, fresh=created)
         _finish(path, f"write_{what} wrote {len(written)} chunk(s)")
     return written
 
 
-def _write_missing(g, ds, chunks, first, path, progress, client, what) -> list[int]:
-    """Write the dataset's chunks not yet flagged complete; return their indices."""
-    done = np.asarray(g[FLAG][:]) == 1
+def _write_missing(g, ds, chunks, first, path, progress, client, what, fresh=False) -> list[int]:
+    """Write the dataset's chunks not yet flagged complete; return their indices.
+
+    ``fresh``: the store was just made from ``ds`` (no chunk is complete, each starts
+    where the dataset's does), so neither flags nor times are read back.
+    """
+    done = np.zeros(len(chunks), bool) if fresh else np.asarray(g[FLAG][:]) == 1
     names = _chunked_vars(ds)
     axes = [ds[n].dims.index("time") for n in names]
     per_var = []
@@ -833,7 +878,8 @@ def _write_missing(g, ds, chunks, first, path, progress, client, what) -> list[i
         if p.shape[1] != 1:
             raise ValueError("store variables must be one dask chunk across non-time dims")
     bounds = np.cumsum((0, *chunks))
-    starts_rows = _row_starts(g)
+    starts_rows = bounds[:-1] if fresh else _row_starts(g)
+    token = uuid.uuid4().hex
     calls = {}
     for k in range(len(chunks)):
         idx = first + k
@@ -841,12 +887,13 @@ def _write_missing(g, ds, chunks, first, path, progress, client, what) -> list[i
             continue
         t0 = int(starts_rows[idx]) if idx < starts_rows.size else int(bounds[k])
         write = functools.partial(
-            _write_blocks, path=str(path), names=tuple(names), axes=tuple(axes), t0=t0, index=idx
-        )
+            _write_blocks, path=str(path), names=tuple(names), axes=tuple(axes), t0=t0,
+            index=idx, token=token,
+        )  # fmt: skip
         calls[idx] = (write, [p[k, 0] for p in per_var])
     if calls:
         # a name of its own per call: a write is a side effect, never a cached result
-        tasks = list(tasks_over(f"write-{uuid.uuid4().hex}", calls).values())
+        tasks = list(tasks_over(f"write-{token}", calls).values())
         _run(tasks, progress=progress, client=client, desc=f"{what} -> {path.name}", unit="chunk")
     return list(calls)
 
