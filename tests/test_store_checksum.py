@@ -113,3 +113,30 @@ def test_probability_store_is_verified_and_repaired(tmp_path):
         assert np.isnan(xs.open_probability(store).values[500:]).all()
     assert chunk_indices(store, xs.write_probability(prob, store, progress=False)) == [1, 2]
     np.testing.assert_array_equal(xs.open_probability(store).values, prob.values)
+
+
+def test_a_zstd_store_of_an_earlier_version_keeps_its_codec_when_appended_to(
+    tmp_path, cube, monkeypatch
+):
+    """Stores written with zstd + CRC32C (earlier versions) read, append and verify as
+    before; new stores are written with Blosc-LZ4 + CRC32C."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    old, new = tmp_path / "old.zarr", tmp_path / "new.zarr"
+    first = cube.isel(time=slice(0, 2 * 144))  # two of the three days
+    monkeypatch.setattr(store_mod, "_checksummed", lambda: (ZstdCodec(), Crc32cCodec()))
+    xs.write_cube(first, old, progress=False)
+    monkeypatch.undo()
+    xs.write_cube(cube, old, progress=False)  # appends the rest with this version
+    xs.write_cube(cube, new, progress=False)
+    assert "Zstd" in str(zarr.open_group(old)["psd"].metadata.codecs)
+    assert "Blosc" in str(zarr.open_group(new)["psd"].metadata.codecs)
+    for store in (old, new):
+        assert "Crc32c" in str(zarr.open_group(store)["psd"].metadata.codecs)
+        np.testing.assert_array_equal(
+            xs.open_cube(store, incomplete="raise").psd.values, cube.psd.values
+        )
+        assert xs.cube.verify_cube(store) == []
+    chunk = psd_chunk(old, 2)
+    chunk.write_bytes(chunk.read_bytes()[:-1] + b"x")
+    assert xs.cube.verify_cube(old) == [np.datetime64("2020-01-03")]
