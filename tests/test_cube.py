@@ -685,3 +685,25 @@ def test_real_sierra_nevada_256hz_day_resampled_onto_the_iar_grid(shared_data):
     assert prob.dims == ("time", "frequency") and prob.shape == (2 * 864, 410)
     night = np.isfinite(prob.values)
     assert night.any() and ((prob.values[night] >= 0) & (prob.values[night] <= 1)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nparts", [2, 3])
+def test_the_sum_of_present_components_is_numpys_to_the_bit(dtype, nparts):
+    """The one-pass kernel against numpy's masked sum, scaled where parts are missing."""
+    rng = np.random.default_rng(7)
+    x = (10.0 ** rng.uniform(-30, 5, (nparts, 40, 33))).astype(dtype)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[0, 5] = np.inf  # not finite: missing like NaN
+    x[:, 7, :4] = np.nan  # every part missing: NaN
+    finite = np.isfinite(x)
+    n = finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expect = np.where(finite, x, 0).sum(axis=0) * (nparts / n)
+    expect = np.where(n > 0, expect, np.nan).astype(dtype)
+    parts = ("H", "D", "Z")[:nparts]
+    with pytest.warns(xs.cube.MissingComponentWarning) as record:
+        got = xs.cube._sum_present_block(x, np.arange(40), parts=parts)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expect)
+    assert "+".join(parts) in str(record[0].message)  # every part is missing somewhere

@@ -21,6 +21,7 @@ import warnings
 from typing import Any, Literal
 
 import dask.array as da
+import numba
 import numpy as np
 import scipy.signal as ss
 import xarray as xr
@@ -672,25 +673,57 @@ def _sum_present(stack: Any, parts: list[str], time: np.ndarray) -> Any:
     return _sum_present_block(np.asarray(stack), time, parts=tuple(parts))
 
 
+@numba.njit(cache=True, nogil=True)
+def _sum_parts(stack, out, lost, partial_rows):
+    """``out`` = sum over axis 0 of the finite parts, scaled by ``parts / present``.
+
+    One pass in the input's dtype, in numpy's order (parts added one after another; the
+    scale applied in float64 and rounded once), so the result is numpy's to the bit.
+    Flags the parts missing where others are present (``lost``) and those rows.
+    """
+    c, t, f = stack.shape
+    for i in range(t):
+        for j in range(f):
+            s = stack[0, i, j]
+            n = 0
+            for k in range(c):
+                v = stack[k, i, j]
+                if np.isfinite(v):
+                    s = v if n == 0 else s + v
+                    n += 1
+            if n == c:
+                out[i, j] = s
+            elif n == 0:
+                out[i, j] = np.nan
+            else:
+                out[i, j] = np.float64(s) * (np.float64(c) / np.float64(n))
+                partial_rows[i] = True
+                for k in range(c):
+                    if not np.isfinite(stack[k, i, j]):
+                        lost[k] = True
+
+
 def _sum_present_block(stack: np.ndarray, time: np.ndarray, *, parts: tuple[str, ...]):
-    finite = np.isfinite(stack)
-    n = finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(finite, stack, 0).sum(axis=0) * (len(parts) / n)
-    out = np.where(n > 0, out, np.nan).astype(stack.dtype, copy=False)
-    partial = (n > 0) & (n < len(parts))
-    if partial.any():
-        rows = partial.any(axis=1)
+    stack = np.asarray(stack)
+    dtype = stack.dtype
+    if dtype not in (np.float32, np.float64):
+        stack = stack.astype(np.float64)
+    out = np.empty(stack.shape[1:], stack.dtype)
+    lost = np.zeros(stack.shape[0], np.bool_)
+    rows = np.zeros(stack.shape[1], np.bool_)
+    _sum_parts(stack, out, lost, rows)
+    if rows.any():
         t = np.asarray(time).reshape(-1)[rows] if np.size(time) > 1 else None
-        lost = [p for p, f in zip(parts, finite, strict=True) if not f[partial].all()]
+        lost_names = [p for p, gone in zip(parts, lost, strict=True) if gone]
         span = "" if t is None or not t.size else f" between {t.min()} and {t.max()}"
         warnings.warn(
-            f"component {'+'.join(lost)} has no data{span} ({int(rows.sum())} time blocks): "
-            f"using {'+'.join(p for p in parts if p not in lost) or 'the others'} there",
+            f"component {'+'.join(lost_names)} has no data{span} ({int(rows.sum())} time "
+            f"blocks): using {'+'.join(p for p in parts if p not in lost_names) or 'the others'}"
+            f" there",
             MissingComponentWarning,
             stacklevel=2,
         )
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def verify_cube(store: str | os.PathLike, *, repair: bool = False) -> list[np.datetime64]:
