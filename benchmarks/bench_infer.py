@@ -8,7 +8,9 @@ summed PSD already in memory, one model loaded once, its card's representation
 batches under ``torch.inference_mode`` with as many torch threads as xspecseg has workers.
 xspecseg reads the cube store, sums H+D, cuts the nights, runs the network on a
 LocalCluster (1 or 2 single-threaded workers) and either computes the probabilities into
-memory or writes the probability store. Each figure is the best of ``--repeat`` runs.
+memory or writes the probability store. Each figure is the best of ``--repeat`` runs; the
+loop and xspecseg take turns (loop, to memory, to store, loop, ...) so that a change in
+the load of a shared machine reaches both.
 
 Printed: nights/s of the loop (and of its network alone), of xspecseg to memory and to a
 store, the ratios xspecseg / loop at equal cores, the CPU time per night
@@ -18,11 +20,13 @@ store, the ratios xspecseg / loop at equal cores, the CPU time per night
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(var, "1")
@@ -88,10 +92,18 @@ def torch_loop(
 
 
 def xspecseg_run(
-    cube_path: Path, model_ref: str, workers: int, out: Path, batch: int, repeat: int
-) -> tuple[float, float, float, float]:
+    cube_path: Path,
+    model_ref: str,
+    workers: int,
+    out: Path,
+    batch: int,
+    repeat: int,
+    loop: Any,
+) -> tuple[float, float, float, float, Any]:
     """Seconds to memory and to a store, best of ``repeat``; CPU seconds of the best run
-    to a store (client, scheduler and workers); peak GiB per worker."""
+    to a store (client, scheduler and workers); peak GiB per worker; the best of the
+    ``loop()`` runs made between them (the loop and xspecseg take turns, so that both
+    see the same load on a shared machine)."""
     from distributed import Client
 
     from xspecseg.cluster import local_cluster
@@ -112,7 +124,9 @@ def xspecseg_run(
                 used += client.run_on_scheduler(_cpu_seconds)
             return _cpu_seconds() + used
 
+        loops = []
         for _ in range(repeat):
+            loops.append(loop())
             t0 = time.perf_counter()
             xs.predict(psd, model_ref, batch_size=batch, threads=1).compute()
             to_memory = min(to_memory, time.perf_counter() - t0)
@@ -124,7 +138,7 @@ def xspecseg_run(
             if elapsed < to_store:
                 to_store, cpu = elapsed, used
         peaks = client.run(peak_rss)
-    return to_memory, to_store, cpu, max(peaks.values()) / 2**30
+    return to_memory, to_store, cpu, max(peaks.values()) / 2**30, min(loops)
 
 
 def graph_tasks(cube_path: Path, model_ref: str, batch: int) -> tuple[int, int]:
@@ -160,11 +174,11 @@ def main() -> None:
         tasks_psd, tasks_prob = graph_tasks(cube_path, ref, args.batch_size)
         rows = []
         for workers in (1, 2):
-            loops = [torch_loop(psd, ref, workers, args.batch_size) for _ in range(args.repeat)]
-            t_loop, t_net, c_loop, nights = min(loops)
-            t_mem, t_store, c_store, rss = xspecseg_run(
-                cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat
-            )
+            t_mem, t_store, c_store, rss, best_loop = xspecseg_run(
+                cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat,
+                functools.partial(torch_loop, psd, ref, workers, args.batch_size),
+            )  # fmt: skip
+            t_loop, t_net, c_loop, nights = best_loop
             rows.append((workers, nights, t_loop, t_net, c_loop, t_mem, t_store, c_store, rss))
 
     print(
