@@ -70,14 +70,18 @@ def probability_summary(prob) -> dict[str, np.ndarray]:
 
 def _compare(ref: np.lib.npyio.NpzFile, prob, cat) -> None:
     for key, got in probability_summary(prob).items():
-        np.testing.assert_allclose(got, ref[key], rtol=0, atol=1e-6, equal_nan=True, err_msg=key)
+        # torch's CPU convolutions sum in an order that depends on the instruction set: the
+        # same code and weights differ by up to 2e-6 between an AMD Zen 5 and an Intel Xeon;
+        # a change of weights, representation or threshold moves probabilities by far more
+        np.testing.assert_allclose(got, ref[key], rtol=0, atol=1e-5, equal_nan=True, err_msg=key)
     stored = sorted(k[4:] for k in ref.files if k.startswith("cat_"))
     assert stored == sorted(v for v in CATALOGUE_VARS if v in cat)
     for v in stored:
         got, want = np.asarray(cat[v].values), ref[f"cat_{v}"]
         assert got.shape == want.shape, v
         if want.dtype.kind in "fc":
-            np.testing.assert_allclose(got, want, rtol=1e-9, atol=0, equal_nan=True, err_msg=v)
+            atol = 1e-5 if "probability" in v else 0.0  # the CPU-dependent rounding above
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=atol, equal_nan=True, err_msg=v)
         else:
             np.testing.assert_array_equal(got, want, err_msg=v)
 
