@@ -25,8 +25,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(var, "1")
@@ -98,8 +98,8 @@ def xspecseg_run(
     out: Path,
     batch: int,
     repeat: int,
-    loop: Any,
-) -> tuple[float, float, float, float, Any]:
+    loop: Callable[[], tuple[float, float, float, int]],
+) -> tuple[float, float, float, float, tuple[float, float, float, int]]:
     """Seconds to memory and to a store, best of ``repeat``; CPU seconds of the best run
     to a store (client, scheduler and workers); peak GiB per worker; the best of the
     ``loop()`` runs made between them (the loop and xspecseg take turns, so that both

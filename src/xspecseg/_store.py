@@ -705,7 +705,7 @@ def _write_chunk(
     axes: Sequence[int],
     t0: int,
     index: int,
-    token: str | None = None,
+    token: str,
 ) -> int:
     arrays, flag = _writer_arrays(path, tuple(names), token)
     for arr, axis, block in zip(arrays, axes, blocks, strict=True):
@@ -730,7 +730,13 @@ _WRITERS: dict[tuple, tuple] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
-def _cached_writer_arrays(path: str, names: tuple[str, ...], token: str):
+def _writer_arrays(path: str, names: tuple[str, ...], token: str):
+    """The arrays a chunk task writes, opened once per worker and write call.
+
+    ``token`` names one :func:`write_committed` call, after which the arrays' shapes no
+    longer change: opening the group and its arrays for every chunk cost a third of the
+    chunk's write.
+    """
     key = (path, names, token)
     with _WRITERS_LOCK:  # the worker's threads wait for one opening, not each their own
         hit = _WRITERS.get(key)
@@ -741,20 +747,8 @@ def _cached_writer_arrays(path: str, names: tuple[str, ...], token: str):
     return hit
 
 
-def _writer_arrays(path: str, names: tuple[str, ...], token: str | None):
-    """The arrays a chunk task writes, opened once per worker and write call.
-
-    ``token`` names one :func:`write_committed` call, after which the arrays' shapes no
-    longer change: opening the group and its arrays for every chunk cost a third of the
-    chunk's write.
-    """
-    if token is None:
-        return _open_writer_arrays(path, names)
-    return _cached_writer_arrays(path, names, token)
-
-
 def _write_blocks(
-    *blocks: np.ndarray, path: str, names, axes, t0: int, index: int, token: str | None = None
+    *blocks: np.ndarray, path: str, names, axes, t0: int, index: int, token: str
 ) -> int:
     return _write_chunk(blocks, path, names, axes, t0, index, token=token)
 
