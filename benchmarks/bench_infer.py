@@ -1,6 +1,7 @@
 """Inference throughput: ``xs.predict`` against a plain PyTorch loop, in one run.
 
-Run: ``python benchmarks/bench_infer.py [--days 31] [--model iar-default] [--repeat 3]``
+Run: ``python benchmarks/bench_infer.py [--days 31] [--model iar-default] [--repeat 3]
+[--io-threads 1]``
 
 The baseline is the loop a competent user would write with the public API alone: the
 summed PSD already in memory, one model loaded once, its card's representation
@@ -8,7 +9,9 @@ summed PSD already in memory, one model loaded once, its card's representation
 batches under ``torch.inference_mode`` with as many torch threads as xspecseg has workers.
 xspecseg reads the cube store, sums H+D, cuts the nights, runs the network on a
 LocalCluster (1 or 2 single-threaded workers) and either computes the probabilities into
-memory or writes the probability store. Each figure is the best of ``--repeat`` runs; the
+memory or writes the probability store; each worker has ``--io-threads`` threads besides
+its network lane (default 1, as ``xspecseg predict`` starts them), which read, sum and
+write chunks while the network runs. Each figure is the best of ``--repeat`` runs; the
 loop and xspecseg take turns (loop, to memory, to store, loop, ...) so that a change in
 the load of a shared machine reaches both.
 
@@ -99,6 +102,7 @@ def xspecseg_run(
     batch: int,
     repeat: int,
     loop: Callable[[], tuple[float, float, float, int]],
+    io_threads: int,
 ) -> tuple[float, float, float, float, tuple[float, float, float, int]]:
     """Seconds to memory and to a store, best of ``repeat``; CPU seconds of the best run
     to a store (client, scheduler and workers); peak GiB per worker; the best of the
@@ -108,7 +112,7 @@ def xspecseg_run(
 
     from xspecseg.cluster import local_cluster
 
-    with local_cluster(workers) as cluster, Client(cluster) as client:
+    with local_cluster(workers, io_threads=io_threads) as cluster, Client(cluster) as client:
         psd = xs.select_component(xs.open_cube(cube_path), "H+D")
         # warm the workers: imports, model cache
         xs.predict(psd.isel(time=slice(0, 2 * 864)), model_ref, batch_size=batch).compute()
@@ -158,6 +162,8 @@ def main() -> None:
     parser.add_argument("--model", default="iar-default")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--io-threads", type=int, default=1,
+                        help="I/O threads per worker besides its network lane")  # fmt: skip
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,6 +183,7 @@ def main() -> None:
             t_mem, t_store, c_store, rss, best_loop = xspecseg_run(
                 cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat,
                 functools.partial(torch_loop, psd, ref, workers, args.batch_size),
+                args.io_threads,
             )  # fmt: skip
             t_loop, t_net, c_loop, nights = best_loop
             rows.append((workers, nights, t_loop, t_net, c_loop, t_mem, t_store, c_store, rss))
@@ -184,7 +191,8 @@ def main() -> None:
     print(
         f"{rows[0][1]} nights (18-06 UT, 432 x {width} px), "
         f"model {args.model if ref == args.model else 'untrained U-net (base 8)'}, "
-        f"best of {args.repeat}, {os.cpu_count()} cores"
+        f"best of {args.repeat}, {os.cpu_count()} cores, "
+        f"{args.io_threads} I/O thread(s) per worker"
     )
     print(
         "| workers (= torch threads) | PyTorch loop nights/s (network alone) "

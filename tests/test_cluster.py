@@ -330,16 +330,25 @@ def test_progress_counts_the_tasks_of_the_clients_graph(capsys):
     assert "4/4" not in capsys.readouterr().err  # a failed run does not claim completion
 
 
-def test_local_cluster_workers_get_the_malloc_settings():
+def test_local_cluster_workers_get_the_malloc_settings(monkeypatch):
     from distributed import Client
 
-    from xspecseg.cluster import WORKER_MALLOC_ENV, local_cluster
+    from xspecseg.cluster import WORKER_MALLOC_ENV, local_cluster, worker_io_threads
 
     def env() -> dict:
         return {k: os.environ.get(k) for k in WORKER_MALLOC_ENV}
 
-    with local_cluster(1) as cluster, Client(cluster) as client:
+    # what any other LocalCluster started in this process leaves in its environment
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.setenv("DASK_XSPECSEG__IO_THREADS", "3")
+    with local_cluster(1, io_threads=1) as cluster, Client(cluster) as client:
         (seen,) = client.run(env).values()
+        (io,) = client.run(worker_io_threads).values()
+        (info,) = client.scheduler_info()["workers"].values()
     assert seen == WORKER_MALLOC_ENV
+    assert io == 1 and info["nthreads"] == 2
+    # and this process's environment is as it was
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
+    assert os.environ["DASK_XSPECSEG__IO_THREADS"] == "3"
     # buffers of a few MB stay on the heap; freed memory above the trim threshold goes back
     assert 4 * 2**20 <= int(seen["MALLOC_MMAP_THRESHOLD_"]) <= int(seen["MALLOC_TRIM_THRESHOLD_"])

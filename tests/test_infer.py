@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import ClassVar
+
 import dask
 import numpy as np
 import pytest
@@ -180,6 +183,84 @@ def test_model_is_built_once_per_worker_on_a_cluster(spectrogram):
         counts = client.run(cached)
     assert np.nanmax(np.abs(remote - local)) <= 1e-6
     assert sorted(counts.values()) in ([1, 1], [0, 1])
+
+
+class SlowUNet(TinyUNet):
+    """TinyUNet whose passes take a while and are recorded (thread, start, stop)."""
+
+    passes: ClassVar[list[tuple[int, float, float]]] = []
+
+    def forward(self, x):
+        import threading
+        import time
+
+        t0 = time.perf_counter()
+        time.sleep(0.05)
+        out = super().forward(x)
+        SlowUNet.passes.append((threading.get_ident(), t0, time.perf_counter()))
+        return out
+
+
+def _overlapping(passes: list[tuple[int, float, float]]) -> int:
+    spans = sorted((a, b) for _, a, b in passes)
+    return sum(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+
+
+def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
+    """With ``xspecseg.io-threads`` 1, a two-threaded worker runs the network on one
+    thread at a time (the other reads and writes) and gives that lane all the cores; with
+    0 both threads run passes side by side. The probabilities are the same."""
+    from distributed import Client, LocalCluster
+
+    from xspecseg import infer
+
+    model = SlowUNet().eval()
+    model.xspecseg_config = {"night_window": [18.0, 6.0]}
+    rng = np.random.default_rng(2)
+    t = np.datetime64("2020-01-01") + np.arange(9 * 864) * np.timedelta64(100, "s")
+    data = xr.DataArray(
+        (rng.random((t.size, 16)) + 0.1).astype(np.float32),
+        dims=("time", "frequency"),
+        coords={"time": t, "frequency": np.arange(16) * 0.1},
+    ).chunk({"time": 432})  # 8 nights, one image per pass
+    local = predict(data, model, batch_size=1).values
+    threads_before = torch.get_num_threads()
+    try:
+        with (
+            LocalCluster(
+                n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            results = {}
+            for io in (1, 0):
+                SlowUNet.passes.clear()
+                with dask.config.set({"xspecseg.io-threads": io}):
+                    results[io] = predict(data, model, batch_size=1).compute().values
+                    share = client.submit(infer._worker_share, pure=False).result()
+                passes = list(SlowUNet.passes)
+                assert len(passes) == 8 and len({t for t, _, _ in passes}) == 2
+                if io == 1:
+                    assert _overlapping(passes) == 0
+                    assert share == os.cpu_count()  # one lane on this host
+                else:
+                    assert _overlapping(passes) > 0
+    finally:
+        torch.set_num_threads(threads_before)
+    for got in results.values():
+        np.testing.assert_array_equal(got, local)
+
+
+def test_io_threads_must_be_a_whole_number():
+    from xspecseg.cluster import local_cluster, worker_io_threads
+
+    with (
+        dask.config.set({"xspecseg.io-threads": "two"}),
+        pytest.raises(ValueError, match="io-threads"),
+    ):
+        worker_io_threads()
+    with pytest.raises(ValueError, match="io_threads"):
+        local_cluster(1, io_threads=-1)
 
 
 # -- the shipped models against synthetic truth (seeds and dates never used in training) ----

@@ -335,7 +335,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prob.attrs["input"] = what
     with (
         _torch_threads_kept(threads is not None),
-        compute_on(args.scheduler, args.workers, days=days) as client,
+        # one I/O thread per worker reads and writes chunks while its network runs
+        compute_on(args.scheduler, args.workers, days=days, io_threads=1) as client,
         _cluster_bar(client, f"probability -> {Path(args.output).name}", args.no_progress),
     ):
         written = write_probability(

@@ -47,6 +47,7 @@ __all__ = [
     "dask_client",
     "local_cluster",
     "progress",
+    "worker_io_threads",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,16 +70,56 @@ WORKER_MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": "33554432",
 }
 
+#: the Dask config key of :func:`worker_io_threads`, and the environment variable that sets it
+IO_THREADS_KEY = "xspecseg.io-threads"
+IO_THREADS_ENV = "DASK_XSPECSEG__IO_THREADS"
+
 Where = Literal["scheduler", "local-cluster", "threads", "synchronous"]
 
 
-def local_cluster(n_workers: int, **kwargs: Any):
+def worker_io_threads() -> int:
+    """Threads of each worker of this process's kind kept for reading and writing.
+
+    The Dask config value ``xspecseg.io-threads`` (environment variable
+    ``DASK_XSPECSEG__IO_THREADS``), 0 when unset. A worker with ``N`` threads of which
+    ``k`` are I/O threads runs at most ``N - k`` (at least one) network passes at a time;
+    its other threads read, sum and write chunks meanwhile (see
+    :func:`xspecseg.predict`). :func:`local_cluster` sets it in the workers it starts
+    with ``io_threads=k``; on a cluster of your own, set it in the workers' environment.
+
+    Examples
+    --------
+    >>> import dask
+    >>> with dask.config.set({"xspecseg.io-threads": 1}):
+    ...     worker_io_threads()
+    1
+    >>> worker_io_threads()
+    0
+    """
+    import dask
+
+    value = dask.config.get(IO_THREADS_KEY, 0) or 0
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = -1
+    if n < 0 or str(n) != str(value).strip():
+        raise ValueError(f"{IO_THREADS_KEY} must be a whole number >= 0, got {value!r}")
+    return n
+
+
+def local_cluster(n_workers: int, *, io_threads: int = 0, **kwargs: Any):
     """A ``LocalCluster`` of single-threaded worker processes with tuned malloc settings.
 
     Parameters
     ----------
     n_workers : int
         Worker processes.
+    io_threads : int
+        Threads each worker has besides its compute thread, for reading and writing
+        chunks while the network runs (inference; see :func:`worker_io_threads`). Default 0:
+        single-threaded workers, which is right for building cubes (every thread computes
+        there, and each holds a chunk in memory).
     **kwargs
         Passed to ``distributed.LocalCluster`` (e.g. ``memory_limit="4GiB"``).
 
@@ -102,14 +143,46 @@ def local_cluster(n_workers: int, **kwargs: Any):
     with needs_extra("cluster"):
         from distributed import LocalCluster
 
-    env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC_ENV}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                            dashboard_address=None, **kwargs)  # fmt: skip
+    if int(io_threads) != io_threads or io_threads < 0:
+        raise ValueError(f"io_threads must be a whole number >= 0, got {io_threads!r}")
+    env = {
+        **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+        **WORKER_MALLOC_ENV,
+        IO_THREADS_ENV: str(int(io_threads)),
+    }
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
+        _environ_for_nannies(env),
+    ):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1 + int(io_threads),
+                            processes=True, dashboard_address=None, **kwargs)  # fmt: skip
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def _environ_for_nannies(env: dict[str, Any]) -> Iterator[None]:
+    """``env`` in this process's environment while nannies are made, then as before.
+
+    A nanny takes ``pre-spawn-environ`` values from the environment before the config, and
+    every nanny writes its values into this process's environment when it spawns: after
+    any other ``LocalCluster``, ours would inherit its settings (Dask's malloc trim
+    threshold, another cluster's I/O threads) instead of its own.
+    """
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items() if v is not None})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def dask_client(
+    scheduler: str | None, workers: int | None, *, io_threads: int = 0
+) -> Iterator[Any]:
     """A distributed ``Client`` on ``scheduler``, or on a ``LocalCluster`` sized to this machine.
 
     Always a distributed client, whatever the size of the job (for code that submits
@@ -122,6 +195,8 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         ``LocalCluster``.
     workers : int or None
         Worker processes of the ``LocalCluster`` (default: one per core).
+    io_threads : int
+        I/O threads per worker of the ``LocalCluster`` (see :func:`local_cluster`).
 
     Examples
     --------
@@ -138,7 +213,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         return
     n = workers or os.cpu_count() or 1
     with (
-        local_cluster(n) as cluster,
+        local_cluster(n, io_threads=io_threads) as cluster,
         Client(cluster) as client,
     ):
         yield client
@@ -195,7 +270,11 @@ def choose(scheduler: str | None, workers: int | None, days: float) -> Where:
 
 @contextlib.contextmanager
 def compute_on(
-    scheduler: str | None = None, workers: int | None = None, *, days: float = 0.0
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    days: float = 0.0,
+    io_threads: int = 0,
 ) -> Iterator[Any]:
     """Run the block where :func:`choose` says; yield the distributed client or None.
 
@@ -207,6 +286,9 @@ def compute_on(
     ----------
     scheduler, workers, days
         As for :func:`choose`.
+    io_threads : int
+        I/O threads per worker when a ``LocalCluster`` is started (see
+        :func:`local_cluster`; inference gives its workers one).
 
     Examples
     --------
@@ -229,7 +311,7 @@ def compute_on(
         n = workers or os.cpu_count() or 1
         why = "--workers" if workers else f"{days:g} day(s) > {SMALL_JOB_DAYS}"
         log.info("starting a LocalCluster of %d worker process(es) (%s)", n, why)
-        with dask_client(None, n) as client:
+        with dask_client(None, n, io_threads=io_threads) as client:
             yield client
     else:
         if where == "synchronous":

@@ -22,6 +22,7 @@ serialised copy in the graph, and each worker process keeps the built model in a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -43,6 +44,7 @@ from ._chunks import halo_map
 from ._optional import needs_extra
 from ._provenance import append_history, history_line, sha256_file
 from ._version import __version__
+from .cluster import worker_io_threads
 from .contract import Architecture, InputRepresentation, ModelCard, architecture_of, card_of
 from .cube import select_component
 
@@ -170,28 +172,59 @@ def _architecture(source: ModelSource, card: ModelCard) -> Architecture:
 # running the network on numpy images
 # ----------------------------------------------------------------------------------------
 _HOST_THREADS: dict[str, int] = {}
+_GATES: dict[str, threading.BoundedSemaphore] = {}
+_GATES_LOCK = threading.Lock()
 
 
-def _worker_share() -> int | None:
-    """Cores per worker thread on this host, counting every worker of the cluster here."""
+def _current_worker() -> Any:
+    """The distributed worker running this task, or None."""
     try:
         from distributed import get_worker
     except ImportError:
         return None
     try:
-        worker = get_worker()
+        return get_worker()
     except ValueError:  # not inside a distributed worker
+        return None
+
+
+def _lanes(nthreads: int, io: int) -> int:
+    """Network passes a worker of ``nthreads`` threads, ``io`` of them for I/O, runs at once."""
+    return max(1, int(nthreads) - io)
+
+
+def _worker_share() -> int | None:
+    """Cores per network lane on this host, counting every worker of the cluster here."""
+    worker = _current_worker()
+    if worker is None:
         return None
     key = worker.address
     if key not in _HOST_THREADS:
         host = worker.address.rsplit(":", 1)[0]
+        # the workers of one host are assumed alike (a LocalCluster's are)
+        io = worker_io_threads()
         try:
             infos = worker.client.scheduler_info(n_workers=-1)["workers"].values()
-            threads_here = sum(w["nthreads"] for w in infos if w["host"] in host)
+            lanes = sum(_lanes(w["nthreads"], io) for w in infos if w["host"] in host)
         except Exception:  # an older scheduler: assume this worker is alone
-            threads_here = worker.state.nthreads
-        _HOST_THREADS[key] = max(1, (os.cpu_count() or 1) // max(1, threads_here))
+            lanes = _lanes(worker.state.nthreads, io)
+        _HOST_THREADS[key] = max(1, (os.cpu_count() or 1) // max(1, lanes))
     return _HOST_THREADS[key]
+
+
+def _network_gate() -> Any:
+    """Hold while a task runs the network: on a worker with I/O threads
+    (:func:`xspecseg.cluster.worker_io_threads`), at most its other threads' count of
+    passes at once, so that the I/O threads read, sum and write the neighbouring chunks
+    instead of running a second network beside the first."""
+    io = worker_io_threads()
+    worker = _current_worker() if io else None
+    if worker is None:
+        return contextlib.nullcontext()
+    with _GATES_LOCK:
+        if worker.address not in _GATES:
+            _GATES[worker.address] = threading.BoundedSemaphore(_lanes(worker.state.nthreads, io))
+        return _GATES[worker.address]
 
 
 def _torch_threads(threads: int | None) -> None:
@@ -258,12 +291,13 @@ def _tile_block(
     """Probabilities for the rows ``[offset + left, offset + n - right)`` of the image."""
     _torch_threads(threads)
     model = cached_model(source, device)
-    x = representation(block[:, band])
     a = offset + left
     b = offset + block.shape[0] - right
     tiles = tile_spans(a, b, total, tile, tile_halo)
-    images = [x[t.lo - offset : t.hi - offset] for t in tiles]
-    probs = _forward(model, images, device, batch_size, amp)
+    with _network_gate():
+        x = representation(block[:, band])
+        images = [x[t.lo - offset : t.hi - offset] for t in tiles]
+        probs = _forward(model, images, device, batch_size, amp)
     out = np.zeros((b - a, block.shape[1]), np.float32)
     for t, p in zip(tiles, probs, strict=True):
         keep0, keep1 = max(t.t0, a), min(t.t1, b)
@@ -293,9 +327,10 @@ def _image_block(
     if spans:
         _torch_threads(threads)
         model = cached_model(source, device)
-        # each image unit whole: a relative representation's backgrounds are its own
-        images = [representation(block[s:e, band]) for s, e in spans]
-        probs = _forward(model, images, device, batch_size, amp)
+        with _network_gate():
+            # each image unit whole: a relative representation's backgrounds are its own
+            images = [representation(block[s:e, band]) for s, e in spans]
+            probs = _forward(model, images, device, batch_size, amp)
         for (s, e), p in zip(spans, probs, strict=True):
             out[s:e, band] = p
     out[np.isnan(block)] = np.nan
@@ -372,7 +407,17 @@ def predict(
     amp : bool
         Mixed precision (bf16/fp16 autocast) on CUDA.
     threads : int, optional
-        torch threads per task; default: the cores divided among the worker's threads.
+        torch threads per task; default: the cores divided among the network lanes of
+        the workers on the host (a worker's threads less its I/O threads, see below).
+
+    Notes
+    -----
+    On a distributed worker with I/O threads (``local_cluster(n, io_threads=1)``, as
+    ``xspecseg predict`` starts; or ``DASK_XSPECSEG__IO_THREADS`` in the environment of
+    your own workers, see :func:`xspecseg.cluster.worker_io_threads`), at most the
+    worker's other threads run the network at once; the I/O threads meanwhile read and
+    sum the next chunks and encode and write the finished ones, which a single-threaded
+    worker does between two network passes.
 
     Returns
     -------
