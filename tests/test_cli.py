@@ -133,7 +133,7 @@ def test_two_workers_start_a_local_cluster(stores, tmp_path, monkeypatch, capsys
     real = xspecseg.cluster.local_cluster
 
     def spy(n_workers, **kwargs):
-        started.append(n_workers)
+        started.append((n_workers, kwargs.get("io_threads", 0)))
         return real(n_workers, **kwargs)
 
     monkeypatch.setattr(xspecseg.cluster, "local_cluster", spy)
@@ -142,7 +142,7 @@ def test_two_workers_start_a_local_cluster(stores, tmp_path, monkeypatch, capsys
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # with its progress bar
     argv = ["predict", str(stores[0]), "-o", str(out), "--model", str(ckpt)]
     assert main([*argv, "--workers", "2"]) == 0
-    assert started == [2]
+    assert started == [(2, 1)]  # an I/O thread beside each worker's network lane
     assert xs.open_probability(out, incomplete="raise").sizes["time"] == 48
     err = capsys.readouterr().err
     assert "starting a LocalCluster of 2 worker process(es)" in err

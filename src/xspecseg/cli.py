@@ -92,19 +92,26 @@ def _examples(*commands: str) -> str:
     return "examples:\n" + "\n".join(f"  {c}" for c in commands)
 
 
-def _add_cluster_args(p: argparse.ArgumentParser, *, what: str = "the job") -> None:
+def _add_cluster_args(
+    p: argparse.ArgumentParser, *, what: str = "the job", io_thread: bool = False
+) -> None:
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run on the Dask scheduler at this address (e.g. tcp://host:8786); the stores "
         "must be on a file system its workers share",
     )
+    kind = (
+        "worker processes (one network lane and one I/O thread each)"
+        if io_thread
+        else "single-threaded worker processes"
+    )
     p.add_argument(
         "--workers",
         type=_workers,
         default=None,
         metavar="N",
-        help=f"N > 1: start a LocalCluster of N single-threaded worker processes; 1: run in "
+        help=f"N > 1: start a LocalCluster of N {kind}; 1: run in "
         f"this process, one task at a time. Default: {what} of up to {SMALL_JOB_DAYS} days "
         "of data runs in this process on Dask's threaded scheduler (no cluster to start), "
         "a larger one on a LocalCluster with one worker process per core",
@@ -623,7 +630,7 @@ def _add_predict_parser(sub: Any) -> None:
     )
     p.add_argument("--device", default=None, help="cuda | cpu (default: cuda if present)")
     _add_break_lock(p)
-    _add_cluster_args(p, what="a prediction")
+    _add_cluster_args(p, what="a prediction", io_thread=True)
     p.set_defaults(func=cmd_predict)
 
 
