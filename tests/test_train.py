@@ -713,6 +713,29 @@ def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
     assert (df.duration % 2.0 == 0).all() and df.duration.max() > 0
     with pytest.raises(ValueError, match="too few"):
         tune_event_filter(props.isel(event=slice(0, 6)))
+    assert props.attrs["images"] == 6 and cuts["images"] == 6
+
+    # a false-alarm rate as the operating point: look-alikes as confident and smooth as the
+    # true events, fainter than half of them, are left out by a stricter probability cut
+    look = props.assign(
+        mean_probability=props.mean_probability.where(
+            props.true, float(df.mean_probability[df.true].median()) - 1e-3
+        ),
+        impulsiveness=props.impulsiveness.where(props.true, float(true.impulsiveness.min())),
+        bandwidth=props.bandwidth.where(props.true, float(true.bandwidth.median())),
+        duration=props.duration.where(props.true, float(true.duration.median())),
+    )
+    assert tune_event_filter(look)["other_per_image"] == pytest.approx((~props.true).sum() / 6)
+    strict = tune_event_filter(look, max_false_per_image=0.0)
+    assert strict["keep_reached"] and strict["other_per_image"] == 0.0
+    assert 0.5 <= strict["keep"] < 0.95 and strict["true_kept"] > 0
+    lt = look.true.values
+    passed = look.mean_probability.values >= strict["min_mean_probability"]
+    assert not (passed & ~lt).any()
+    # every look-alike equals the median true event: no share of them gets all out
+    none = tune_event_filter(look.assign(mean_probability=look.mean_probability.where(
+        look.true, 2.0)), max_false_per_image=0.0)  # fmt: skip
+    assert not none["keep_reached"] and none["keep"] == 0.5
 
     # the cuts go into a checkpoint's config, and predict hands them to extract_events
     d = save(get_model("unet", base_channels=4, depth=2), tmp_path / "m", config={})

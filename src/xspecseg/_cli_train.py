@@ -894,12 +894,16 @@ def _add_tune_events_parser(subparsers: Any) -> None:
         epilog=_examples(
             "xspecseg tune-events cses-model/ --data synth-cses --nights 48 --dry-run",
             "xspecseg tune-events model/ --data synth-iar --nights 16 --keep 0.9",
+            "xspecseg tune-events cses-model/ --data synth-cses --nights 48 --max-false 0.05",
         ),
     )
     p.add_argument("model", help="model directory or shipped name (its config is updated)")
     _add_data_args(p, heldout=False)
     p.add_argument("--keep", type=float, default=0.95, help="share of true events each cut "
                    "keeps (default: %(default)s)")  # fmt: skip
+    p.add_argument("--max-false", type=float, default=None, metavar="R",
+                   help="lower --keep (to 0.5 at most) until at most R other events per "
+                   "image pass: an operating point set by the false-alarm rate")  # fmt: skip
     p.add_argument("--min-pixels", type=int, default=50, help="smallest event (default: 50)")
     p.add_argument("--dry-run", action="store_true", help="print the cuts, write nothing")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -921,16 +925,20 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
     props = event_properties(
         net, load_data(spec), min_pixels=args.min_pixels, progress=not args.no_progress
     )
-    cuts = tune_event_filter(props, keep=args.keep)
+    cuts = tune_event_filter(props, keep=args.keep, max_false_per_image=args.max_false)
     print(
         f"{cuts['true_events']} true and {cuts['other_events']} other events on "
-        f"{len(set(props.image.values.tolist()))} image(s) at threshold {net.threshold:.2f}"
+        f"{cuts['images']} image(s) at threshold {net.threshold:.2f}"
     )
     others = "no other events" if cuts["other_kept"] is None else f"{cuts['other_kept']:.1%}"
     applied = ", ".join(f"{k} {cuts[k]:g}" for k in EVENT_CUT_KEYS if k in cuts)
     print(
-        f"  {applied}: {cuts['true_kept']:.1%} of the true events and {others} of the others pass"
+        f"  {applied}: {cuts['true_kept']:.1%} of the true events and {others} of the others "
+        f"pass ({cuts['other_per_image']:g} other events per image), each cut keeping "
+        f"{cuts['keep']:g} of the true events"
     )
+    if args.max_false is not None and not cuts["keep_reached"]:
+        print(f"  more than {args.max_false:g} other events per image pass even at that share")
     if args.dry_run:
         return 0
     command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))

@@ -52,7 +52,8 @@ def event_properties(
     xr.Dataset
         Dim ``event``: ``image``, ``true``, ``area_pixels``, ``mean_probability``,
         ``impulsiveness``, ``bandwidth`` (Hz) and ``duration`` (s), the properties
-        :func:`tune_event_filter` cuts on.
+        :func:`tune_event_filter` cuts on; ``attrs["images"]``: the images run, those
+        without any event included.
     """
     card = card_of(model)
     norm = card.representation if card is not None else None
@@ -103,34 +104,13 @@ def event_properties(
         rows["impulsiveness"].extend(cat.impulsiveness.values.tolist())
         rows["bandwidth"].extend(event_bandwidth(cat).tolist())
         rows["duration"].extend(event_duration(cat).tolist())
-    return xr.Dataset({k: ("event", np.asarray(v)) for k, v in rows.items()})
+    out = xr.Dataset({k: ("event", np.asarray(v)) for k, v in rows.items()})
+    out.attrs["images"] = len(probs)  # those without any event too
+    return out
 
 
-def tune_event_filter(props: xr.Dataset, keep: float = 0.95) -> dict[str, Any]:
-    """Cuts that each keep ``keep`` of the true events in ``props``.
-
-    ``max_impulsiveness`` and ``max_duration`` are the ``keep`` quantiles of the true
-    events' impulsiveness and duration, ``min_mean_probability`` and ``min_bandwidth``
-    the ``1 - keep`` quantiles of their mean probability and bandwidth (a property
-    ``props`` lacks gets no cut). Also returns the share of true and of other events
-    that pass all cuts.
-
-    Examples
-    --------
-    >>> props = xr.Dataset({"true": ("event", [True] * 20 + [False] * 20),
-    ...     "mean_probability": ("event", np.r_[np.linspace(0.8, 1, 20), np.full(20, 0.5)]),
-    ...     "impulsiveness": ("event", np.r_[np.linspace(0.01, 0.05, 20), np.full(20, 0.3)])})
-    >>> cuts = tune_event_filter(props, keep=0.9)
-    >>> cuts["true_kept"] >= 0.8, cuts["other_kept"]
-    (True, 0.0)
-    """
-    if not 0.0 < keep <= 1.0:
-        raise ValueError(f"keep must lie in (0, 1], got {keep}")
-    true = props["true"].values.astype(bool)
-    if true.sum() < 10:
-        raise ValueError(
-            f"only {int(true.sum())} true events: too few to tune event cuts (need >= 10)"
-        )
+def _quantile_cuts(props: xr.Dataset, true: np.ndarray, keep: float) -> tuple[dict, np.ndarray]:
+    """The four cuts that each keep ``keep`` of the true events, and which events pass."""
     out: dict[str, Any] = {}
     passed = np.ones(true.size, dtype=bool)
     for key, prop, upper in (
@@ -146,13 +126,85 @@ def tune_event_filter(props: xr.Dataset, keep: float = 0.95) -> dict[str, Any]:
         out[key] = round(cut, 4)
         # as select_events: NaN is kept
         passed &= ~(x > out[key]) if upper else ~(x < out[key])
+    return out, passed
+
+
+#: the smallest ``keep`` that ``max_false_per_image`` may lower the cuts' share to
+MIN_KEEP = 0.5
+
+
+def tune_event_filter(
+    props: xr.Dataset,
+    keep: float = 0.95,
+    *,
+    max_false_per_image: float | None = None,
+    images: int | None = None,
+) -> dict[str, Any]:
+    """Cuts that each keep ``keep`` of the true events in ``props``.
+
+    ``max_impulsiveness`` and ``max_duration`` are the ``keep`` quantiles of the true
+    events' impulsiveness and duration, ``min_mean_probability`` and ``min_bandwidth``
+    the ``1 - keep`` quantiles of their mean probability and bandwidth (a property
+    ``props`` lacks gets no cut). Also returns the share of true and of other events
+    that pass all cuts, and the other events that pass per image.
+
+    With ``max_false_per_image``, ``keep`` is a ceiling: it is lowered in steps of 0.01
+    (to :data:`MIN_KEEP` at the least) until at most that many other events per image
+    pass, an operating point set by the false-alarm rate that a user asks for instead
+    of by the share of targets (the ``images`` of ``props``, those without events
+    included: ``props.attrs["images"]`` when not given). ``keep_reached`` says whether
+    the rate was met.
+
+    Examples
+    --------
+    >>> props = xr.Dataset({"true": ("event", [True] * 20 + [False] * 20),
+    ...     "mean_probability": ("event", np.r_[np.linspace(0.8, 1, 20), np.full(20, 0.5)]),
+    ...     "impulsiveness": ("event", np.r_[np.linspace(0.01, 0.05, 20), np.full(20, 0.3)])})
+    >>> cuts = tune_event_filter(props, keep=0.9)
+    >>> cuts["true_kept"] >= 0.8, cuts["other_kept"]
+    (True, 0.0)
+    >>> look_alikes = props.assign(  # confident, smooth: only a stricter cut parts them
+    ...     mean_probability=props.mean_probability.where(props.true, 0.85),
+    ...     impulsiveness=props.impulsiveness.where(props.true, 0.03))
+    >>> cuts = tune_event_filter(look_alikes, images=40, max_false_per_image=0.1)
+    >>> cuts["keep"], cuts["min_mean_probability"], cuts["other_per_image"]
+    (0.74, 0.852, 0.0)
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must lie in (0, 1], got {keep}")
+    true = props["true"].values.astype(bool)
+    if true.sum() < 10:
+        raise ValueError(
+            f"only {int(true.sum())} true events: too few to tune event cuts (need >= 10)"
+        )
+    n_images = images if images is not None else props.attrs.get("images")
+    if n_images is None:
+        n_images = len(set(np.asarray(props["image"].values).tolist())) if "image" in props else 0
+    n_images = int(n_images)
+    extra: dict[str, Any] = {}
+    out, passed = _quantile_cuts(props, true, keep)
+    if max_false_per_image is not None:
+        if not max_false_per_image >= 0:
+            raise ValueError(f"max_false_per_image must be >= 0, got {max_false_per_image}")
+        if n_images < 1:
+            raise ValueError("max_false_per_image needs the number of images (images=)")
+        k = keep
+        while (passed & ~true).sum() / n_images > max_false_per_image and k > MIN_KEEP + 1e-9:
+            k = round(max(MIN_KEEP, k - 0.01), 2)
+            out, passed = _quantile_cuts(props, true, k)
+        reached = bool((passed & ~true).sum() / n_images <= max_false_per_image)
+        extra = {"max_false_per_image": float(max_false_per_image), "keep_reached": reached}
+        keep = k
     return {
         **out,
         "keep": float(keep),
+        **extra,
         "true_events": int(true.sum()),
         "other_events": int((~true).sum()),
+        "images": n_images,
         "true_kept": round(float(passed[true].mean()), 4),
         "other_kept": round(float(passed[~true].mean()), 4) if (~true).any() else None,
+        "other_per_image": round(float((passed & ~true).sum() / n_images), 4) if n_images else None,
     }
 
 
