@@ -109,7 +109,8 @@ def worker_io_threads() -> int:
 
 
 def local_cluster(n_workers: int, *, io_threads: int = 0, **kwargs: Any):
-    """A ``LocalCluster`` of single-threaded worker processes with tuned malloc settings.
+    """A ``LocalCluster`` of worker processes with tuned malloc settings: one compute
+    thread each, and ``io_threads`` more for inference's reading and writing.
 
     Parameters
     ----------
