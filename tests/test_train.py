@@ -715,27 +715,43 @@ def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
         tune_event_filter(props.isel(event=slice(0, 6)))
     assert props.attrs["images"] == 6 and cuts["images"] == 6
 
-    # a false-alarm rate as the operating point: look-alikes as confident and smooth as the
-    # true events, fainter than half of them, are left out by a stricter probability cut
+    # a false-alarm rate as the operating point: look-alikes as smooth and as shaped as the
+    # true events, a little less confident than their median, are left out by a stricter
+    # probability cut, and only by it
+    med = float(true.mean_probability.median())
     look = props.assign(
-        mean_probability=props.mean_probability.where(
-            props.true, float(df.mean_probability[df.true].median()) - 1e-3
-        ),
+        mean_probability=props.mean_probability.where(props.true, med - 1e-3),
         impulsiveness=props.impulsiveness.where(props.true, float(true.impulsiveness.min())),
         bandwidth=props.bandwidth.where(props.true, float(true.bandwidth.median())),
         duration=props.duration.where(props.true, float(true.duration.median())),
     )
-    assert tune_event_filter(look)["other_per_image"] == pytest.approx((~props.true).sum() / 6)
+    loose = tune_event_filter(look)
+    assert loose["other_per_image"] == pytest.approx((~props.true).sum() / 6)
     strict = tune_event_filter(look, max_false_per_image=0.0)
-    assert strict["keep_reached"] and strict["other_per_image"] == 0.0
-    assert 0.5 <= strict["keep"] < 0.95 and strict["true_kept"] > 0
+    assert strict["rate_met"] and strict["other_per_image"] == 0.0
+    assert med - 1e-3 < strict["min_mean_probability"] <= med - 1e-3 + 1e-4
+    for key in ("max_impulsiveness", "min_bandwidth", "max_duration"):
+        assert strict[key] == loose[key], key
+    assert strict["min_mean_probability_before"] == loose["min_mean_probability"]
     lt = look.true.values
-    passed = look.mean_probability.values >= strict["min_mean_probability"]
-    assert not (passed & ~lt).any()
-    # every look-alike equals the median true event: no share of them gets all out
-    none = tune_event_filter(look.assign(mean_probability=look.mean_probability.where(
-        look.true, 2.0)), max_false_per_image=0.0)  # fmt: skip
-    assert not none["keep_reached"] and none["keep"] == 0.5
+    kept = (
+        ~(look.impulsiveness.values > strict["max_impulsiveness"])
+        & ~(look.mean_probability.values < strict["min_mean_probability"])
+        & ~(look.bandwidth.values < strict["min_bandwidth"])
+        & ~(look.duration.values > strict["max_duration"])
+    )
+    assert not kept[~lt].any()
+    assert strict["true_kept"] == pytest.approx(kept[lt].mean(), abs=1e-4)
+    assert strict["true_kept"] >= loose["true_kept"] - 0.5  # the median and above stay
+    # a rate the tuned cuts already meet: nothing changes
+    met = tune_event_filter(look, max_false_per_image=loose["other_per_image"])
+    assert met["min_mean_probability"] == loose["min_mean_probability"] and met["rate_met"]
+    # look-alikes without a mean probability pass every cut: the rate cannot be met
+    nan = tune_event_filter(
+        look.assign(mean_probability=look.mean_probability.where(look.true)),
+        max_false_per_image=0.0,
+    )
+    assert not nan["rate_met"]
 
     # the cuts go into a checkpoint's config, and predict hands them to extract_events
     d = save(get_model("unet", base_channels=4, depth=2), tmp_path / "m", config={})

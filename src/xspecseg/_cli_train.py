@@ -902,8 +902,9 @@ def _add_tune_events_parser(subparsers: Any) -> None:
     p.add_argument("--keep", type=float, default=0.95, help="share of true events each cut "
                    "keeps (default: %(default)s)")  # fmt: skip
     p.add_argument("--max-false", type=float, default=None, metavar="R",
-                   help="lower --keep (to 0.5 at most) until at most R other events per "
-                   "image pass: an operating point set by the false-alarm rate")  # fmt: skip
+                   help="raise the mean-probability cut until at most R other events per "
+                   "image pass: an operating point set by the false-alarm rate (the shape "
+                   "cuts keep --keep)")  # fmt: skip
     p.add_argument("--min-pixels", type=int, default=50, help="smallest event (default: 50)")
     p.add_argument("--dry-run", action="store_true", help="print the cuts, write nothing")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -934,11 +935,16 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
     applied = ", ".join(f"{k} {cuts[k]:g}" for k in EVENT_CUT_KEYS if k in cuts)
     print(
         f"  {applied}: {cuts['true_kept']:.1%} of the true events and {others} of the others "
-        f"pass ({cuts['other_per_image']:g} other events per image), each cut keeping "
-        f"{cuts['keep']:g} of the true events"
+        f"pass ({cuts['other_per_image']:g} other events per image)"
     )
-    if args.max_false is not None and not cuts["keep_reached"]:
-        print(f"  more than {args.max_false:g} other events per image pass even at that share")
+    if args.max_false is not None:
+        before = cuts["min_mean_probability_before"]
+        print(
+            f"  min_mean_probability {before if before is not None else 'none'} -> "
+            f"{cuts['min_mean_probability']:g} for at most {args.max_false:g} other events "
+            "per image"
+            + ("" if cuts["rate_met"] else ": not met (other events without a probability)")
+        )
     if args.dry_run:
         return 0
     command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))

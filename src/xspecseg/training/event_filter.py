@@ -129,8 +129,29 @@ def _quantile_cuts(props: xr.Dataset, true: np.ndarray, keep: float) -> tuple[di
     return out, passed
 
 
-#: the smallest ``keep`` that ``max_false_per_image`` may lower the cuts' share to
-MIN_KEEP = 0.5
+def _raise_probability_cut(
+    props: xr.Dataset, true: np.ndarray, out: dict, passed: np.ndarray, allowed: int
+) -> tuple[dict, np.ndarray, dict]:
+    """``out`` with ``min_mean_probability`` raised until at most ``allowed`` other
+    events pass, and which events then pass."""
+    mp = np.asarray(props["mean_probability"].values, float)
+    others = np.sort(mp[passed & ~true & np.isfinite(mp)])[::-1]
+    stuck = int((passed & ~true & ~np.isfinite(mp)).sum())  # NaN passes every cut
+    recorded = out.get("min_mean_probability")
+    before = -np.inf if recorded is None else recorded
+    room = allowed - stuck
+    if 0 <= room < others.size:
+        # the smallest grid value above the first other event that must go
+        cut = np.ceil(others[room] * 1e4 + 1e-6) / 1e4
+        cut = max(before, round(float(cut), 4))
+        out = {**out, "min_mean_probability": cut}
+        passed = passed & ~(mp < cut)
+    elif room < 0 and others.size:
+        cut = max(before, round(float(np.ceil(others[0] * 1e4 + 1e-6) / 1e4), 4))
+        out = {**out, "min_mean_probability": cut}
+        passed = passed & ~(mp < cut)
+    met = int((passed & ~true).sum()) <= allowed
+    return out, passed, {"min_mean_probability_before": recorded, "rate_met": met}
 
 
 def tune_event_filter(
@@ -148,12 +169,13 @@ def tune_event_filter(
     ``props`` lacks gets no cut). Also returns the share of true and of other events
     that pass all cuts, and the other events that pass per image.
 
-    With ``max_false_per_image``, ``keep`` is a ceiling: it is lowered in steps of 0.01
-    (to :data:`MIN_KEEP` at the least) until at most that many other events per image
-    pass, an operating point set by the false-alarm rate that a user asks for instead
-    of by the share of targets (the ``images`` of ``props``, those without events
-    included: ``props.attrs["images"]`` when not given). ``keep_reached`` says whether
-    the rate was met.
+    With ``max_false_per_image``, the operating point is set by the false-alarm rate a
+    user asks for: ``min_mean_probability`` is raised to the lowest value (on a 1e-4
+    grid) at which at most that many other events per image pass (``images``: those of
+    ``props``, the ones without events included; ``props.attrs["images"]`` when not
+    given). The shape cuts keep their ``keep`` share: the network's confidence is the
+    dial, as a score threshold is for any detector. ``rate_met`` says whether the rate
+    was reached (other events without a mean probability always pass).
 
     Examples
     --------
@@ -167,8 +189,8 @@ def tune_event_filter(
     ...     mean_probability=props.mean_probability.where(props.true, 0.85),
     ...     impulsiveness=props.impulsiveness.where(props.true, 0.03))
     >>> cuts = tune_event_filter(look_alikes, images=40, max_false_per_image=0.1)
-    >>> cuts["keep"], cuts["min_mean_probability"], cuts["other_per_image"]
-    (0.74, 0.852, 0.0)
+    >>> cuts["min_mean_probability"], cuts["other_per_image"], cuts["true_kept"]
+    (0.8501, 0.0, 0.7)
     """
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep must lie in (0, 1], got {keep}")
@@ -188,13 +210,10 @@ def tune_event_filter(
             raise ValueError(f"max_false_per_image must be >= 0, got {max_false_per_image}")
         if n_images < 1:
             raise ValueError("max_false_per_image needs the number of images (images=)")
-        k = keep
-        while (passed & ~true).sum() / n_images > max_false_per_image and k > MIN_KEEP + 1e-9:
-            k = round(max(MIN_KEEP, k - 0.01), 2)
-            out, passed = _quantile_cuts(props, true, k)
-        reached = bool((passed & ~true).sum() / n_images <= max_false_per_image)
-        extra = {"max_false_per_image": float(max_false_per_image), "keep_reached": reached}
-        keep = k
+        out, passed, extra = _raise_probability_cut(
+            props, true, out, passed, int(np.floor(max_false_per_image * n_images + 1e-9))
+        )
+        extra["max_false_per_image"] = float(max_false_per_image)
     return {
         **out,
         "keep": float(keep),
