@@ -410,6 +410,12 @@ def predict(
         torch threads per task; default: the cores divided among the network lanes of
         the workers on the host (a worker's threads less its I/O threads, see below).
 
+    Returns
+    -------
+    xr.DataArray
+        ``probability`` float32 on the input grid, lazy, chunked like the input. NaN where
+        the PSD is NaN; 0 outside the model's band and, with an image unit, outside images.
+
     Notes
     -----
     On a distributed worker with I/O threads (``local_cluster(n, io_threads=1)``, as
@@ -418,12 +424,6 @@ def predict(
     worker's other threads run the network at once; the I/O threads meanwhile read and
     sum the next chunks and encode and write the finished ones, which a single-threaded
     worker does between two network passes.
-
-    Returns
-    -------
-    xr.DataArray
-        ``probability`` float32 on the input grid, lazy, chunked like the input. NaN where
-        the PSD is NaN; 0 outside the model's band and, with an image unit, outside images.
 
     Examples
     --------
