@@ -139,15 +139,10 @@ def _raise_probability_cut(
     stuck = int((passed & ~true & ~np.isfinite(mp)).sum())  # NaN passes every cut
     recorded = out.get("min_mean_probability")
     before = -np.inf if recorded is None else recorded
-    room = allowed - stuck
-    if 0 <= room < others.size:
+    room = max(allowed - stuck, 0)
+    if room < others.size:
         # the smallest grid value above the first other event that must go
-        cut = np.ceil(others[room] * 1e4 + 1e-6) / 1e4
-        cut = max(before, round(float(cut), 4))
-        out = {**out, "min_mean_probability": cut}
-        passed = passed & ~(mp < cut)
-    elif room < 0 and others.size:
-        cut = max(before, round(float(np.ceil(others[0] * 1e4 + 1e-6) / 1e4), 4))
+        cut = max(before, round(float(np.ceil(others[room] * 1e4 + 1e-6) / 1e4), 4))
         out = {**out, "min_mean_probability": cut}
         passed = passed & ~(mp < cut)
     met = int((passed & ~true).sum()) <= allowed
