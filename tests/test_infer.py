@@ -259,6 +259,11 @@ def test_io_threads_must_be_a_whole_number():
         pytest.raises(ValueError, match="io-threads"),
     ):
         worker_io_threads()
+    for bad in (1.5, True, -1):
+        with dask.config.set({"xspecseg.io-threads": bad}), pytest.raises(ValueError):
+            worker_io_threads()
+    with dask.config.set({"xspecseg.io-threads": " 2"}):
+        assert worker_io_threads() == 2  # as an environment variable may spell it
     with pytest.raises(ValueError, match="io_threads"):
         local_cluster(1, io_threads=-1)
 

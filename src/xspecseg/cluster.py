@@ -99,13 +99,11 @@ def worker_io_threads() -> int:
     import dask
 
     value = dask.config.get(IO_THREADS_KEY, 0) or 0
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = -1
-    if n < 0 or str(n) != str(value).strip():
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{IO_THREADS_KEY} must be a whole number >= 0, got {value!r}")
-    return n
+    return value
 
 
 def local_cluster(n_workers: int, *, io_threads: int = 0, **kwargs: Any):
