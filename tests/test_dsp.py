@@ -210,6 +210,24 @@ def test_sosfiltfilt_many_pieces_equal_scipy(name):
     assert rel_err(dsp.sosfiltfilt(sos, x), ss.sosfiltfilt(sos, x)) <= 1e-9
 
 
+@pytest.mark.parametrize(
+    ("cpu", "features", "doubles"),
+    [
+        ("znver5", "+avx,+avx2,+avx512f,+fma", 8),
+        ("znver4", "+avx,+avx2,+avx512f", 8),
+        ("znver3", "+avx,+avx2,-avx512f", 4),  # an AMD core without AVX-512
+        ("sapphirerapids", "+avx,+avx2,+avx512f", 4),  # Intel: LLVM prefers 256 bits
+        ("rocketlake", "+avx,+avx2,+avx512f", 4),
+        ("haswell", "+avx,+avx2,-avx512f", 4),
+        ("generic", "", 2),
+        ("x86-64", "+sse2,-avx", 2),
+    ],
+)
+def test_filter_lanes_are_six_vector_registers(cpu, features, doubles):
+    assert dsp._doubles_per_vector(cpu, features) == doubles
+    assert dsp._LANES == 6 * dsp._doubles_per_vector(*dsp._target_cpu())
+
+
 @pytest.mark.parametrize("name", ["band4", "high5", "band6"])
 def test_sosfiltfilt_runs_of_mixed_lengths_equal_per_run_scipy(name):
     sos = MORE_FILTERS[name]
