@@ -431,6 +431,46 @@ def test_welch_mask_none_and_all_false_equal_scipy():
     assert (n_used == (3000 - 256) // 256).all()
 
 
+@pytest.mark.parametrize("average", ["mean", "median"])
+@pytest.mark.parametrize("onesided", [True, False])
+@pytest.mark.parametrize(
+    "path",
+    ["fast", "masked", "slow"],  # numba kernels; a left-out segment; callable detrend
+)
+def test_welch_masked_bins_are_scipy_bins(average, onesided, path):
+    x = RNG.standard_normal((2, 5000, 3))  # frequency axis in the middle, as axis=1
+    mask = np.zeros(x.shape, bool)
+    if path == "masked":
+        mask[1, 1200, 2] = True  # leaves segments out: compared with the full masked result
+    detrend = (lambda d: ss.detrend(d, type="constant", axis=-1)) if path == "slow" else "constant"
+    kw = dict(fs=50.0, nperseg=1024, noverlap=512, average=average, return_onesided=onesided)
+    f_all, p_all, n_all = dsp.welch_masked(x, mask, detrend=detrend, axis=1, **kw)
+    if path != "masked":
+        f_ref, p_ref = ss.welch(x, detrend="constant", axis=1, **kw)
+        np.testing.assert_array_equal(f_all, f_ref)
+        assert rel_err(p_all, p_ref) <= 1e-9
+    for bins in (slice(3, 200), slice(None, 7), slice(500, None), slice(-20, -3)):
+        f, p, n = dsp.welch_masked(x, mask, detrend=detrend, axis=1, bins=bins, **kw)
+        np.testing.assert_array_equal(f, f_all[bins])
+        assert p.shape == p_all[:, bins].shape
+        assert rel_err(p, p_all[:, bins]) <= 1e-12
+        np.testing.assert_array_equal(n, n_all)
+
+
+def test_welch_masked_bins_of_complex_data_index_the_two_sided_spectrum():
+    xc = RNG.standard_normal((2, 3000)) + 1j * RNG.standard_normal((2, 3000))
+    f_ref, p_ref = ss.welch(xc, nperseg=256)  # two-sided: 256 bins
+    f, p, _ = dsp.welch_masked(xc, None, nperseg=256, bins=slice(200, 250))
+    np.testing.assert_array_equal(f, f_ref[200:250])
+    assert rel_err(p, p_ref[:, 200:250]) <= 1e-9
+
+
+@pytest.mark.parametrize("bins", [slice(0, 10, 2), slice(5, 5), slice(9, 3), [1, 2]])
+def test_welch_masked_bins_must_be_a_plain_slice(bins):
+    with pytest.raises((ValueError, TypeError), match="bins must be"):
+        dsp.welch_masked(RNG.standard_normal(3000), None, nperseg=256, bins=bins)
+
+
 def test_welch_masked_caller_shape():
     x = RNG.standard_normal((2, 6, 1000))
     y = x.copy()

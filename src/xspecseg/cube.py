@@ -141,8 +141,9 @@ def _cube_day(x, *, left, right, offset, cfg: CubeConfig, sos, calib2, saturatio
             axis=-1,
             fft_dtype=np.float32,
             mask_nonfinite=True,
+            bins=fsl,
         )
-        psd = pxx[0, :, fsl] * calib2
+        psd = pxx[0] * calib2
         valid = n_used[0] / cfg.segments_per_block
         # never a non-finite PSD reported as valid (a calibration overflowing float32, say);
         # bins where the calibration itself is not finite (f = 0 of a 1/f coil) are exempt

@@ -1241,13 +1241,14 @@ def _segment_keep(mask, nseg, step, nper, keep):
 
 
 @numba.njit(cache=True, nogil=True)
-def _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, out, nused):
+def _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, b0, out, nused):
     """Scale ``|X|^2`` and average the kept segments of rows ``r0:r1`` into ``out``.
 
-    ``spec`` holds the FFTs of the segments of those rows; bins ``dlo:dhi`` are
-    doubled (one-sided spectrum).  Median uses SciPy's bias for the kept count.
+    ``spec`` holds the FFTs of the segments of those rows; ``out[:, j]`` is bin ``b0 + j``.
+    Bins ``dlo:dhi`` are doubled (one-sided spectrum).  Median uses SciPy's bias for the
+    kept count.
     """
-    nf = out.shape[1]
+    nb = out.shape[1]
     tmp = np.empty(nseg)
     for r in range(r0, r1):
         cnt = 0
@@ -1256,28 +1257,30 @@ def _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, out, nused):
                 cnt += 1
         nused[r] = cnt
         if cnt == 0:
-            for f in range(nf):
-                out[r, f] = np.nan
+            for j in range(nb):
+                out[r, j] = np.nan
             continue
         base = (r - r0) * nseg
         if not median:
-            for f in range(nf):
-                out[r, f] = 0.0
+            for j in range(nb):
+                out[r, j] = 0.0
             for k in range(nseg):
                 if keep[r, k]:
-                    for f in range(nf):
-                        v = spec[base + k, f]
-                        p = (v.real * v.real + v.imag * v.imag) * scale
-                        if dlo <= f < dhi:
-                            p *= 2.0
-                        out[r, f] += p
-            for f in range(nf):
-                out[r, f] /= cnt
+                    row = spec[base + k, b0 : b0 + nb]
+                    acc = out[r]
+                    for j in range(nb):
+                        v = row[j]
+                        acc[j] += v.real * v.real + v.imag * v.imag
+            for j in range(nb):
+                f = b0 + j
+                g = 2.0 * scale if dlo <= f < dhi else scale
+                out[r, j] *= g / cnt
         else:
             bias = 1.0
             for i in range(1, (cnt - 1) // 2 + 1):
                 bias += 1.0 / (2 * i + 1) - 1.0 / (2 * i)
-            for f in range(nf):
+            for j in range(nb):
+                f = b0 + j
                 m = 0
                 for k in range(nseg):
                     if keep[r, k]:
@@ -1292,10 +1295,24 @@ def _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, out, nused):
                     med = t[cnt // 2]
                 else:
                     med = 0.5 * (t[cnt // 2 - 1] + t[cnt // 2])
-                out[r, f] = med / bias
+                out[r, j] = med / bias
 
 
 # ------------------------------------------------------------------------ public Welch
+
+
+def _bin_range(bins: slice | None, nbins: int) -> tuple[int, int]:
+    """``[b0, b1)`` of ``bins`` among ``nbins`` frequency bins (all when None)."""
+    if bins is None:
+        return 0, nbins
+    if not isinstance(bins, slice):
+        raise TypeError(f"bins must be a slice of frequency bins, got {type(bins).__name__}")
+    b0, b1, step = bins.indices(nbins)
+    if step != 1 or b1 <= b0:
+        raise ValueError(
+            f"bins must be a non-empty slice with step 1 of the {nbins} frequency bins, got {bins}"
+        )
+    return b0, b1
 
 
 def _welch_params(x, window, nperseg, noverlap, nfft, scaling, average, detrend, n):
@@ -1350,6 +1367,7 @@ def welch_masked(
     *,
     fft_dtype: Any = np.float64,
     mask_nonfinite: bool = False,
+    bins: slice | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Welch PSD that leaves out segments touching masked samples.
 
@@ -1375,6 +1393,10 @@ def welch_masked(
         Also leave out segments that hold a NaN or ±inf sample, as if ``mask`` were
         True there.  Found while the segments are built, so data with NaN-marked gaps
         need no mask array and no zero-filled copy.
+    bins : slice, optional
+        Only these frequency bins (indices into ``f`` of the full result, step 1):
+        ``f`` and ``Pxx`` hold just them, and a one-sided spectrum is averaged for them
+        alone, which saves most of the averaging when a narrow band is kept.
 
     Returns
     -------
@@ -1439,14 +1461,19 @@ def welch_masked(
             axis=axis,
             average=average,
         )
-        return f, pxx, np.full(outer, max(nseg, 0), np.int64)
+        # SciPy returns two-sided spectra of complex data whatever return_onesided says
+        b0, b1 = _bin_range(bins, f.size)
+        pxx = np.take(pxx, np.arange(b0, b1), axis=axis)
+        return f[b0:b1], pxx, np.full(outer, max(nseg, 0), np.int64)
     if slow:
         if np.iscomplexobj(x) or np.iscomplexobj(win) or nseg < 1:
             raise ValueError("mask is only supported for real data with at least one segment")
-        return _welch_masked_numpy(
+        f, pxx, n_used = _welch_masked_numpy(
             x, mask, fs, win, nperseg, noverlap, nfft, detrend, return_onesided,
             scaling, axis, average, real_dtype,
         )  # fmt: skip
+        b0, b1 = _bin_range(bins, f.size)
+        return f[b0:b1], np.take(pxx, np.arange(b0, b1), axis=axis), n_used
 
     x2, _shape = _as_rows(_kernel_dtype(x), axis)
     nrow = x2.shape[0]
@@ -1466,7 +1493,10 @@ def welch_masked(
     else:
         dlo, dhi = 0, 0
     dcode = 0 if detrend is False else (1 if detrend == "constant" else 2)
-    pxx = np.empty((nrow, nf), np.float64)
+    b0, b1 = _bin_range(bins, nf if return_onesided else nfft)
+    # a two-sided spectrum mirrors the one-sided bins, so it is averaged in full
+    a0, a1 = (b0, b1) if return_onesided else (0, nf)
+    pxx = np.empty((nrow, a1 - a0), np.float64)
     nused = np.empty(nrow, np.int64)
     rows_per_chunk = max(1, _FFT_CHUNK // (nseg * nfft))
     rows_per_chunk = min(rows_per_chunk, nrow)
@@ -1486,15 +1516,15 @@ def welch_masked(
             spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1)
         else:
             np.fft.rfft(buf[:m], axis=-1, out=spec[:m])
-        _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, pxx, nused)
+        _average_psd(spec, r0, r1, nseg, keep, scale, dlo, dhi, median, a0, pxx, nused)
     if return_onesided:
-        f = np.fft.rfftfreq(nfft, 1.0 / fs)
+        f = np.fft.rfftfreq(nfft, 1.0 / fs)[b0:b1]
     else:
-        f = np.fft.fftfreq(nfft, 1.0 / fs)
+        f = np.fft.fftfreq(nfft, 1.0 / fs)[b0:b1]
         full = np.empty((nrow, nfft), np.float64)
         full[:, :nf] = pxx
         full[:, nf:] = pxx[:, 1 : nfft - nf + 1][:, ::-1]
-        pxx = full
+        pxx = full[:, b0:b1]
     pxx = pxx.reshape((*outer, pxx.shape[-1])).astype(real_dtype, copy=False)
     return f, np.moveaxis(pxx, -1, axis), nused.reshape(outer)
 
