@@ -1,7 +1,7 @@
-"""One simulated year of CSES-01 orbits through ODM_Unet, against the configured truth.
+"""One simulated year of CSES-01 orbits through ``cses-default``, against the configured truth.
 
 Generates every half-orbit of a year (Z component, the paper's anomaly rates), runs the
-shipped ODM_Unet (``cses-default``) on each day, catalogues the detections (after the
+shipped model (``cses-default``) on each day, catalogues the detections (after the
 model's recommended event cuts, see ``xspecseg tune-events``) and compares
 their seasonal, hemispheric and magnetic-latitude distributions with the anomalies the
 generator was configured to inject. One task per UTC day runs on a Dask cluster; a

@@ -304,7 +304,7 @@ def test_the_shipped_cses_model_finds_injected_anomalies(tmp_path):
     truth = xs.synth.cses_truth(sat).values[:, band]
     assert truth.sum() > 2000
     detected = prob.values[:, band] >= prob.attrs["threshold"]
-    assert _iou(detected, truth) > 0.4  # 0.51 here; an untrained network scores ~0
+    assert _iou(detected, truth) > 0.6  # 0.69 here; an untrained network scores ~0
 
 
 def test_model_input_component_is_taken_from_a_cube(spectrogram):

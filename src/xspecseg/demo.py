@@ -2,7 +2,7 @@
 
 Ground: a synthetic station (two weeks) -> cube -> ``predict`` with the shipped IAR U-net
 -> events with fringe spacing -> distributions -> figures. Satellite: a week of synthetic
-CSES-01 orbits -> ODM_Unet -> catalogue -> seasonal and magnetic-latitude distributions ->
+CSES-01 orbits -> cses-default -> catalogue -> seasonal and magnetic-latitude distributions ->
 figures. Everything lands in one output folder; a summary says what was found, the IoU
 against the synthetic truth and where every output is.
 """
@@ -130,7 +130,7 @@ def cses_chain(out: Path, days: float, client: Any, progress: bool, summary: Sum
     prob_path = out / "cses_probability.zarr"
     write_probability(predict(sat["psd"], "cses-default"), prob_path, progress=progress,
                       client=client)  # fmt: skip
-    prob, model = open_probability(prob_path), "cses-default (ODM_Unet)"
+    prob, model = open_probability(prob_path), "cses-default (DeepLabV3+)"
     lo, hi = read_card("cses-default").band  # probabilities are 0 outside
     band = (sat.frequency.values >= lo) & (sat.frequency.values <= hi)
     detected = prob.values >= float(prob.attrs["threshold"])

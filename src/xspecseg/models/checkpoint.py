@@ -75,15 +75,16 @@ SHIPPED_MODELS: dict[str, str] = {
         f"-o {WEIGHTS_DIR / 'iar-default'}"
     ),
     "cses-default": (
-        "xspecseg train --model odm_unet --data synth-cses --domain randomised --group 12 "
-        "--nights 240 --rate-scale 20 --seed 0 --val-nights 24 --epochs 12 --batch-size 8 "
-        "--lr 5e-4 --loss ce_logdice --lr-schedule cosine_warm_restarts --restart-epochs 12 "
-        "--temperature-epochs 3 --crop 256 501 --positive-crop 0.3 --augment none --threads 1 "
-        "--model-arg variant=small --model-arg width_mult=0.5 --model-arg sdi_channels=16 "
-        f"--model-arg 'decoder_channels=[64,32,16,16,8]' -o {WEIGHTS_DIR / 'cses-default'}"
+        "xspecseg train --model smp:DeepLabV3Plus --data synth-cses --domain randomised "
+        "--group 12 --nights 240 --rate-scale 20 --seed 4 --val-nights 24 --epochs 12 "
+        "--batch-size 8 --lr 5e-4 --loss ce_logdice --lr-schedule cosine_warm_restarts "
+        "--restart-epochs 12 --crop 256 501 --positive-crop 0.3 --augment none --threads 1 "
+        "--synth-param 'noise_dof=[2, 32]' --default-share 0.5 "
+        f"-o {WEIGHTS_DIR / 'cses-default'}"
         # then the event cuts, on the same randomised training images (config only)
         f" && xspecseg tune-events {WEIGHTS_DIR / 'cses-default'} --data synth-cses "
-        "--domain randomised --group 12 --nights 240 --rate-scale 20 --seed 0"
+        "--domain randomised --group 12 --nights 240 --rate-scale 20 --seed 4 "
+        "--synth-param 'noise_dof=[2, 32]' --default-share 0.5 --max-false 0.05"
     ),
 }
 _RESERVED = ("format", "format_version", "xspecseg_version", "name", "kwargs")
