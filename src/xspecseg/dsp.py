@@ -9,11 +9,11 @@ same numbers (float64 to ~1e-12 relative) with far less work:
 * IIR filtering splits every record into overlapping pieces (halo = length of the
   impulse response, see :func:`impulse_halo`) and runs ``_LANES`` pieces side by side
   (six vector registers' worth) in an interleaved inner loop that LLVM vectorises, four
-  sections per sweep so that a row of lanes holds many independent recursions.  Rows go through an L1-sized stage;
-  only the forward results the backward pass needs are kept, so per sample the input
-  is read, one float64 is written and read back, and the output is written once.  Bad
-  samples and overshoots are judged and float32 output rounded on the way
-  (:func:`sosfiltfilt_runs`), without mask arrays or full-size temporaries.
+  sections per sweep so that a row of lanes holds many independent recursions.  Rows go
+  through an L1-sized stage; only the forward results the backward pass needs are kept,
+  so per sample the input is read, one float64 is written and read back, and the output
+  is written once.  Bad samples and overshoots are judged and float32 output rounded on
+  the way (:func:`sosfiltfilt_runs`), without mask arrays or full-size temporaries.
 * Rational resampling (:func:`resample_poly`) uses SciPy's Kaiser-windowed FIR in
   polyphase form; every output is a fixed sum over input samples, so a record cut into
   chunks with a halo of :func:`resample_halo` samples resamples bit-identically, and an
