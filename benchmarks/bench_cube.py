@@ -210,6 +210,8 @@ def main() -> None:
     a = bench_component_day(args.repeat)
     xs_cpu = a["xspecseg"][1]
     print(f"(a) one component-day, 100 Hz, IAR preset, one thread, best of {args.repeat}")
+    cpu_name = xs.dsp._target_cpu()[0]
+    print(f"(the filter runs {xs.dsp._LANES} lanes side by side, compiled for {cpu_name})")
     print("| recipe | wall (s) | CPU (s) | CPU / build_cube |")
     print("|---|---|---|---|")
     rows = [
