@@ -35,6 +35,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
 import scipy.fft
@@ -70,8 +71,6 @@ def _doubles_per_vector(cpu_name: str, features: str) -> int:
 
 def _target_cpu() -> tuple[str, str]:
     """The CPU name and features Numba compiles for (its cache is keyed by them too)."""
-    import llvmlite.binding as llvm
-
     name = numba.config.CPU_NAME or llvm.get_host_cpu_name()
     features = numba.config.CPU_FEATURES
     if features is None:
