@@ -214,7 +214,8 @@ def test_sosfiltfilt_many_pieces_equal_scipy(name):
     ("cpu", "features", "doubles"),
     [
         ("znver5", "+avx,+avx2,+avx512f,+fma", 8),
-        ("znver4", "+avx,+avx2,+avx512f", 8),
+        ("znver6", "+avx,+avx2,+avx512f", 8),
+        ("znver4", "+avx,+avx2,+avx512f", 4),  # 512-bit operations in two halves
         ("znver3", "+avx,+avx2,-avx512f", 4),  # an AMD core without AVX-512
         ("sapphirerapids", "+avx,+avx2,+avx512f", 4),  # Intel: LLVM prefers 256 bits
         ("rocketlake", "+avx,+avx2,+avx512f", 4),
@@ -223,7 +224,7 @@ def test_sosfiltfilt_many_pieces_equal_scipy(name):
         ("x86-64", "+sse2,-avx", 2),
     ],
 )
-def test_filter_lanes_are_six_vector_registers(cpu, features, doubles):
+def test_filter_lanes_are_six_full_width_vectors(cpu, features, doubles):
     assert dsp._doubles_per_vector(cpu, features) == doubles
     assert dsp._LANES == 6 * dsp._doubles_per_vector(*dsp._target_cpu())
 

@@ -58,13 +58,15 @@ __all__ = [
 
 
 def _doubles_per_vector(cpu_name: str, features: str) -> int:
-    """float64 values per vector register in the loops LLVM generates for this target.
+    """float64 values per vector operation that the core executes at full width.
 
-    LLVM uses 512-bit vectors on AMD's AVX-512 cores and, to avoid the frequency drop,
-    prefers 256-bit ones on Intel's; machines without AVX have 128-bit SSE registers.
+    Zen 5 and later AMD cores execute 512-bit AVX-512 operations in one pass; Zen 4 splits
+    them into two 256-bit halves, and LLVM prefers 256-bit vectors on Intel's AVX-512
+    cores (to avoid the frequency drop); machines without AVX have 128-bit SSE registers.
     """
     flags = set(features.split(","))
-    if "+avx512f" in flags and cpu_name.startswith("znver"):
+    generation = cpu_name.removeprefix("znver")
+    if "+avx512f" in flags and generation.isdigit() and int(generation) >= 5:
         return 8
     return 4 if "+avx" in flags else 2
 
@@ -78,20 +80,26 @@ def _target_cpu() -> tuple[str, str]:
     return name, features
 
 
-# Independent filter streams per group: six vector registers per value (48 float64
-# lanes on 512-bit AMD cores, 24 on Intel's 256-bit loops).  The four sections of a
-# sweep then make 24 independent recursion chains, enough to keep the FP pipes busy while
-# each chain waits on its multiply-add latency.  With 16 lanes the recursion left them
-# idle (2.5x slower on AMD Zen 5, 1.7x on an Intel Xeon); with 48 on the Intel Xeon
-# (twelve registers per value) the states spill (1.3x slower).  The count is a
+# Independent filter streams per group: six full-width vectors per value (48 float64
+# lanes on Zen 5, 24 on Zen 4 and Intel's AVX cores).  The four sections of a sweep then
+# make 24 independent recursion chains, enough to keep the FP pipes busy while each chain
+# waits on its multiply-add latency.  With 16 lanes the recursion left them idle (2.5x
+# slower on AMD Zen 5, 1.7x on an Intel Xeon); with 48 on the Intel Xeon and on Zen 4 the
+# states spill and the lane buffers outgrow the caches (1.2-1.3x slower).  The count is a
 # compile-time constant of the kernels, fixed by the target that also keys Numba's
 # cache, so a cached kernel always matches it.
 _LANES = 6 * _doubles_per_vector(*_target_cpu())
+# Lanes moved together between a record's rows and the lane-major blocks: a 64-byte cache
+# line of float64, so a block row is written (or read) once per tile rather than once per
+# lane.
+_TILE = 8 if _LANES % 8 == 0 else 4
 # Sections per sweep of :func:`_cascade4`; other counts are padded with identity
 # sections, which pass every sample through exactly.
 _QUAD = 4
-# Rows per block of the transposes and sweeps; 64 x 48 x 8 B = 24 KiB at most stays in L1.
-_BLOCK = 64
+# Rows per block of the transposes and sweeps: 96 KiB per block buffer stays in L2, and
+# long blocks spread the per-block work (a lane's bounds, the state copies) over many rows
+# (a 24 KiB block was 1.3x slower on Zen 4).
+_BLOCK = (96 * 1024) // (8 * _LANES)
 # Longest output piece of a run; the piece buffer (piece + 2 halo) x lanes then stays in
 # L2/L3 between the forward and the backward pass.  Runs are cut into as many pieces as
 # fill whole groups of lanes (see :func:`_make_jobs`).
@@ -103,8 +111,10 @@ _HALO_RTOL = 1e-15
 # Pieces whose buffer would exceed this many bytes (filters with an extremely long
 # impulse response) are filtered by SciPy instead.
 _MAX_BUFFER_BYTES = 1 << 28
-# Samples per FFT chunk in welch: bounds the scratch memory and keeps it warm.
-_FFT_CHUNK = 1 << 20
+# Samples per FFT chunk in welch: the float32 segments and their spectra (1 MiB each)
+# stay in L2 from building through the FFT to averaging (1.1-1.2x faster on Zen 4 than
+# 4 MiB chunks).
+_FFT_CHUNK = 1 << 18
 
 _PAD_CODES = {None: 0, "odd": 1, "even": 2, "constant": 3}
 
@@ -356,6 +366,111 @@ def _set_state(zi, z, lane, v):
         z[2 * s + 1, lane] = zi[s, 1] * v
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tile_inside(lj, lr, jrow, jrs, jn, jfa, edge, t0, m, g0, tr, tc):
+    """Whether rows ``t0:t0+m`` of lanes ``g0:g0+_TILE`` are all samples of their runs.
+
+    No lane is idle, padded or in a run's odd extension there; ``tr``/``tc`` then get
+    the row and column of each lane's sample on row ``t0``.
+    """
+    for k in range(_TILE):
+        lane = g0 + k
+        j = lj[lane]
+        if j < 0 or lr[lane] > t0:
+            return False
+        p0 = jfa[j] + t0 - lr[lane]
+        if p0 < edge or p0 + m > edge + jn[j]:
+            return False
+        tr[k] = jrow[j]
+        tc[k] = jrs[j] - edge + p0
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _load_tile(x, tr, tc, m, stage, g0):
+    """``stage[i, g0 + k] = x[tr[k], tc[k] + i]`` for ``i < m``, one block row at a time.
+
+    With one view per source LLVM keeps the eight addresses in registers; indexing
+    through ``tr``/``tc`` reloads them for every sample (1.2x slower on Zen 4).
+    """
+    if _TILE == 8:
+        a0 = x[tr[0], tc[0] : tc[0] + m]
+        a1 = x[tr[1], tc[1] : tc[1] + m]
+        a2 = x[tr[2], tc[2] : tc[2] + m]
+        a3 = x[tr[3], tc[3] : tc[3] + m]
+        a4 = x[tr[4], tc[4] : tc[4] + m]
+        a5 = x[tr[5], tc[5] : tc[5] + m]
+        a6 = x[tr[6], tc[6] : tc[6] + m]
+        a7 = x[tr[7], tc[7] : tc[7] + m]
+        for i in range(m):
+            row = stage[i, g0 : g0 + 8]
+            row[0] = a0[i]
+            row[1] = a1[i]
+            row[2] = a2[i]
+            row[3] = a3[i]
+            row[4] = a4[i]
+            row[5] = a5[i]
+            row[6] = a6[i]
+            row[7] = a7[i]
+    else:
+        for i in range(m):
+            for k in range(_TILE):
+                stage[i, g0 + k] = x[tr[k], tc[k] + i]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tile_whole(lj, lr, jrow, jrs, joa, job, jfa, edge, lo, hi, g0, tr, tc):
+    """Whether lanes ``g0:g0+_TILE`` all output every row ``lo:hi``.
+
+    ``tr``/``tc`` then get the row and column where each lane's row ``lo`` goes.
+    """
+    for k in range(_TILE):
+        lane = g0 + k
+        j = lj[lane]
+        if lr[lane] + joa[j] - jfa[j] > lo or lr[lane] + job[j] - jfa[j] < hi:
+            return False
+        tr[k] = jrow[j]
+        tc[k] = jrs[j] + jfa[j] - lr[lane] - edge + lo
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _store_tile(stage, m, g0, out, tr, tc, big):
+    """``out[tr[k], tc[k] + r] = stage[m - 1 - r, g0 + k]`` (NaN where ``|v| > big``)."""
+    if _TILE == 8:
+        d0 = out[tr[0], tc[0] : tc[0] + m]
+        d1 = out[tr[1], tc[1] : tc[1] + m]
+        d2 = out[tr[2], tc[2] : tc[2] + m]
+        d3 = out[tr[3], tc[3] : tc[3] + m]
+        d4 = out[tr[4], tc[4] : tc[4] + m]
+        d5 = out[tr[5], tc[5] : tc[5] + m]
+        d6 = out[tr[6], tc[6] : tc[6] + m]
+        d7 = out[tr[7], tc[7] : tc[7] + m]
+        for r in range(m):
+            row = stage[m - 1 - r, g0 : g0 + 8]
+            v = row[0]
+            d0[r] = v if abs(v) <= big else np.nan
+            v = row[1]
+            d1[r] = v if abs(v) <= big else np.nan
+            v = row[2]
+            d2[r] = v if abs(v) <= big else np.nan
+            v = row[3]
+            d3[r] = v if abs(v) <= big else np.nan
+            v = row[4]
+            d4[r] = v if abs(v) <= big else np.nan
+            v = row[5]
+            d5[r] = v if abs(v) <= big else np.nan
+            v = row[6]
+            d6[r] = v if abs(v) <= big else np.nan
+            v = row[7]
+            d7[r] = v if abs(v) <= big else np.nan
+    else:
+        for r in range(m):
+            for k in range(_TILE):
+                v = stage[m - 1 - r, g0 + k]
+                out[tr[k], tc[k] + r] = v if abs(v) <= big else np.nan
+
+
 @numba.njit(cache=True, nogil=True, fastmath=False)
 def _filtfilt_pieces(
     sos, zi, x, out, jrow, jrs, jn, edge, padcode, joa, job, jfa, jfb, order, big, rowbad
@@ -372,10 +487,11 @@ def _filtfilt_pieces(
     Jobs are taken ``_LANES`` at a time in ``order``, one lane each.  Lanes are aligned
     at their last sample, so the backward pass starts on one row for all of them; a
     shorter lane is preceded by copies of its first sample, which hold the steady state
-    it starts from (to round-off).  Every block of rows is transposed into the L1-sized
-    ``stage`` and filtered there; only forward results that the backward pass reads are
-    kept, in ``buf``, which the backward pass reads without writing, so the memory
-    traffic per sample is one write and one read of ``buf``.
+    it starts from (to round-off).  Every block of rows is transposed into the L2-sized
+    ``stage`` and filtered there, a tile of lanes (a cache line of the block) at a time
+    where the tile's lanes are all inside their runs; only forward results that the
+    backward pass reads are kept, in ``buf``, which the backward pass reads without
+    writing, so the memory traffic per sample is one write and one read of ``buf``.
 
     ``sos`` has a multiple of four sections (identity sections appended) and ``zi`` is
     its ``sosfilt_zi``.  Outputs with ``|y| > big`` are written as NaN (a filter
@@ -395,6 +511,8 @@ def _filtfilt_pieces(
     lj = np.empty(_LANES, np.int64)
     lr = np.empty(_LANES, np.int64)  # row of each lane's first forward sample
     lx0 = np.empty(_LANES)
+    tr = np.empty(_TILE, np.int64)  # row and column of each lane of a tile
+    tc = np.empty(_TILE, np.int64)
     for g in range(0, njobs, _LANES):
         nl = min(_LANES, njobs - g)
         nf = 0
@@ -420,16 +538,20 @@ def _filtfilt_pieces(
         while t0 < nf:
             t1 = min(t0 + _BLOCK, base) if t0 < base else min(t0 + _BLOCK, nf)
             m = t1 - t0
-            for lane in range(_LANES):
-                npad = max(0, min(t1, lr[lane]) - t0)
-                v0 = lx0[lane]
-                for i in range(npad):
-                    stage[i, lane] = v0
-                if npad < m:
-                    j = lj[lane]
-                    p0 = jfa[j] + t0 + npad - lr[lane]
-                    _load_block(x, jrow[j], jrs[j], jn[j], edge, padcode, p0, m - npad, stage,
-                                npad, lane)  # fmt: skip
+            for g0 in range(0, _LANES, _TILE):
+                if _tile_inside(lj, lr, jrow, jrs, jn, jfa, edge, t0, m, g0, tr, tc):
+                    _load_tile(x, tr, tc, m, stage, g0)
+                    continue
+                for lane in range(g0, g0 + _TILE):
+                    npad = max(0, min(t1, lr[lane]) - t0)
+                    v0 = lx0[lane]
+                    for i in range(npad):
+                        stage[i, lane] = v0
+                    if npad < m:
+                        j = lj[lane]
+                        p0 = jfa[j] + t0 + npad - lr[lane]
+                        _load_block(x, jrow[j], jrs[j], jn[j], edge, padcode, p0, m - npad,
+                                    stage, npad, lane)  # fmt: skip
             if t0 < base:
                 _sweep(sos, stage, 0, spare, 0, m, z, tmp)
             else:
@@ -449,14 +571,20 @@ def _filtfilt_pieces(
             for k in range(hi - lo):
                 spare[k] = buf[hi - 1 - base - k]
             _sweep(sos, spare, 0, stage, 0, hi - lo, z, tmp)
-            for lane in range(nl):
-                j = lj[lane]
-                ra = max(lo, lr[lane] + joa[j] - jfa[j])
-                rb = min(hi, lr[lane] + job[j] - jfa[j])
-                if rb > ra:
+            for g0 in range(0, nl, _TILE):
+                if g0 + _TILE <= nl and _tile_whole(
+                    lj, lr, jrow, jrs, joa, job, jfa, edge, lo, hi, g0, tr, tc
+                ):
+                    _store_tile(stage, hi - lo, g0, out, tr, tc, big)
+                    continue
+                for lane in range(g0, min(nl, g0 + _TILE)):
+                    j = lj[lane]
+                    ra = max(lo, lr[lane] + joa[j] - jfa[j])
+                    rb = min(hi, lr[lane] + job[j] - jfa[j])
+                    if rb <= ra:
+                        continue
                     # row r is padded-run position jfa + r - lr, column rs + position - edge,
-                    # stage row hi - 1 - r; a contiguous destination and a select (not a
-                    # branch) let LLVM vectorise the copy
+                    # stage row hi - 1 - r
                     c0 = jrs[j] + jfa[j] - lr[lane] - edge
                     dst = out[jrow[j], c0 + ra : c0 + rb]
                     for r in range(rb - ra):
