@@ -8,8 +8,9 @@ Run: ``python benchmarks/bench_cube.py [--days 7] [--repeat 5] [--quick]``
     per block, the FFT floor (one batched real FFT of the same Welch segments), and
     ``build_cube`` on a dask array and on an in-memory DataArray with a pandas time index
     (graph building and compute timed apart); times and ratios.
-(b) N days through ``build_cube`` + ``write_cube`` on a LocalCluster with 1 and with 2
-    single-threaded workers: days/s and parallel efficiency.
+(b) N days read from a zarr waveform store (written once, not timed) through
+    ``build_cube`` + ``write_cube`` on a LocalCluster with 1 and with 2 single-threaded
+    workers: days/s and parallel efficiency.
 (c) peak resident memory per worker, for N days and for N/2 days (it must not grow with
     the record).
 
@@ -38,6 +39,7 @@ import xarray as xr  # noqa: E402
 from benchmarks_util import peak_rss, start_rss_sampler  # noqa: E402
 
 import xspecseg as xs  # noqa: E402
+from xspecseg.io import open_waveform, write_waveform  # noqa: E402
 from xspecseg.testing import random_waveform  # noqa: E402
 
 # The first build_cube in a fresh process: imports (numba for the kernels) included.
@@ -167,13 +169,22 @@ def bench_generation(repeat: int) -> dict[str, float]:
     return {"generate_s": t_gen, "cube_s": t_both - t_gen}
 
 
-def bench_cluster(days: int, workers: int, tmp: str) -> dict[str, float]:
+def prepare_input(days: int, tmp: str) -> str:
+    """``days`` days of two float32 components in hourly chunks, written once to a zarr
+    waveform store, so that (b) times reading, cube and writing, not generating."""
+    path = os.path.join(tmp, f"wave-{days}.zarr")
+    wave = random_waveform("2020-01-01", hours=24 * days, chunk_seconds=3600, dtype="float32")
+    write_waveform(wave, path)
+    return path
+
+
+def bench_cluster(source: str, days: int, workers: int, tmp: str) -> dict[str, float]:
     from distributed import Client
 
     from xspecseg.cluster import local_cluster
 
     cfg = xs.CubeConfig.preset("iar")
-    wave = random_waveform("2020-01-01", hours=24 * days, chunk_seconds=3600, dtype="float32")
+    wave = open_waveform(source).isel(time=slice(0, days * cfg.day_samples))
     store = os.path.join(tmp, f"cube-{days}-{workers}.zarr")
     with (
         local_cluster(workers, memory_limit="4GiB") as cluster,
@@ -250,11 +261,15 @@ def main() -> None:
     print()
 
     with tempfile.TemporaryDirectory() as tmp:
-        one = bench_cluster(args.days, 1, tmp)
-        two = bench_cluster(args.days, 2, tmp)
-        half = bench_cluster(max(1, args.days // 2), 2, tmp)
+        source = prepare_input(args.days, tmp)
+        one = bench_cluster(source, args.days, 1, tmp)
+        two = bench_cluster(source, args.days, 2, tmp)
+        half = bench_cluster(source, max(1, args.days // 2), 2, tmp)
     eff = two["days_per_s"] / (2 * one["days_per_s"])
-    print(f"(b) {args.days} days (2 components, 100 Hz) build_cube + write_cube, LocalCluster")
+    print(
+        f"(b) {args.days} days (2 components, 100 Hz) from a waveform store through "
+        "build_cube + write_cube, LocalCluster"
+    )
     print("| workers | time (s) | days/s | peak RSS per worker (GiB) |")
     print("|---|---|---|---|")
     print(f"| 1 | {one['seconds']:.1f} | {one['days_per_s']:.2f} | {one['peak_rss_gib']:.2f} |")

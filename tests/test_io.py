@@ -448,6 +448,51 @@ def test_long_record_time_checked_lazily(tmp_path, monkeypatch):
         open_waveform(tmp_path / "bad2.zarr")
 
 
+@pytest.mark.parametrize(
+    ("encoding", "fmt"),
+    [
+        ({"units": "milliseconds since 2020-01-01", "dtype": "int64"}, "zarr"),
+        # an epoch with an offset and a unit finer than the period: checked as stored
+        ({"units": "microseconds since 2019-12-31T23:00:00-01:00", "dtype": "int64"}, "zarr"),
+        ({"units": "nanoseconds since 1970-01-01", "dtype": "int64"}, "nc"),
+        # stored values that are not integer counts: checked after decoding
+        ({"units": "seconds since 2020-01-01", "dtype": "float64"}, "zarr"),
+        ({"units": "seconds since 2020-01-01", "dtype": "int64"}, "nc"),
+    ],
+)
+def test_long_record_time_checked_in_any_encoding(tmp_path, monkeypatch, encoding, fmt):
+    """Stored CF times are checked against the regular axis whatever their unit and epoch;
+    a shifted sample is reported at its decoded time."""
+    monkeypatch.setattr(waveform_mod, "INDEX_MAX_SAMPLES", 100)
+    monkeypatch.setattr(_timeaxis, "INDEX_MAX_SAMPLES", 100)
+    fs = 0.5 if encoding["units"].startswith("seconds") else 100.0
+    wave = _small_wave(1000, fs)
+
+    def store(times, name):
+        ds = xr.Dataset(
+            {"waveform": (("component", "time"), wave.values, wave.attrs)},
+            coords={"time": times, "component": np.array(["H", "D"], dtype=object)},
+        )
+        path = tmp_path / f"{name}.{fmt}"
+        enc = {"time": dict(encoding)}
+        if fmt == "zarr":
+            enc["waveform"] = {"chunks": (1, 250)}
+            enc["time"]["chunks"] = (250,)
+            ds.to_zarr(path, zarr_format=3, consolidated=False, encoding=enc)
+        else:
+            ds.to_netcdf(path, engine="netcdf4", encoding=enc)
+        return path
+
+    t = wave.time.values.copy()
+    ok = open_waveform(store(t, "ok"))
+    np.testing.assert_array_equal(ok.time.values, t)
+    np.testing.assert_array_equal(ok.values, wave.values)
+    t[600] += np.timedelta64(round(0.5e9 / fs), "ns")  # half a period late
+    bad = open_waveform(store(t, "bad"))
+    with pytest.raises(ValueError, match=rf"irregular times: sample 600 is at {t[600]}"):
+        bad.compute()
+
+
 # ------------------------------------------------------------------ real data
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .._store import consolidate
@@ -208,21 +209,85 @@ def open_waveform(
 
 
 def _check_time_block(
-    block: np.ndarray, times: np.ndarray, t0: int, period: int, label: str, block_info=None
+    block: np.ndarray,
+    times: np.ndarray,
+    r0: int,
+    step: int,
+    label: str,
+    scale: int = 1,
+    offset: int = 0,
+    block_info=None,
 ) -> np.ndarray:
+    """``block`` if its ``times`` are ``r0 + step * index``; else a ValueError.
+
+    ``times`` are integers, ``offset + scale * times`` nanoseconds since the epoch: the
+    stored values of a CF time variable (or decoded nanoseconds with scale 1, offset 0).
+    """
     lo = block_info[0]["array-location"][1][0]
     t = np.asarray(times).reshape(-1).astype(np.int64)
-    expected = t0 + period * (lo + np.arange(t.size, dtype=np.int64))
+    expected = r0 + step * (lo + np.arange(t.size, dtype=np.int64))
     if not np.array_equal(t, expected):
         bad = int(np.flatnonzero(t != expected)[0])
         d = np.diff(t)
         kind = "non-monotonic or duplicate" if (d <= 0).any() else "irregular"
         raise ValueError(
             f"{label}: {kind} times: sample {lo + bad} is at "
-            f"{np.datetime64(int(t[bad]), 'ns')}, a regular axis puts it at "
-            f"{np.datetime64(int(expected[bad]), 'ns')}"
+            f"{np.datetime64(offset + scale * int(t[bad]), 'ns')}, a regular axis puts it at "
+            f"{np.datetime64(offset + scale * int(expected[bad]), 'ns')}"
         )
     return block
+
+
+_CF_UNIT_NS = {
+    "nanoseconds": 1,
+    "microseconds": 1_000,
+    "milliseconds": 1_000_000,
+    "seconds": 1_000_000_000,
+    "minutes": 60_000_000_000,
+    "hours": 3_600_000_000_000,
+    "days": 86_400_000_000_000,
+}
+
+
+def _stored_times(path: str, fmt: str, t0: int, period: int) -> tuple[Any, int, int, int, int]:
+    """The time variable as stored, and how to check it without decoding it.
+
+    Returns ``(values, r0, step, scale, offset)`` for :func:`_check_time_block`, or
+    ``(None, ...)`` when the stored values are not plain integer counts of a unit that
+    divides the sample period since a proleptic-Gregorian epoch (the caller then checks
+    the decoded times). Decoding a CF time chunk costs several times reading it.
+    """
+    none = (None, 0, 0, 1, 0)
+    opts: dict[str, Any] = {"decode_cf": False, "create_default_indexes": False}
+    if fmt == "zarr":
+        raw = xr.open_zarr(path, chunks={}, consolidated=False, **opts)
+    else:
+        raw = xr.open_dataset(path, engine="netcdf4", chunks={}, **opts)
+    tvar = raw["time"].variable
+    attrs = tvar.attrs
+    units = str(attrs.get("units", ""))
+    unit, sep, epoch = units.partition(" since ")
+    scale = _CF_UNIT_NS.get(unit.strip().lower())
+    calendar = str(attrs.get("calendar", "standard")).lower()
+    if (
+        not sep
+        or scale is None
+        or not np.issubdtype(tvar.dtype, np.integer)
+        or calendar not in ("standard", "gregorian", "proleptic_gregorian")
+        or any(k in attrs for k in ("scale_factor", "add_offset", "_FillValue", "missing_value"))
+        or period % scale
+    ):
+        return none
+    try:
+        ref = pd.Timestamp(epoch.strip())
+    except ValueError:
+        return none
+    if ref.tzinfo is not None:
+        ref = ref.tz_convert("UTC").tz_localize(None)
+    offset = int(ref.as_unit("ns").value)
+    if (t0 - offset) % scale:
+        return none
+    return tvar.data, (t0 - offset) // scale, period // scale, scale, offset
 
 
 def _pick_variable(ds: xr.Dataset, label: str) -> xr.DataArray:
@@ -291,7 +356,9 @@ def _open_one(path: str, fmt: str) -> tuple[xr.DataArray, int, dict]:
                 f"{(n - 1) * period} ns"
             )
         data = var.data
-        tdata = tvar.data
+        tdata, r0, step, scale, offset = _stored_times(path, fmt, t0, period)
+        if tdata is None:
+            tdata, r0, step = tvar.data, t0, period
         if not isinstance(tdata, da.Array):
             tdata = da.from_array(np.asarray(tdata))
         tdata = tdata.rechunk((data.chunks[1],))[None, :]
@@ -299,9 +366,11 @@ def _open_one(path: str, fmt: str) -> tuple[xr.DataArray, int, dict]:
             _check_time_block,
             data,
             tdata,
-            t0,
-            period,
+            r0,
+            step,
             label,
+            scale,
+            offset,
             dtype=data.dtype,
             meta=np.empty((0, 0), data.dtype),
         )
