@@ -493,6 +493,28 @@ def test_long_record_time_checked_in_any_encoding(tmp_path, monkeypatch, encodin
         bad.compute()
 
 
+def test_zarr_waveform_store_chunks_are_checksummed(tmp_path):
+    """A flipped bit in a stored chunk of samples or time stamps fails the read instead of
+    reading as plausible values; the time stamps' regular steps pack small."""
+    wave = _small_wave(400_000)
+    # chunks longer than the period of the stamps' low bytes (131072 samples at 100 Hz)
+    path = write_waveform(wave.chunk({"time": 200_000}), tmp_path / "w.zarr")
+    assert xr.open_zarr(path).waveform.encoding["compressors"][-1].__class__.__name__ == (
+        "Crc32cCodec"
+    )
+    stamps = sum(f.stat().st_size for f in (path / "time").rglob("*") if f.is_file())
+    assert stamps < 0.1 * wave.sizes["time"] * 8
+    for chunk in (path / "waveform" / "c" / "1" / "0", path / "time" / "c" / "0"):
+        good = chunk.read_bytes()
+        bad = bytearray(good)
+        bad[len(bad) // 2] ^= 1 << 3
+        chunk.write_bytes(bytes(bad))
+        with pytest.raises(ValueError, match=r"(?i)checksum|crc"):
+            open_waveform(path).compute()
+        chunk.write_bytes(good)
+    np.testing.assert_array_equal(open_waveform(path).values, wave.values)
+
+
 # ------------------------------------------------------------------ real data
 
 
