@@ -98,7 +98,7 @@ _TILE = 8 if _LANES % 8 == 0 else 4
 _QUAD = 4
 # Rows per block of the transposes and sweeps: 96 KiB per block buffer stays in L2, and
 # long blocks spread the per-block work (a lane's bounds, the state copies) over many rows
-# (a 24 KiB block was 1.3x slower on Zen 4).
+# (24 KiB blocks were 1.2-1.3x slower on Zen 4).
 _BLOCK = (96 * 1024) // (8 * _LANES)
 # Longest output piece of a run; the piece buffer (piece + 2 halo) x lanes then stays in
 # L2/L3 between the forward and the backward pass.  Runs are cut into as many pieces as
