@@ -863,6 +863,12 @@ def _add_ensemble_parser(subparsers: Any) -> None:
     )
     p.add_argument("models", nargs="+", help="model directories or shipped names")
     p.add_argument("-o", "--output", required=True, help="directory of the ensemble")
+    p.add_argument(
+        "--flip-time",
+        action="store_true",
+        help="run each member on the image and on its time reversal too and average the "
+        "two (twice the inference; one model given alone becomes time-symmetric)",
+    )
     p.set_defaults(func=cmd_ensemble, _argv=None)
 
 
@@ -873,7 +879,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     if os.path.exists(os.path.join(args.output, "config.json")):
         raise SystemExit(f"error: {args.output} already holds a model; choose another -o")
     command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))
-    out = ensemble_of(list(args.models), args.output, command=command)
+    out = ensemble_of(list(args.models), args.output, command=command, flip_time=args.flip_time)
     cfg = read_config(out)
     print(
         f"{len(cfg['kwargs']['members'])} members, {cfg['parameters']:,} "

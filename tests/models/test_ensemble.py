@@ -66,6 +66,21 @@ def test_member_options_are_applied() -> None:
     assert ens.xspecseg_architecture.global_context is True
 
 
+def test_a_flipped_member_is_the_mean_over_the_image_and_its_time_reversal() -> None:
+    torch.manual_seed(1)
+    a = get_model(UNET["name"], **UNET["kwargs"]).eval()
+    ens = get_model("ensemble", members=[{**UNET, "flip_time": True}]).eval()
+    ens.members[0].load_state_dict(a.state_dict())
+    x = torch.randn(2, 1, 36, 50)
+    with torch.no_grad():
+        plain, flipped = a(x), a(x.flip(-2)).flip(-2)
+        assert not torch.allclose(plain, flipped, atol=1e-3)  # the network is not symmetric
+        torch.testing.assert_close(ens(x), (plain + flipped) / 2)
+        # reversing the record reverses the output, whatever the network learned
+        torch.testing.assert_close(ens(x.flip(-2)), ens(x).flip(-2))
+    assert ens.xspecseg_architecture.kwargs["members"][0]["flip_time"] is True
+
+
 @pytest.mark.parametrize(
     ("members", "match"),
     [
@@ -77,6 +92,7 @@ def test_member_options_are_applied() -> None:
         ([{**UNET, "input_gain": 0.0}], "input_gain"),
         ([{**UNET, "input_offset": float("nan")}], "input_offset"),
         ([{**UNET, "norm_statistics": "batch"}], "norm_statistics"),
+        ([{**UNET, "flip_time": 1}], "flip_time"),
         (
             [{"name": "smp:Unet", "kwargs": {"encoder_name": "tu-resnet18"}}],
             "member 0: key 'encoder_name'",
@@ -205,3 +221,13 @@ def test_cli_writes_an_ensemble_and_keeps_an_existing_one(
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["provenance"]["command"].startswith("xspecseg ensemble ")
     shutil.rmtree(out)
+
+
+def test_cli_flip_time_makes_one_model_time_symmetric(members: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "sym"
+    assert main(["ensemble", str(members[1]), "--flip-time", "-o", str(out)]) == 0
+    net, one = load(out), load(members[1])
+    assert net.flip_time == [True] and net.threshold == one.threshold
+    x = torch.randn(1, 1, 40, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), (one(x) + one(x.flip(-2)).flip(-2)) / 2)

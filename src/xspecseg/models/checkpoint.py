@@ -373,6 +373,7 @@ def ensemble_of(
     path: str | os.PathLike[str],
     *,
     command: str | None = None,
+    flip_time: bool = False,
 ) -> Path:
     """Write a checkpoint that averages the logits of trained ``members`` (seed ensemble).
 
@@ -391,6 +392,9 @@ def ensemble_of(
         The ensemble's checkpoint directory.
     command : str, optional
         The command line recorded in the provenance.
+    flip_time : bool
+        Run every member on the image and on its time reversal as well and average the
+        two: a time-symmetric detector at twice the inference cost (default: False).
 
     Returns
     -------
@@ -460,6 +464,7 @@ def ensemble_of(
                 "logit_offset": _logit(threshold) - _logit(card.threshold),
                 "temperature": cfg.get("temperature"),
                 "norm_statistics": cfg.get("norm_statistics", "running"),
+                "flip_time": bool(flip_time),
             }
         )
     kw0 = configs[0]["kwargs"]

@@ -44,6 +44,7 @@ MEMBER_KEYS = (
     "logit_offset",
     "temperature",
     "norm_statistics",
+    "flip_time",
 )
 
 
@@ -59,6 +60,10 @@ class Ensemble(nn.Module):
     logit_offsets : sequence of float, optional
         Added to each member's logits before the mean: members with other thresholds
         are moved so that each one's threshold falls on the ensemble's (default: 0).
+    flip_time : sequence of bool, optional
+        Members whose logits are the mean over the image and its time reversal (the
+        reversed logits reversed back), which makes them symmetric in time (default:
+        False for every member).
     """
 
     def __init__(
@@ -67,24 +72,41 @@ class Ensemble(nn.Module):
         gains: Sequence[float],
         offsets: Sequence[float],
         logit_offsets: Sequence[float] | None = None,
+        flip_time: Sequence[bool] | None = None,
     ) -> None:
         super().__init__()
         if logit_offsets is None:
             logit_offsets = [0.0] * len(members)
-        if not len(members) == len(gains) == len(offsets) == len(logit_offsets) or not members:
-            raise ValueError("an ensemble needs one gain, offset and logit offset per member")
+        if flip_time is None:
+            flip_time = [False] * len(members)
+        if (
+            not len(members) == len(gains) == len(offsets) == len(logit_offsets) == len(flip_time)
+            or not members
+        ):
+            raise ValueError(
+                "an ensemble needs one gain, offset, logit offset and flip flag per member"
+            )
         self.members = nn.ModuleList(members)
         self.gains = [float(g) for g in gains]
         self.offsets = [float(o) for o in offsets]
         self.logit_offsets = [float(o) for o in logit_offsets]
+        self.flip_time = [bool(f) for f in flip_time]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         total = None
-        for net, gain, offset, shift in zip(
-            self.members, self.gains, self.offsets, self.logit_offsets, strict=True
+        for net, gain, offset, shift, flip in zip(
+            self.members,
+            self.gains,
+            self.offsets,
+            self.logit_offsets,
+            self.flip_time,
+            strict=True,
         ):
             xi = x if (gain == 1.0 and offset == 0.0) else x * gain + offset
             out = net(xi)
+            if flip:
+                # time is dim -2 of (B, C, time, frequency)
+                out = 0.5 * (out + net(xi.flip(-2)).flip(-2))
             if shift:
                 out = out + shift
             total = out if total is None else total + out

@@ -287,6 +287,8 @@ def _member_problem(i: int, spec: Any, in_channels: Any, classes: Any) -> str | 
         return f"member {i}: temperature = {temp!r} is not a positive number"
     if spec.get("norm_statistics", "running") not in NORM_STATISTICS:
         return f"member {i}: norm_statistics must be one of {NORM_STATISTICS}"
+    if not isinstance(spec.get("flip_time", False), bool):
+        return f"member {i}: flip_time = {spec['flip_time']!r} is not true or false"
     return None
 
 
@@ -560,6 +562,7 @@ def _ensemble(in_channels: int, classes: int, members: Any = None, **kw: Any) ->
                 if spec.get("temperature") is None
                 else float(spec["temperature"]),
                 "norm_statistics": spec.get("norm_statistics", "running"),
+                "flip_time": bool(spec.get("flip_time", False)),
             }
         )
     model = Ensemble(
@@ -567,6 +570,7 @@ def _ensemble(in_channels: int, classes: int, members: Any = None, **kw: Any) ->
         [s["input_gain"] for s in specs],
         [s["input_offset"] for s in specs],
         [s["logit_offset"] for s in specs],
+        [s["flip_time"] for s in specs],
     )
     archs = [n.xspecseg_architecture for n in nets]
     arch = Architecture(
