@@ -115,4 +115,5 @@ def test_writing_and_extracting_optimise_the_graph_a_fixed_number_of_times(monke
             xs.extract_events(prob, psd=psd, threshold=0.5, fringes=False)
         counts.append(len(culls))
         monkeypatch.undo()
-    assert counts[0] == counts[1] <= 12, counts
+    # events: one compute for the chunk partials, one for the events' context (with psd)
+    assert counts[0] == counts[1] <= (12 if what == "probability" else 18), counts

@@ -675,6 +675,17 @@ def _bumps_and_storms(n=6, seed=0):
     return ImageSet(images, masks, meta, frequency=np.arange(40.0) * 25.0)
 
 
+def _first_image(data):
+    """The first image of a set as a record with a time axis (rows 2 s apart)."""
+    rows = data.images[0].shape[0]
+    time = np.datetime64("2022-01-01", "ns") + np.arange(rows) * np.timedelta64(2, "s")
+    return xr.DataArray(
+        data.images[0],
+        dims=("time", "frequency"),
+        coords={"time": time, "frequency": data.frequency},
+    )
+
+
 def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
     from xspecseg.models import get_model, load, save
     from xspecseg.training.event_filter import (
@@ -759,17 +770,120 @@ def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
     net = load(d)
     assert net.xspecseg_config["max_impulsiveness"] == cuts["max_impulsiveness"]
     assert net.xspecseg_config["event_filter"]["command"] == "xspecseg tune-events m"
-    img = xr.DataArray(
-        data.images[0],
-        dims=("time", "frequency"),
-        coords={
-            "time": np.datetime64("2022-01-01", "ns") + np.arange(120) * np.timedelta64(2, "s"),
-            "frequency": data.frequency,
-        },
-    )
+    img = _first_image(data)
     prob = xs.predict(img, net)
     assert prob.attrs["max_impulsiveness"] == cuts["max_impulsiveness"]
     assert prob.attrs["min_mean_probability"] == cuts["min_mean_probability"]
+
+
+def test_event_score_separates_look_alikes_the_four_cuts_cannot(tmp_path):
+    from xspecseg.events import CONTEXT_VARIABLES, EventScore
+    from xspecseg.infer import _weights_sha256
+    from xspecseg.models import get_model, load, save
+    from xspecseg.training.event_filter import (
+        event_properties,
+        tune_event_filter,
+        write_event_filter,
+    )
+
+    data = _bumps_and_storms()
+    oracle = _Oracle()
+    rep = InputRepresentation.fit(data.images, method="log-fixed")
+    oracle.xspecseg_config = {"representation": rep.to_dict()}
+    props = event_properties(oracle, data, min_pixels=20)
+    assert set(CONTEXT_VARIABLES) | {"max_probability"} <= set(props.data_vars)
+    assert props.attrs["model_sha256"] == _weights_sha256(oracle)
+    # look-alikes as confident, smooth and shaped as the true events, which continue into
+    # the spectrum beside them (isolation 0) where the true nuclei stand out of it
+    true = props.true.values
+    iso = props.isolation_frequency.where(props.true, 0.0)
+    assert float(iso.where(props.true).min()) > 0.1
+    look = props.assign(
+        {
+            k: props[k].where(props.true, float(np.median(props[k].values[true])))
+            for k in (
+                "mean_probability",
+                "max_probability",
+                "impulsiveness",
+                "bandwidth",
+                "duration",
+                "contrast",
+                "core_contrast",
+                "spread",
+                "isolation_time",
+                "fill",
+            )
+        }
+    ).assign(isolation_frequency=iso)
+    four = tune_event_filter(look, max_false_per_image=0.0)
+    scored = tune_event_filter(look, max_false_per_image=0.0, score=True)
+    assert four["other_per_image"] == 0.0 and scored["other_per_image"] == 0.0
+    assert scored["true_kept"] == 1.0 > four["true_kept"] + 0.3
+    assert set(scored) & set(("max_impulsiveness", "min_mean_probability")) == set()
+    score = EventScore.from_dict(scored["event_score"])
+    s = score(look)
+    assert (
+        scored["min_event_score"] <= s[true].min() and (s[~true] < scored["min_event_score"]).all()
+    )
+    # a rate that allows one other event per image
+    one = tune_event_filter(look, max_false_per_image=1.0, score=True)
+    assert one["other_per_image"] <= 1.0 and one["min_event_score"] <= scored["min_event_score"]
+
+    # the score and its cut go into the config; predict carries them to extract_events
+    d = save(get_model("unet", base_channels=4, depth=2), tmp_path / "m", config={})
+    write_event_filter(d, scored, command="xspecseg tune-events m --score")
+    cfg = load(d).xspecseg_config
+    assert cfg["min_event_score"] == scored["min_event_score"]
+    assert EventScore.from_dict(cfg["event_score"]) == score
+    assert "event_score" not in cfg["event_filter"]
+    img = _first_image(data)
+    prob = xs.predict(img, load(d))
+    assert EventScore.from_dict(json.loads(prob.attrs["event_score"])) == score
+    assert prob.attrs["min_event_score"] == scored["min_event_score"]
+    # the four cuts written afterwards replace the score
+    write_event_filter(d, four)
+    assert "event_score" not in load(d).xspecseg_config
+    assert "min_event_score" not in load(d).xspecseg_config
+
+
+def test_cli_tune_events_pools_saved_properties_of_its_own_model(tmp_path, capsys):
+    from xspecseg.infer import _weights_sha256
+    from xspecseg.models import get_model, load, save
+
+    d = save(get_model("unet", base_channels=4, depth=2), tmp_path / "m", config={})
+    net = load(d)
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(2):
+        n = 60
+        true = np.arange(n) % 3 == 0
+        props = xr.Dataset(
+            {
+                "image": ("event", np.arange(n) % 20),
+                "true": ("event", true),
+                "mean_probability": ("event", np.where(true, 0.95, 0.9)),
+                "isolation_frequency": ("event", np.where(true, 0.6, 0.0) + rng.normal(0, 0.05, n)),
+                "impulsiveness": ("event", rng.uniform(0, 0.1, n)),
+                "bandwidth": ("event", rng.uniform(500, 3000, n)),
+                "duration": ("event", rng.uniform(10, 90, n)),
+            },
+            attrs={"images": 20, "model_sha256": _weights_sha256(net), "threshold": net.threshold},
+        )
+        paths.append(tmp_path / f"p{k}.nc")
+        props.to_netcdf(paths[-1])
+    argv = ["tune-events", str(d), "--properties", *map(str, paths), "--max-false", "0.05"]
+    have = ["mean_probability", "isolation_frequency", "impulsiveness", "bandwidth", "duration"]
+    assert _run_cli([*argv, "--score", "--score-features", *have, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "40 true and 80 other events on 40 image(s)" in out and "min_event_score" in out
+    assert "event_score" not in load(d).xspecseg_config  # a dry run writes nothing
+    # the score needs every property it was asked for: the default reads them all
+    with pytest.raises(ValueError, match="needs the event property"):
+        _run_cli([*argv, "--score"])
+    # another model's properties are refused
+    other = save(get_model("unet", base_channels=4, depth=2), tmp_path / "o", config={})
+    with pytest.raises(ValueError, match="another model"):
+        _run_cli(["tune-events", str(other), "--properties", str(paths[0]), "--score"])
 
 
 class _Hostile:

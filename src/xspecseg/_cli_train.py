@@ -27,10 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._atomic import atomic_write
 from ._optional import needs_extra
 from .cluster import dask_client
 from .contract import NORM_STATISTICS
 from .events import EVENT_CUT_KEYS
+from .infer import _weights_sha256
 from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
 
 __all__ = [
@@ -901,6 +903,9 @@ def _add_tune_events_parser(subparsers: Any) -> None:
             "xspecseg tune-events cses-model/ --data synth-cses --nights 48 --dry-run",
             "xspecseg tune-events model/ --data synth-iar --nights 16 --keep 0.9",
             "xspecseg tune-events cses-model/ --data synth-cses --nights 48 --max-false 0.05",
+            "xspecseg tune-events cses-model/ --data synth-cses --nights 48 --seed 7 "
+            "--save-properties p7.nc --dry-run",
+            "xspecseg tune-events cses-model/ --properties p7.nc p8.nc --score --max-false 0.05",
         ),
     )
     p.add_argument("model", help="model directory or shipped name (its config is updated)")
@@ -912,6 +917,33 @@ def _add_tune_events_parser(subparsers: Any) -> None:
                    "image pass: an operating point set by the false-alarm rate (the shape "
                    "cuts keep --keep)")  # fmt: skip
     p.add_argument("--min-pixels", type=int, default=50, help="smallest event (default: 50)")
+    p.add_argument("--score", action="store_true",
+                   help="fit a logistic event score on every event property (shape, "
+                   "confidence, contrast, isolation) and cut on it alone, instead of the four "
+                   "cuts")  # fmt: skip
+    p.add_argument(
+        "--score-features",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="the properties the score reads (default: all of xspecseg.events.score.FEATURES)",
+    )
+    p.add_argument(
+        "--score-c",
+        type=float,
+        default=0.1,
+        metavar="C",
+        help="inverse L2 strength of the score's fit (default: %(default)s)",
+    )
+    p.add_argument(
+        "--save-properties",
+        default=None,
+        metavar="PATH",
+        help="also write the events' properties to this netCDF file",
+    )
+    p.add_argument("--properties", nargs="+", default=None, metavar="PATH",
+                   help="tune on these saved properties (of this model) instead of running "
+                   "it on --data: several files are pooled")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the cuts, write nothing")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=cmd_tune_events, _argv=None)
@@ -927,12 +959,28 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
     config_path, _ = locate(args.model)
     model_dir = config_path.parent
     net = load(model_dir)
-    spec = _spec(args, seed=args.seed, nights=args.nights)
-    log.info("data: %s", json.dumps(spec, default=str))
-    props = event_properties(
-        net, load_data(spec), min_pixels=args.min_pixels, progress=not args.no_progress
+    if args.properties:
+        props = _pooled_properties(args.properties, net)
+    else:
+        spec = _spec(args, seed=args.seed, nights=args.nights)
+        log.info("data: %s", json.dumps(spec, default=str))
+        props = event_properties(
+            net, load_data(spec), min_pixels=args.min_pixels, progress=not args.no_progress
+        )
+        props.attrs["data"] = json.dumps(_what_data(spec), default=str)
+    if args.save_properties:
+        atomic_write(args.save_properties, lambda tmp: props.to_netcdf(tmp))
+        print(f"{props.sizes['event']} events' properties -> {args.save_properties}")
+    cuts = tune_event_filter(
+        props,
+        keep=args.keep,
+        max_false_per_image=args.max_false,
+        score=args.score,
+        score_c=args.score_c,
+        **({"score_features": tuple(args.score_features)} if args.score_features else {}),
     )
-    cuts = tune_event_filter(props, keep=args.keep, max_false_per_image=args.max_false)
+    if "data" in props.attrs:
+        cuts["data"] = json.loads(props.attrs["data"])
     print(
         f"{cuts['true_events']} true and {cuts['other_events']} other events on "
         f"{cuts['images']} image(s) at threshold {net.threshold:.2f}"
@@ -943,7 +991,7 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
         f"  {applied}: {cuts['true_kept']:.1%} of the true events and {others} of the others "
         f"pass ({cuts['other_per_image']:g} other events per image)"
     )
-    if args.max_false is not None:
+    if args.max_false is not None and not args.score:
         before = cuts["min_mean_probability_before"]
         print(
             f"  min_mean_probability {before if before is not None else 'none'} -> "
@@ -957,6 +1005,47 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
     path = write_event_filter(model_dir, cuts, command=command)
     print(f"  written to {path.resolve()}")
     return 0
+
+
+def _what_data(spec: dict[str, Any]) -> dict[str, Any]:
+    """A data spec without where this machine caches it."""
+    return {k: v for k, v in spec.items() if k != "cache_dir"}
+
+
+def _pooled_properties(paths: list[str], net: Any) -> Any:
+    """Saved event properties of ``net`` pooled into one table (images summed)."""
+    import numpy as np
+    import xarray as xr
+
+    sha = _weights_sha256(net)
+    tables = []
+    for path in paths:
+        with xr.open_dataset(path) as ds:
+            props = ds.load()
+        if props.attrs.get("model_sha256") != sha:
+            raise ValueError(
+                f"{path} holds the events of another model (weights sha256 "
+                f"{str(props.attrs.get('model_sha256'))[:16]}, this one {sha[:16]})"
+            )
+        if float(props.attrs.get("threshold", np.nan)) != float(net.threshold):
+            raise ValueError(
+                f"{path} was made at threshold {props.attrs.get('threshold')}, the model's "
+                f"is now {net.threshold}: make it again"
+            )
+        tables.append(props)
+    out = xr.concat(tables, dim="event") if len(tables) > 1 else tables[0]
+    offsets = np.cumsum([0, *[int(t.attrs["images"]) for t in tables]])
+    out["image"] = ("event", np.concatenate(
+        [np.asarray(t["image"].values) + off for t, off in zip(tables, offsets)]
+    ))  # fmt: skip
+    out.attrs = {
+        "images": int(offsets[-1]),
+        "model_sha256": sha,
+        "threshold": float(net.threshold),
+        # how each file's events were made, for the config's record
+        "data": json.dumps([_what_data(json.loads(t.attrs.get("data", "{}"))) for t in tables]),
+    }
+    return out
 
 
 def _evaluate_entry(args: argparse.Namespace) -> int:

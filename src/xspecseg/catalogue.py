@@ -90,6 +90,47 @@ VARIABLES: dict[str, tuple[str, dict[str, Any]]] = {
             "long_name": "median absolute second time-difference of the event's row-mean log10 PSD",
         },
     ),
+    "contrast": (
+        "float",
+        {
+            "units": "1",
+            "long_name": "mean log10 PSD of the event's pixels over the unit's per-frequency median",
+        },
+    ),
+    "core_contrast": (
+        "float",
+        {
+            "units": "1",
+            "long_name": "90th percentile minus median of the event's relative log10 PSD",
+        },
+    ),
+    "spread": (
+        "float",
+        {"units": "1", "long_name": "standard deviation of the event's relative log10 PSD"},
+    ),
+    "isolation_frequency": (
+        "float",
+        {
+            "units": "1",
+            "long_name": "contrast minus that of the brighter frequency band beside the "
+            "event's box",
+        },
+    ),
+    "isolation_time": (
+        "float",
+        {
+            "units": "1",
+            "long_name": "contrast minus that of the brighter time span beside the event's box",
+        },
+    ),
+    "fill": (
+        "float",
+        {"units": "1", "long_name": "share of the event's box at or above the threshold"},
+    ),
+    "event_score": (
+        "float",
+        {"units": "1", "long_name": "the model's event score (log-odds of a true event)"},
+    ),
     "component": ("str", {"long_name": "field component the event was found in"}),
     "latitude": (
         "float",
@@ -157,6 +198,8 @@ PROVENANCE: tuple[str, ...] = (
     "min_mean_probability",
     "min_bandwidth",
     "max_duration",
+    "min_event_score",
+    "event_score",
     "psd_units",
 )
 

@@ -391,8 +391,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     applied = [f"{k} {cat.attrs[k]:g}" for k in EVENT_CUT_KEYS if k in cat.attrs]
     if applied:
         log.info("event cuts (the model's): %s", ", ".join(applied))
-    if psd is None and "max_impulsiveness" in prob.attrs and not args.no_event_cuts:
-        log.warning("the model's impulsiveness cut needs the PSD: pass --cube to apply it")
+    if psd is None and not args.no_event_cuts:
+        for key, what in (
+            ("max_impulsiveness", "impulsiveness cut"),
+            ("min_event_score", "event score"),
+        ):
+            if key in prob.attrs:
+                log.warning("the model's %s needs the PSD: pass --cube to apply it", what)
     attrs = {
         "model": str(prob.attrs.get("model", "unknown")),
         "threshold": float(

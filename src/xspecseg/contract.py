@@ -66,6 +66,7 @@ from .imageunits import DEFAULT_NIGHT, night_spans, orbit_spans
 
 __all__ = [
     "CARD_KEYS",
+    "EVENT_SCORE_FEATURES",
     "NORM_STATISTICS",
     "Architecture",
     "ImageUnit",
@@ -76,6 +77,7 @@ __all__ = [
     "RowBackground",
     "architecture_of",
     "card_of",
+    "check_event_score",
 ]
 
 #: How a spectrogram is turned into model input: ``"log-relative"`` or ``"log-fixed"``.
@@ -91,7 +93,13 @@ NormStatistics = Literal["running", "image"]
 NORM_STATISTICS: tuple[str, ...] = ("running", "image")
 
 #: Event cuts a card may recommend (see :func:`xspecseg.events.extract_events`).
-EVENT_CUT_KEYS = ("max_impulsiveness", "min_mean_probability", "min_bandwidth", "max_duration")
+EVENT_CUT_KEYS = (
+    "max_impulsiveness",
+    "min_mean_probability",
+    "min_bandwidth",
+    "max_duration",
+    "min_event_score",
+)
 
 
 def _log10(psd: np.ndarray) -> np.ndarray:
@@ -392,6 +400,71 @@ class InputRepresentation:
         )
 
 
+#: event property -> how an event score reads it ("logit", "log10" or "linear"); the
+#: properties a card's ``event_score`` may name (see :mod:`xspecseg.events.score`)
+EVENT_SCORE_FEATURES: dict[str, str] = {
+    "mean_probability": "logit",
+    "max_probability": "logit",
+    "impulsiveness": "linear",
+    "bandwidth": "log10",
+    "duration": "log10",
+    "contrast": "linear",
+    "core_contrast": "linear",
+    "spread": "linear",
+    "isolation_frequency": "linear",
+    "isolation_time": "linear",
+    "fill": "linear",
+}
+
+
+def check_event_score(value: Any) -> dict[str, Any]:
+    """A logistic event score's JSON form, checked and normalised; anything else refused.
+
+    Examples
+    --------
+    >>> d = {"method": "logistic", "features": ["fill"], "center": [0.5], "scale": [0.2],
+    ...      "coef": [1.5], "intercept": -0.3}
+    >>> check_event_score(d) == d
+    True
+    """
+    if not isinstance(value, dict) or value.get("method") != "logistic":
+        raise ValueError(f"not a logistic event score: {value!r:.200}")
+    try:
+        features = [str(f) for f in value["features"]]
+        out = {
+            "method": "logistic",
+            "features": features,
+            **{k: [float(v) for v in value[k]] for k in ("center", "scale", "coef")},
+            "intercept": float(value["intercept"]),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed event score: {exc}") from exc
+    if not features:
+        raise ValueError("an event score needs at least one feature")
+    unknown = [f for f in features if f not in EVENT_SCORE_FEATURES]
+    if unknown:
+        raise ValueError(
+            f"unknown event score feature(s) {unknown}; known: {list(EVENT_SCORE_FEATURES)}"
+        )
+    for key in ("center", "scale", "coef"):
+        if len(out[key]) != len(features):
+            raise ValueError(
+                f"event score {key} has {len(out[key])} values for {len(features)} features"
+            )
+        if not all(np.isfinite(out[key])):
+            raise ValueError(f"event score {key} must be finite")
+    if not all(s > 0 for s in out["scale"]):
+        raise ValueError("event score scales must be positive")
+    if not np.isfinite(out["intercept"]):
+        raise ValueError("event score intercept must be finite")
+    return out
+
+
+def _event_score(value: Any) -> dict[str, Any] | None:
+    """A config's ``event_score``, checked (a malformed one is refused, not ignored)."""
+    return None if value is None else check_event_score(value)
+
+
 def _hhmm(value: float | str) -> str:
     """18.5 or "18:30" -> "18:30" (UT)."""
     if isinstance(value, str):
@@ -412,6 +485,7 @@ CARD_KEYS = (
     "representation",
     "threshold",
     *EVENT_CUT_KEYS,
+    "event_score",
     "provenance",
 )
 
@@ -443,6 +517,7 @@ class ModelCard:
     )
     threshold: float = 0.5
     event_cuts: dict[str, float] = dataclasses.field(default_factory=dict)
+    event_score: dict[str, Any] | None = None
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -475,6 +550,7 @@ class ModelCard:
             ),
             threshold=float(cfg.get("threshold", 0.5)),
             event_cuts={k: float(cfg[k]) for k in EVENT_CUT_KEYS if cfg.get(k) is not None},
+            event_score=_event_score(cfg.get("event_score")),
             provenance=dict(cfg.get("provenance") or {}),
         )
 
@@ -519,6 +595,8 @@ class ModelCard:
             "provenance": self.provenance,
             **self.event_cuts,
         }
+        if self.event_score is not None:
+            out["event_score"] = self.event_score
         return json.loads(json.dumps(out))
 
 

@@ -561,6 +561,8 @@ def _probability(
     )
     # the model's recommended event filter travels with its threshold
     out.attrs.update(card.event_cuts)
+    if card.event_score is not None:
+        out.attrs["event_score"] = json.dumps(card.event_score)
     for key in ("component", "station", "latitude", "longitude", "altitude_km"):
         if key in data.attrs:
             out.attrs[key] = data.attrs[key]

@@ -43,7 +43,7 @@ import xarray as xr
 from .classical import detect
 from .config import CubeConfig
 from .cube import build_cube, select_component
-from .events import extract_events
+from .events import EVENT_CUT_KEYS, extract_events
 from .infer import night_spans, orbit_spans, predict
 from .synth.heldout import TRUTH_KINDS, heldout_cses, heldout_ground, heldout_ground_truth
 
@@ -63,9 +63,7 @@ __all__ = [
 
 #: Frequency band (Hz) in which IAR pixels are scored: the fringes of the IAR paper.
 IAR_SCORE_BAND = (0.5, 6.0)
-_NO_CUTS = dict(
-    max_impulsiveness=None, min_mean_probability=None, min_bandwidth=None, max_duration=None
-)
+_NO_CUTS = dict.fromkeys(EVENT_CUT_KEYS)
 
 
 def _classical(name: str) -> str | None:

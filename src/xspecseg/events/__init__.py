@@ -30,16 +30,21 @@ Examples
 
 from __future__ import annotations
 
+from .context import CONTEXT_VARIABLES, event_context
 from .cuts import EVENT_CUT_KEYS, event_bandwidth, event_duration, select_events
 from .extract import extract_events
 from .fringes import IAR_MAX_FREQUENCY, FringeOptions
 from .rowstats import impulsiveness
+from .score import EventScore
 
 __all__ = [
+    "CONTEXT_VARIABLES",
     "EVENT_CUT_KEYS",
     "IAR_MAX_FREQUENCY",
+    "EventScore",
     "FringeOptions",
     "event_bandwidth",
+    "event_context",
     "event_duration",
     "extract_events",
     "impulsiveness",

@@ -114,6 +114,7 @@ CUTS: dict[str, Cut] = {
     "min_mean_probability": Cut("mean_probability", upper=False),
     "min_bandwidth": Cut(event_bandwidth, upper=False),
     "max_duration": Cut(event_duration, upper=True),
+    "min_event_score": Cut("event_score", upper=False, needs_psd=True),
 }
 
 
@@ -161,6 +162,7 @@ def select_events(
     min_mean_probability: float | None = None,
     min_bandwidth: float | None = None,
     max_duration: float | None = None,
+    min_event_score: float | None = None,
 ) -> xr.Dataset:
     """The events of a catalogue that pass event cuts (None: no cut).
 
@@ -184,6 +186,9 @@ def select_events(
     max_duration : float, optional
         Keep ``end_time - start_time <= max_duration`` (seconds, row times;
         :func:`event_duration`).
+    min_event_score : float, optional
+        Keep ``event_score >= min_event_score`` (the model's
+        :class:`~xspecseg.events.score.EventScore`).
 
     Returns
     -------
@@ -204,6 +209,7 @@ def select_events(
         "min_mean_probability": min_mean_probability,
         "min_bandwidth": min_bandwidth,
         "max_duration": max_duration,
+        "min_event_score": min_event_score,
     }
     passed = np.ones(int(catalogue.sizes["event"]), dtype=bool)
     attrs = dict(catalogue.attrs)

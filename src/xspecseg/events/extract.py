@@ -8,17 +8,20 @@ provenance, then applies the event cuts (:mod:`~xspecseg.events.cuts`).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
 from ..cube import select_component
+from .context import add_context
 from .core import Merged, chunk_partials, merge_partials
 from .cuts import _resolve_cuts, select_events
 from .fringes import FringeOptions, _event_fringes, _resolve_fringes
 from .position import add_position
 from .rowstats import _event_impulsiveness
+from .score import EventScore
 
 __all__ = ["extract_events"]
 
@@ -49,6 +52,8 @@ def extract_events(
     min_mean_probability: float | Literal["model"] | None = "model",
     min_bandwidth: float | Literal["model"] | None = "model",
     max_duration: float | Literal["model"] | None = "model",
+    min_event_score: float | Literal["model"] | None = "model",
+    image_spans: list[tuple[int, int]] | None = None,
     client: Any = None,
     compute_kwargs: dict[str, Any] | None = None,
 ) -> xr.Dataset:
@@ -117,6 +122,16 @@ def extract_events(
         true events pass each (``xspecseg tune-events``); every cut applied is recorded
         in the catalogue's attrs. :func:`select_events` applies the same cuts to a
         catalogue afterwards.
+    min_event_score : float, "model" or None
+        Drop events whose ``event_score`` is below this. The score is the model's
+        logistic combination of each event's properties
+        (:class:`~xspecseg.events.score.EventScore`, fitted by ``xspecseg tune-events
+        --score``, carried in ``probability.attrs["event_score"]``); it needs ``psd``.
+        ``"model"``: the model's recommended cut when it has a score and ``psd`` is given.
+    image_spans : list of (int, int), optional
+        Row ranges of the image units the context properties are measured in (with
+        ``psd``); default: half-orbits when ``probability`` has an ``orbit`` coordinate,
+        else nights from 18 to 06 UT.
     client : dask.distributed.Client, optional
         Compute on this client, as the store writers do; default: the current client if
         there is one, else the local threaded scheduler. Inside a Dask worker task the
@@ -145,7 +160,10 @@ def extract_events(
           ``season`` (DJF/MAM/JJA/SON of ``peak_time``); ``hemisphere`` (N/S of the
           geographic latitude); ``orbit``, ``orbit_direction`` for satellites;
         - with ``psd``: ``impulsiveness`` (:func:`impulsiveness` of the event's
-          row-mean log10 PSD);
+          row-mean log10 PSD) and the context properties of
+          :mod:`~xspecseg.events.context` (``contrast``, ``core_contrast``, ``spread``,
+          ``isolation_frequency``, ``isolation_time``, ``fill``); with ``psd`` and a
+          model's score, ``event_score``;
         - with fringes: ``delta_f`` (median over rows of the fitted comb spacing; NaN when
           no row holds a comb), ``n_fringes`` and ``fringe_frequency`` (event, fringe),
           the comb's teeth around ``peak_time``, NaN-padded.
@@ -173,12 +191,16 @@ def extract_events(
             "min_mean_probability": min_mean_probability,
             "min_bandwidth": min_bandwidth,
             "max_duration": max_duration,
+            "min_event_score": min_event_score,
         },
         probability.attrs,
         psd_da is not None,
     )
     if merge_frequency == "auto":
         merge_frequency = 1.5 if opts is not None else None
+    compute_kwargs = (
+        compute_kwargs if client is None else {**(compute_kwargs or {}), "scheduler": client}
+    )
     parts = chunk_partials(
         probability.data,
         None if psd_da is None else psd_da.data,
@@ -188,15 +210,25 @@ def extract_events(
         grow=_grow_bins(merge_frequency, freq),
         freq=freq,
         fringe_opts=opts,
-        compute_kwargs=compute_kwargs
-        if client is None
-        else {**(compute_kwargs or {}), "scheduler": client},
+        compute_kwargs=compute_kwargs,
     )
     merged = merge_partials(parts, connectivity, min_pixels)
     ds = _catalogue(merged, probability, psd_da, freq)
     peak_row = merged.stats["ppos"][merged.keep] // max(freq.size, 1)
     _add_row_statistics(ds, parts, merged, peak_row, psd_da is not None, opts)
     add_position(ds, probability, peak_row, comp)
+    if psd_da is not None:
+        ds = add_context(
+            ds, probability, psd_da, threshold, spans=image_spans, compute_kwargs=compute_kwargs
+        )
+        score = _model_score(probability.attrs.get("event_score"))
+        if score is not None:
+            ds["event_score"] = (
+                "event",
+                score(ds),
+                {"long_name": "the model's event score (log-odds of a true event)"},
+            )
+            ds.attrs["event_score"] = json.dumps(score.to_dict())
     ds.attrs.update(
         {
             "threshold": threshold,
@@ -208,6 +240,15 @@ def extract_events(
     )
     _copy_provenance(ds, probability)
     return select_events(ds, **cuts)
+
+
+def _model_score(value: Any) -> EventScore | None:
+    """The model's event score carried in a probability's attrs (a dict or its JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    return EventScore.from_dict(value)
 
 
 def _checked(

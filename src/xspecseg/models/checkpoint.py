@@ -357,6 +357,7 @@ _MEMBER_ONLY = (
     "threshold_source",
     "training",
     *EVENT_CUT_KEYS,
+    "event_score",
     *_RESERVED,
 )
 # card fields every member must share (what the ensemble is fed and what it stands for)

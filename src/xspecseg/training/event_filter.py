@@ -11,6 +11,12 @@ long), where hiss edges are narrow bands running for minutes. This module picks,
 model's own training images, the cuts that keep a chosen share of the true events, and
 writes them into the model's config; :func:`xspecseg.predict` passes them on and
 :func:`xspecseg.extract_events` applies them by default.
+
+With ``score=True`` the four cuts give way to one: a logistic
+:class:`~xspecseg.events.score.EventScore` of every property (the four above, the
+network's peak confidence and the event's :mod:`~xspecseg.events.context`: its contrast,
+bright core and isolation in time and frequency), fitted on the same labelled events, and
+a cut on it set by the false-alarm rate asked for.
 """
 
 from __future__ import annotations
@@ -26,13 +32,30 @@ from torch import nn
 
 from .._atomic import atomic_write
 from ..contract import card_of
-from ..events import EVENT_CUT_KEYS, event_bandwidth, event_duration, extract_events
+from ..events import (
+    CONTEXT_VARIABLES,
+    EVENT_CUT_KEYS,
+    EventScore,
+    event_bandwidth,
+    event_duration,
+    extract_events,
+)
+from ..events.score import DEFAULT_FEATURES
 from ..models.checkpoint import CONFIG_FILE
 from .dataset import SpectrogramDataset
 from .imageset import ImageSet
 from .loop import predict_images
 
 __all__ = ["event_properties", "tune_event_filter", "write_event_filter"]
+
+#: catalogue variables :func:`event_properties` keeps per event
+_PROPERTIES = (
+    "area_pixels",
+    "mean_probability",
+    "max_probability",
+    "impulsiveness",
+    *CONTEXT_VARIABLES,
+)
 
 #: row spacing (s) of training images whose meta does not say (cached before it did)
 _ROW_SECONDS = {"halforbit": 2.048, "night": 100.0}
@@ -51,10 +74,14 @@ def event_properties(
     -------
     xr.Dataset
         Dim ``event``: ``image``, ``true``, ``area_pixels``, ``mean_probability``,
-        ``impulsiveness``, ``bandwidth`` (Hz) and ``duration`` (s), the properties
-        :func:`tune_event_filter` cuts on; ``attrs["images"]``: the images run, those
-        without any event included.
+        ``max_probability``, ``impulsiveness``, the context properties
+        (:data:`~xspecseg.events.CONTEXT_VARIABLES`), ``bandwidth`` (Hz) and ``duration``
+        (s), the properties :func:`tune_event_filter` cuts on or scores;
+        ``attrs["images"]``: the images run, those without any event included;
+        ``attrs["model_sha256"]`` and ``attrs["threshold"]``: the model they belong to.
     """
+    from ..infer import _weights_sha256
+
     card = card_of(model)
     norm = card.representation if card is not None else None
     if card is not None and card.band and data.frequency is not None:
@@ -66,8 +93,9 @@ def event_properties(
         if data.frequency is not None
         else np.arange(data.images[0].shape[1], dtype=float)
     )
-    keys = ("image", "true", "area_pixels", "mean_probability", "impulsiveness")
-    rows: dict[str, list[Any]] = {k: [] for k in (*keys, "bandwidth", "duration")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("image", "true", *_PROPERTIES, "bandwidth", "duration")
+    }
     it = enumerate(zip(probs, data.images, data.masks))
     if progress:
         from tqdm import tqdm
@@ -90,6 +118,8 @@ def event_properties(
             min_mean_probability=None,
             min_bandwidth=None,
             max_duration=None,
+            min_event_score=None,
+            image_spans=[(0, p.shape[0])],  # each image is one whole unit
             compute_kwargs={"scheduler": "synchronous"},
         )
         r0 = np.searchsorted(time, cat.start_time.values)
@@ -99,13 +129,14 @@ def event_properties(
         for k in range(cat.sizes["event"]):
             rows["image"].append(i)
             rows["true"].append(bool(mask[r0[k] : r1[k] + 1, c0[k] : c1[k] + 1].any()))
-        rows["area_pixels"].extend(cat.area_pixels.values.tolist())
-        rows["mean_probability"].extend(cat.mean_probability.values.tolist())
-        rows["impulsiveness"].extend(cat.impulsiveness.values.tolist())
+        for key in _PROPERTIES:
+            rows[key].extend(cat[key].values.tolist())
         rows["bandwidth"].extend(event_bandwidth(cat).tolist())
         rows["duration"].extend(event_duration(cat).tolist())
     out = xr.Dataset({k: ("event", np.asarray(v)) for k, v in rows.items()})
     out.attrs["images"] = len(probs)  # those without any event too
+    out.attrs["model_sha256"] = _weights_sha256(model)
+    out.attrs["threshold"] = threshold
     return out
 
 
@@ -155,6 +186,9 @@ def tune_event_filter(
     *,
     max_false_per_image: float | None = None,
     images: int | None = None,
+    score: bool = False,
+    score_c: float = 0.1,
+    score_features: tuple[str, ...] = DEFAULT_FEATURES,
 ) -> dict[str, Any]:
     """Cuts that each keep ``keep`` of the true events in ``props``.
 
@@ -171,6 +205,12 @@ def tune_event_filter(
     given). The shape cuts keep their ``keep`` share: the network's confidence is the
     dial, as a score threshold is for any detector. ``rate_met`` says whether the rate
     was reached (other events without a mean probability always pass).
+
+    With ``score``, an :class:`~xspecseg.events.score.EventScore` of ``score_features``
+    (inverse L2 strength ``score_c``) is fitted on ``props`` and is the only cut:
+    ``min_event_score`` keeps ``keep`` of the true events or, with
+    ``max_false_per_image``, is the lowest value (1e-4 grid) at which at most that many
+    other events per image pass. The score itself is returned under ``event_score``.
 
     Examples
     --------
@@ -199,8 +239,31 @@ def tune_event_filter(
         n_images = len(set(np.asarray(props["image"].values).tolist())) if "image" in props else 0
     n_images = int(n_images)
     extra: dict[str, Any] = {}
-    out, passed = _quantile_cuts(props, true, keep)
-    if max_false_per_image is not None:
+    if score:
+        if max_false_per_image is not None and not max_false_per_image >= 0:
+            raise ValueError(f"max_false_per_image must be >= 0, got {max_false_per_image}")
+        if max_false_per_image is not None and n_images < 1:
+            raise ValueError("max_false_per_image needs the number of images (images=)")
+        model = EventScore.fit(props, true, features=score_features, c=score_c)
+        s = model(props)
+        if max_false_per_image is None:
+            cut = float(np.floor(np.quantile(s[true], 1.0 - keep) * 1e4) / 1e4)
+        else:
+            allowed = int(np.floor(max_false_per_image * n_images + 1e-9))
+            others = np.sort(s[~true])[::-1]
+            # every event passes when the rate allows all the others
+            cut = float(np.floor(s.min() * 1e4) / 1e4)
+            if allowed < others.size:
+                # the smallest grid value above the first other event that must go
+                cut = float(np.ceil(others[allowed] * 1e4 + 1e-6) / 1e4)
+            extra = {"max_false_per_image": float(max_false_per_image), "rate_met": True}
+        cut = round(cut, 4)
+        out = {"min_event_score": cut, "event_score": model.to_dict()}
+        passed = ~(s < cut)
+        extra["score_c"] = float(score_c)
+    else:
+        out, passed = _quantile_cuts(props, true, keep)
+    if max_false_per_image is not None and not score:
         if not max_false_per_image >= 0:
             raise ValueError(f"max_false_per_image must be >= 0, got {max_false_per_image}")
         if n_images < 1:
@@ -227,9 +290,9 @@ def write_event_filter(
 ) -> Path:
     """Record ``cuts`` in a model directory's ``config.json`` (weights untouched).
 
-    The cuts (any of :data:`xspecseg.events.EVENT_CUT_KEYS` in ``cuts``) become
-    top-level keys beside ``threshold``, replacing all earlier ones; how they were tuned
-    goes under ``event_filter``.
+    The cuts (any of :data:`xspecseg.events.EVENT_CUT_KEYS` in ``cuts``) and the event
+    score (``cuts["event_score"]``) become top-level keys beside ``threshold``, replacing
+    all earlier ones; how they were tuned goes under ``event_filter``.
     """
     path = Path(model_dir) / CONFIG_FILE
     if not path.is_file():
@@ -239,7 +302,11 @@ def write_event_filter(
         cfg.pop(key, None)
         if cuts.get(key) is not None:
             cfg[key] = float(cuts[key])
-    cfg["event_filter"] = {k: v for k, v in cuts.items() if k not in EVENT_CUT_KEYS} | (
+    cfg.pop("event_score", None)
+    if cuts.get("event_score") is not None:
+        cfg["event_score"] = EventScore.from_dict(cuts["event_score"]).to_dict()
+    skip = (*EVENT_CUT_KEYS, "event_score")
+    cfg["event_filter"] = {k: v for k, v in cuts.items() if k not in skip} | (
         {"command": command} if command else {}
     )
     text = json.dumps(cfg, indent=2, sort_keys=True, allow_nan=False)
