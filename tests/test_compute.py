@@ -95,7 +95,7 @@ def test_tasks_over_builds_its_graph_once_and_equals_per_chunk_delayed(monkeypat
     assert got[-1] == sum(want)
 
 
-@pytest.mark.parametrize("what", ["probability", "events"])
+@pytest.mark.parametrize("what", ["probability", "events", "context"])
 def test_writing_and_extracting_optimise_the_graph_a_fixed_number_of_times(monkeypatch,
                                                                            tmp_path, what):  # fmt: skip
     # a dask.delayed call per chunk optimised the graph of all the chunks for every chunk:
@@ -112,8 +112,9 @@ def test_writing_and_extracting_optimise_the_graph_a_fixed_number_of_times(monke
         else:
             # PSD chunks that differ from the probability's: rows joined across blocks
             psd = (prob + 1.0).chunk(time=5)
-            xs.extract_events(prob, psd=psd, threshold=0.5, fringes=False)
+            xs.extract_events(prob, psd=psd, threshold=0.5, fringes=False,
+                              context=what == "context")  # fmt: skip
         counts.append(len(culls))
         monkeypatch.undo()
-    # events: one compute for the chunk partials, one for the events' context (with psd)
-    assert counts[0] == counts[1] <= (12 if what == "probability" else 18), counts
+    # the events' context is one more compute, over the units holding events
+    assert counts[0] == counts[1] <= (18 if what == "context" else 12), counts

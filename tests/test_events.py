@@ -498,6 +498,4 @@ def test_the_psd_is_cut_into_chunks_once_not_once_per_chunk(monkeypatch):
         got = extract_events(p.chunk(time=chunks), psd=psd.chunk(time=5), threshold=0.55,
                              min_pixels=5, fringes=False)  # fmt: skip
         xr.testing.assert_identical(got, ref)
-        # the probability's blocks and the PSD's, once for the partials and once for the
-        # events' context, whatever the number of chunks
-        assert len(calls) == 4, calls
+        assert len(calls) == 2, calls  # the probability's blocks and the PSD's, once each

@@ -139,7 +139,7 @@ def _cube(n_orbits=3, rows=70, bins=48, seed=1):
 
 def test_extract_events_measures_each_event_in_its_own_half_orbit():
     psd, prob = _cube()
-    cat = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, **NO_CUTS)
+    cat = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, context=True, **NO_CUTS)
     assert cat.sizes["event"] == 2
     for k in range(2):
         orbit = int(cat.orbit[k])
@@ -147,9 +147,8 @@ def test_extract_events_measures_each_event_in_its_own_half_orbit():
             (psd.orbit.values == orbit)
             & (psd.orbit_direction.values == cat.orbit_direction.values[k])
         )
-        alone = extract_events(
-            prob.isel(time=rows), psd=psd.isel(time=rows), threshold=0.5, min_pixels=5, **NO_CUTS
-        )
+        alone = extract_events(prob.isel(time=rows), psd=psd.isel(time=rows), threshold=0.5,
+                               min_pixels=5, context=True, **NO_CUTS)  # fmt: skip
         for key in CONTEXT_VARIABLES:
             assert float(cat[key][k]) == pytest.approx(float(alone[key][0]), rel=1e-12), key
         assert cat[key].attrs["long_name"]
@@ -158,19 +157,30 @@ def test_extract_events_measures_each_event_in_its_own_half_orbit():
 @pytest.mark.parametrize("chunk", [7, 33, 70, 1000])
 def test_context_does_not_depend_on_the_chunking(chunk):
     psd, prob = _cube()
-    whole = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, **NO_CUTS)
-    lazy = extract_events(
-        prob.chunk(time=chunk), psd=psd.chunk(time=chunk), threshold=0.5, min_pixels=5, **NO_CUTS
-    )
+    whole = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, context=True, **NO_CUTS)
+    lazy = extract_events(prob.chunk(time=chunk), psd=psd.chunk(time=chunk), threshold=0.5,
+                          min_pixels=5, context=True, **NO_CUTS)  # fmt: skip
     assert isinstance(prob.chunk(time=chunk).data, da.Array)
     for key in CONTEXT_VARIABLES:
         np.testing.assert_array_equal(lazy[key].values, whole[key].values, err_msg=key)
 
 
-def test_context_needs_the_psd_and_is_absent_without_it():
-    _, prob = _cube()
-    cat = extract_events(prob, threshold=0.5, min_pixels=5, **NO_CUTS)
-    assert not set(CONTEXT_VARIABLES) & set(cat.data_vars)
+def test_context_is_measured_when_asked_or_when_the_model_scores():
+    psd, prob = _cube()
+    # by default only a model with an event score pays for the second pass over the PSD
+    for cat in (extract_events(prob, threshold=0.5, min_pixels=5, **NO_CUTS),
+                extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, **NO_CUTS)):  # fmt: skip
+        assert cat.sizes["event"] == 2
+        assert not set(CONTEXT_VARIABLES) & set(cat.data_vars)
+    with pytest.raises(ValueError, match="need psd"):
+        extract_events(prob, threshold=0.5, min_pixels=5, context=True)
+    # a model's score without its context (context=False) is neither computed nor cut on
+    score = {"method": "logistic", "features": ["fill"], "center": [0.5], "scale": [0.2],
+             "coef": [1.0], "intercept": 0.0}  # fmt: skip
+    attrs = {"event_score": json.dumps(score), "min_event_score": 1e9}
+    off = extract_events(prob.assign_attrs(attrs), psd=psd, threshold=0.5, min_pixels=5,
+                         context=False)  # fmt: skip
+    assert off.sizes["event"] == 2 and "event_score" not in off
 
 
 # -- the event score -------------------------------------------------------------------------
@@ -252,7 +262,7 @@ def test_event_score_round_trips_and_refuses_what_it_cannot_read():
 
 def test_extract_events_applies_the_models_score_cut():
     psd, prob = _cube()
-    cat = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, **NO_CUTS)
+    cat = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, context=True, **NO_CUTS)
     true = np.array([True, False])
     score = EventScore.fit(
         xr.concat([cat, cat], "event"), np.r_[true, true], features=("contrast", "fill"), c=1.0
@@ -280,7 +290,7 @@ def test_context_and_score_variables_are_catalogue_variables(tmp_path):
         assert VARIABLES[key][0] == "float"
         assert VARIABLES[key][1]["long_name"] == long_name and VARIABLES[key][1]["units"] == units
     psd, prob = _cube()
-    cat = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, **NO_CUTS)
+    cat = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, context=True, **NO_CUTS)
     score = EventScore.fit(
         xr.concat([cat, cat], "event"), np.r_[True, False, True, False], features=("fill",)
     )

@@ -53,6 +53,7 @@ def extract_events(
     min_bandwidth: float | Literal["model"] | None = "model",
     max_duration: float | Literal["model"] | None = "model",
     min_event_score: float | Literal["model"] | None = "model",
+    context: bool | Literal["auto"] = "auto",
     image_spans: list[tuple[int, int]] | None = None,
     client: Any = None,
     compute_kwargs: dict[str, Any] | None = None,
@@ -128,9 +129,12 @@ def extract_events(
         (:class:`~xspecseg.events.score.EventScore`, fitted by ``xspecseg tune-events
         --score``, carried in ``probability.attrs["event_score"]``); it needs ``psd``.
         ``"model"``: the model's recommended cut when it has a score and ``psd`` is given.
+    context : bool or "auto"
+        Measure each event's context properties (:mod:`~xspecseg.events.context`) in the
+        PSD; they need ``psd`` and a second pass over the PSD of the image units holding
+        events. ``"auto"``: when the model carries an event score, which reads them.
     image_spans : list of (int, int), optional
-        Row ranges of the image units the context properties are measured in (with
-        ``psd``); default: half-orbits when ``probability`` has an ``orbit`` coordinate,
+        Row ranges of the image units the context properties are measured in; default: half-orbits when ``probability`` has an ``orbit`` coordinate,
         else nights from 18 to 06 UT.
     client : dask.distributed.Client, optional
         Compute on this client, as the store writers do; default: the current client if
@@ -160,10 +164,10 @@ def extract_events(
           ``season`` (DJF/MAM/JJA/SON of ``peak_time``); ``hemisphere`` (N/S of the
           geographic latitude); ``orbit``, ``orbit_direction`` for satellites;
         - with ``psd``: ``impulsiveness`` (:func:`impulsiveness` of the event's
-          row-mean log10 PSD) and the context properties of
+          row-mean log10 PSD); with ``context``, the context properties of
           :mod:`~xspecseg.events.context` (``contrast``, ``core_contrast``, ``spread``,
-          ``isolation_frequency``, ``isolation_time``, ``fill``); with ``psd`` and a
-          model's score, ``event_score``;
+          ``isolation_frequency``, ``isolation_time``, ``fill``) and, when the model has
+          a score, ``event_score``;
         - with fringes: ``delta_f`` (median over rows of the fitted comb spacing; NaN when
           no row holds a comb), ``n_fringes`` and ``fringe_frequency`` (event, fringe),
           the comb's teeth around ``peak_time``, NaN-padded.
@@ -217,11 +221,15 @@ def extract_events(
     peak_row = merged.stats["ppos"][merged.keep] // max(freq.size, 1)
     _add_row_statistics(ds, parts, merged, peak_row, psd_da is not None, opts)
     add_position(ds, probability, peak_row, comp)
-    if psd_da is not None:
+    score = _model_score(probability.attrs.get("event_score"))
+    if context == "auto":
+        context = psd_da is not None and score is not None
+    if context:
+        if psd_da is None:
+            raise ValueError("context properties need psd (the cube the probabilities came from)")
         ds = add_context(
             ds, probability, psd_da, threshold, spans=image_spans, compute_kwargs=compute_kwargs
         )
-        score = _model_score(probability.attrs.get("event_score"))
         if score is not None:
             ds["event_score"] = (
                 "event",
@@ -239,6 +247,8 @@ def extract_events(
         }
     )
     _copy_provenance(ds, probability)
+    if "event_score" not in ds and min_event_score == "model":
+        cuts["min_event_score"] = None  # the model's score was not computed (context off)
     return select_events(ds, **cuts)
 
 

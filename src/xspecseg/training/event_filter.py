@@ -119,6 +119,7 @@ def event_properties(
             min_bandwidth=None,
             max_duration=None,
             min_event_score=None,
+            context=True,
             image_spans=[(0, p.shape[0])],  # each image is one whole unit
             compute_kwargs={"scheduler": "synchronous"},
         )
