@@ -876,6 +876,10 @@ def test_cli_tune_events_pools_saved_properties_of_its_own_model(tmp_path, capsy
     assert _run_cli([*argv, "--score", "--score-features", *have, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "40 true and 80 other events on 40 image(s)" in out and "min_event_score" in out
+    # the weights, largest first: confidence and isolation tell these true events apart
+    weights = re.search(r"score weights per standard deviation: (.*)", out).group(1).split(", ")
+    assert {w.split()[0] for w in weights[:2]} == {"mean_probability", "isolation_frequency"}
+    assert all(w.split()[1].startswith("+") for w in weights[:2])
     assert "event_score" not in load(d).xspecseg_config  # a dry run writes nothing
     # the score needs every property it was asked for: the default reads them all
     with pytest.raises(ValueError, match="needs the event property"):

@@ -991,6 +991,12 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
         f"  {applied}: {cuts['true_kept']:.1%} of the true events and {others} of the others "
         f"pass ({cuts['other_per_image']:g} other events per image)"
     )
+    if "event_score" in cuts:
+        score = cuts["event_score"]
+        weights = sorted(zip(score["coef"], score["features"]), key=lambda w: -abs(w[0]))
+        print("  score weights per standard deviation: " + ", ".join(
+            f"{name} {coef:+.2f}" for coef, name in weights
+        ))  # fmt: skip
     if args.max_false is not None and not args.score:
         before = cuts["min_mean_probability_before"]
         print(
