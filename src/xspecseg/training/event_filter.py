@@ -240,39 +240,36 @@ def tune_event_filter(
         n_images = len(set(np.asarray(props["image"].values).tolist())) if "image" in props else 0
     n_images = int(n_images)
     extra: dict[str, Any] = {}
-    if score:
-        if max_false_per_image is not None and not max_false_per_image >= 0:
+    allowed = None  # other events allowed in all, for an operating point set by the rate
+    if max_false_per_image is not None:
+        if not max_false_per_image >= 0:
             raise ValueError(f"max_false_per_image must be >= 0, got {max_false_per_image}")
-        if max_false_per_image is not None and n_images < 1:
+        if n_images < 1:
             raise ValueError("max_false_per_image needs the number of images (images=)")
+        allowed = int(np.floor(max_false_per_image * n_images + 1e-9))
+        extra["max_false_per_image"] = float(max_false_per_image)
+    if score:
         model = EventScore.fit(props, true, features=score_features, c=score_c)
         s = model(props)
-        if max_false_per_image is None:
+        if allowed is None:
             cut = float(np.floor(np.quantile(s[true], 1.0 - keep) * 1e4) / 1e4)
         else:
-            allowed = int(np.floor(max_false_per_image * n_images + 1e-9))
             others = np.sort(s[~true])[::-1]
             # every event passes when the rate allows all the others
             cut = float(np.floor(s.min() * 1e4) / 1e4)
             if allowed < others.size:
                 # the smallest grid value above the first other event that must go
                 cut = float(np.ceil(others[allowed] * 1e4 + 1e-6) / 1e4)
-            extra = {"max_false_per_image": float(max_false_per_image), "rate_met": True}
+            extra["rate_met"] = True
         cut = round(cut, 4)
         out = {"min_event_score": cut, "event_score": model.to_dict()}
         passed = ~(s < cut)
         extra["score_c"] = float(score_c)
     else:
         out, passed = _quantile_cuts(props, true, keep)
-    if max_false_per_image is not None and not score:
-        if not max_false_per_image >= 0:
-            raise ValueError(f"max_false_per_image must be >= 0, got {max_false_per_image}")
-        if n_images < 1:
-            raise ValueError("max_false_per_image needs the number of images (images=)")
-        out, passed, extra = _raise_probability_cut(
-            props, true, out, passed, int(np.floor(max_false_per_image * n_images + 1e-9))
-        )
-        extra["max_false_per_image"] = float(max_false_per_image)
+        if allowed is not None:
+            out, passed, raised = _raise_probability_cut(props, true, out, passed, allowed)
+            extra.update(raised)
     return {
         **out,
         "keep": float(keep),
