@@ -64,6 +64,10 @@ __all__ = [
 #: Frequency band (Hz) in which IAR pixels are scored: the fringes of the IAR paper.
 IAR_SCORE_BAND = (0.5, 6.0)
 _NO_CUTS = dict.fromkeys(EVENT_CUT_KEYS)
+#: rows per task of event extraction here: an in-memory array is otherwise one task,
+#: whose float64 copies and labels of a long draw take gigabytes (the catalogue does
+#: not depend on the chunking)
+_EXTRACT_ROWS = 8192
 
 
 def _classical(name: str) -> str | None:
@@ -90,7 +94,7 @@ def _detections(
     method = _classical(detector)
     if method is None:
         prob = predict(cube, detector).compute()
-        cat = extract_events(prob, psd=cube)
+        cat = extract_events(prob.chunk(time=_EXTRACT_ROWS), psd=cube)
         return prob, cat
     psd = cube["psd"]
     if "component" in psd.dims:
@@ -103,7 +107,7 @@ def _detections(
     else:
         spans = night_spans(psd.time.values, ("18:00", "06:00"))
     prob = _mask_probability(psd, spans, method)
-    cat = extract_events(prob, psd=psd, threshold=0.5, **_NO_CUTS)
+    cat = extract_events(prob.chunk(time=_EXTRACT_ROWS), psd=psd, threshold=0.5, **_NO_CUTS)
     return prob, cat
 
 
