@@ -254,16 +254,16 @@ def add_context(
                 h = int(r1[k] - r0[k] + 1)
                 span = (max(int(r0[k]) - h, 0), min(int(r1[k]) + 1 + h, time.size))
             groups.setdefault(span, []).append(k)
-        units = {span: np.asarray(events) for span, events in groups.items()}  # span -> its events
+        events_of = {span: np.asarray(events) for span, events in groups.items()}
         boxes = {
             (a, b): np.stack([r0[idx] - a, r1[idx] - a, c0[idx], c1[idx]], axis=1)
-            for (a, b), idx in units.items()
+            for (a, b), idx in events_of.items()
         }
         results = _unit_results(probability.data, psd.data, boxes, float(threshold),
                                 compute_kwargs)  # fmt: skip
         for span, res in results.items():
             for key in CONTEXT_VARIABLES:
-                values[key][units[span]] = res[key]
+                values[key][events_of[span]] = res[key]
     out = catalogue.copy()
     for key, (long_name, units) in CONTEXT_VARIABLES.items():
         out[key] = ("event", values[key], {"long_name": long_name, "units": units})
