@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xspecseg.events import (
     CONTEXT_VARIABLES,
@@ -17,6 +20,7 @@ from xspecseg.events import (
     extract_events,
     select_events,
 )
+from xspecseg.events.context import _column_median
 from xspecseg.events.score import FEATURES
 
 NO_CUTS = dict.fromkeys(EVENT_CUT_KEYS)
@@ -165,6 +169,32 @@ def test_context_does_not_depend_on_the_chunking(chunk):
         np.testing.assert_array_equal(lazy[key].values, whole[key].values, err_msg=key)
 
 
+def test_half_orbit_chunks_measure_context_while_labelling(monkeypatch):
+    psd, prob = _cube()
+    # a stripe across the border of the first two half-orbits (one orbit, so connected)
+    prob = prob.copy()
+    prob[60:80, 5:8] = 0.9
+    whole = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, context=True, **NO_CUTS)
+    assert whole.sizes["event"] == 3
+    from xspecseg.events import context as context_module
+
+    second_pass = []
+    unit_results = context_module._unit_results
+
+    def counted(prob, psd, boxes, *args, **kwargs):
+        second_pass.append(sorted(boxes))
+        return unit_results(prob, psd, boxes, *args, **kwargs)
+
+    monkeypatch.setattr(context_module, "_unit_results", counted)
+    lazy = extract_events(prob.chunk(time=70), psd=psd.chunk(time=70), threshold=0.5,
+                          min_pixels=5, context=True, **NO_CUTS)  # fmt: skip
+    for key in CONTEXT_VARIABLES:
+        np.testing.assert_array_equal(lazy[key].values, whole[key].values, err_msg=key)
+    # only the stripe across the border is read again: it lies in no one unit, so over
+    # the rows of its box (60-79) and as many again on each side
+    assert second_pass == [[(40, 100)]]
+
+
 def test_context_is_measured_when_asked_or_when_the_model_scores():
     psd, prob = _cube()
     # by default only a model with an event score pays for the second pass over the PSD
@@ -300,3 +330,27 @@ def test_context_and_score_variables_are_catalogue_variables(tmp_path):
     for key in (*CONTEXT_VARIABLES, "event_score"):
         np.testing.assert_array_equal(back[key].values, cat[key].values, err_msg=key)
     assert EventScore.from_dict(json.loads(back.attrs["event_score"])) == score
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 12),
+    blank=st.sampled_from(["none", "rows", "ragged", "column"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_column_median_is_numpys_nanmedian_to_the_bit(rows, cols, blank, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (rows, cols))
+    x[rng.uniform(size=x.shape) < 0.1] = np.round(x[0, 0], 1)  # ties
+    x[rng.uniform(size=x.shape) < 0.05] = rng.choice([np.inf, -np.inf])
+    if blank == "rows":
+        x[rng.uniform(size=rows) < 0.3] = np.nan  # fill rows, gaps
+    elif blank == "ragged":
+        x[rng.uniform(size=x.shape) < 0.3] = np.nan
+    elif blank == "column":
+        x[:, rng.integers(cols)] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on all-NaN columns
+        expected = np.nanmedian(x, axis=0)
+    np.testing.assert_array_equal(_column_median(x), expected)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +39,11 @@ from scipy import ndimage as ndi
 
 from .._compute import compute, tasks_over
 from .aggregations import chunk_reduce, combine, pixel_columns
+from .context import _rows, event_context
 from .fringes import FringeOptions, _chunk_fringes, _time_halo
 from .rowstats import _row_log_sums
 
-__all__ = ["Merged", "chunk_partials", "merge_partials"]
+__all__ = ["Merged", "chunk_context", "chunk_partials", "merge_partials"]
 
 
 def _label_chunk(
@@ -73,12 +75,16 @@ def _chunk_partials(
     grow: int,
     freq: np.ndarray,
     fringe_opts: FringeOptions | None,
+    context: bool = False,
 ) -> dict[str, Any]:
     """Label one time-chunk and reduce it to per-label partial statistics.
 
     ``psd_ext`` holds the chunk's PSD rows from row ``left`` on, with the rows around them
     that the fringe analysis reaches; ``breaks`` marks the rows not connected to the row
-    above; ``row0`` is the chunk's first row in the cube.
+    above; ``row0`` is the chunk's first row in the cube. ``context``: the chunk is one
+    whole image unit, so each label's context properties
+    (:func:`~xspecseg.events.context.event_context`) are measured here, from the rows
+    already read, rather than in a second pass over the PSD.
     """
     prob = np.asarray(prob, dtype=np.float64)
     psd = None
@@ -99,21 +105,48 @@ def _chunk_partials(
     fringes = {}
     if fringe_opts is not None and psd_ext is not None and pixels.any():
         fringes = _chunk_fringes(psd_ext, left, pixels, row0, freq, fringe_opts)
+    stats = chunk_reduce(pixel_columns(pixels, prob, psd, row0), n)
     return {
         "n": n,
         "first": lab[0].copy() if lab.shape[0] else empty,
         "last": lab[-1].copy() if lab.shape[0] else empty,
         "first_break": bool(breaks[0]) if breaks.size else True,
-        "stats": chunk_reduce(pixel_columns(pixels, prob, psd, row0), n),
+        "stats": stats,
         "rows": _row_log_sums(psd, pixels, row0) if psd is not None else None,
         "fringes": fringes,
+        "context": (
+            _label_context(psd, prob, threshold, stats, row0)
+            if context and psd is not None and n
+            else None
+        ),
     }
 
 
-def _rows(*blocks: np.ndarray, first: int, lo: int, hi: int) -> np.ndarray:
-    """Rows ``lo:hi`` of consecutive ``blocks`` whose first row is row ``first``."""
-    joined = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
-    return joined[lo - first : hi - first]
+def _label_context(
+    psd: np.ndarray, prob: np.ndarray, threshold: float, stats: dict[str, np.ndarray], row0: int
+) -> dict[str, np.ndarray]:
+    """The context properties of every label of a chunk that is one whole image unit.
+
+    The boxes are those :func:`~xspecseg.events.context.add_context` reads back from the
+    catalogue (first and last row, lowest and highest bin of the label's pixels), so a
+    label that is an event on its own gets the same values as in the second pass.
+    """
+    has = stats["count"] > 0
+    boxes = np.stack(
+        [
+            stats["first_pix"][has] // max(prob.shape[1], 1) - row0,
+            stats["last_row"][has] - row0,
+            stats["fmin"][has],
+            stats["fmax"][has],
+        ],
+        axis=1,
+    ).astype(np.int64)
+    found = event_context(psd, prob, threshold, boxes)
+    out = {}
+    for key, values in found.items():
+        out[key] = np.full(has.size, np.nan)
+        out[key][has] = values
+    return out
 
 
 def _partials_of(
@@ -134,6 +167,7 @@ def chunk_partials(
     freq: np.ndarray,
     fringe_opts: FringeOptions | None,
     compute_kwargs: dict[str, Any] | None = None,
+    units: Collection[tuple[int, int]] = (),
 ) -> list[dict[str, Any]]:
     """The partials of every non-empty time-chunk of ``prob``, computed with Dask.
 
@@ -150,6 +184,9 @@ def chunk_partials(
         As in :func:`_chunk_partials`; ``grow`` bins join regions along frequency.
     compute_kwargs : dict, optional
         Passed to ``dask.compute``.
+    units : collection of (int, int)
+        Row ranges of image units: a chunk that is exactly one of them (and has ``psd``)
+        measures its labels' context properties in its own task (``"context"``).
 
     Returns
     -------
@@ -177,6 +214,7 @@ def chunk_partials(
     pblocks = data.to_delayed().ravel()
     halo = _time_halo(fringe_opts)
     nt = data.shape[0]
+    whole_units = {(int(a), int(b)) for a, b in units}
     if pdata is not None:
         # the PSD cut once into the probability's time chunks: slicing the PSD array per
         # chunk would build (and optimise) a graph over all its blocks for every chunk
@@ -213,11 +251,12 @@ def chunk_partials(
             grow=grow,
             freq=freq,
             fringe_opts=fringe_opts,
+            context=pdata is not None and (int(a), int(b)) in whole_units,
         )
         calls[("partials", i)] = (partials, args)
     token = dask.base.tokenize(
         data.name, None if pdata is None else pdata.name, breaks, threshold, connectivity,
-        grow, freq, repr(fringe_opts),
+        grow, freq, repr(fringe_opts), sorted(whole_units),
     )  # fmt: skip
     done = tasks_over(f"chunk-partials-{token}", calls)
     tasks = [d for (kind, _), d in done.items() if kind == "partials"]
@@ -317,3 +356,34 @@ def merge_partials(parts: list[dict[str, Any]], connectivity: int, min_pixels: i
     keep = keep[np.argsort(stats["first_pix"][keep], kind="stable")]
     node = [root[a:b] for a, b in itertools.pairwise(offsets)]
     return Merged(stats=stats, keep=keep, node=node)
+
+
+def chunk_context(
+    parts: list[dict[str, Any]], merged: Merged
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """The context properties measured in the chunks, for the events of ``merged``.
+
+    Returns ``(known, values)``: ``known`` marks the events (in ``merged.keep`` order) that
+    are one label of a chunk that measured its labels' context (a chunk that is a whole
+    image unit); ``values`` holds their properties (NaN elsewhere). None when no chunk
+    measured any.
+    """
+    if not any(p.get("context") is not None for p in parts):
+        return None
+    members = np.bincount(np.concatenate([*merged.node, np.zeros(0, np.int64)]),
+                          minlength=len(merged.stats["count"]))  # fmt: skip
+    known = np.zeros(merged.keep.size, bool)
+    values: dict[str, np.ndarray] = {}
+    where = {int(k): i for i, k in enumerate(merged.keep)}
+    for part, node in zip(parts, merged.node):
+        ctx = part.get("context")
+        if ctx is None:
+            continue
+        for label, root in enumerate(node):
+            i = where.get(int(root))
+            if i is None or members[root] != 1:
+                continue  # not an event, or merged with labels of another chunk
+            known[i] = True
+            for key, column in ctx.items():
+                values.setdefault(key, np.full(merged.keep.size, np.nan))[i] = column[label]
+    return known, values

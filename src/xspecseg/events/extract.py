@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 
 from ..cube import select_component
-from .context import add_context
-from .core import Merged, chunk_partials, merge_partials
+from .context import add_context, unit_spans
+from .core import Merged, chunk_context, chunk_partials, merge_partials
 from .cuts import _resolve_cuts, select_events
 from .fringes import FringeOptions, _event_fringes, _resolve_fringes
 from .position import add_position
@@ -131,8 +131,10 @@ def extract_events(
         ``"model"``: the model's recommended cut when it has a score and ``psd`` is given.
     context : bool or "auto"
         Measure each event's context properties (:mod:`~xspecseg.events.context`) in the
-        PSD; they need ``psd`` and a second pass over the PSD of the image units holding
-        events. ``"auto"``: when the model carries an event score, which reads them.
+        PSD; they need ``psd``. Where a time-chunk is one whole image unit (a probability
+        store written one half-orbit per chunk) they are measured while labelling it;
+        other events take a second pass over the PSD of their units. ``"auto"``: when the
+        model carries an event score, which reads them.
     image_spans : list of (int, int), optional
         Row ranges of the image units the context properties are measured in; default: half-orbits when ``probability`` has an ``orbit`` coordinate,
         else nights from 18 to 06 UT.
@@ -205,6 +207,13 @@ def extract_events(
     compute_kwargs = (
         compute_kwargs if client is None else {**(compute_kwargs or {}), "scheduler": client}
     )
+    score = _model_score(probability.attrs.get("event_score"))
+    if context == "auto":
+        context = psd_da is not None and score is not None
+    if context and psd_da is None:
+        raise ValueError("context properties need psd (the cube the probabilities came from)")
+    if context:
+        image_spans = unit_spans(probability) if image_spans is None else sorted(image_spans)
     parts = chunk_partials(
         probability.data,
         None if psd_da is None else psd_da.data,
@@ -215,20 +224,22 @@ def extract_events(
         freq=freq,
         fringe_opts=opts,
         compute_kwargs=compute_kwargs,
+        units=image_spans if context else (),
     )
     merged = merge_partials(parts, connectivity, min_pixels)
     ds = _catalogue(merged, probability, psd_da, freq)
     peak_row = merged.stats["ppos"][merged.keep] // max(freq.size, 1)
     _add_row_statistics(ds, parts, merged, peak_row, psd_da is not None, opts)
     add_position(ds, probability, peak_row, comp)
-    score = _model_score(probability.attrs.get("event_score"))
-    if context == "auto":
-        context = psd_da is not None and score is not None
     if context:
-        if psd_da is None:
-            raise ValueError("context properties need psd (the cube the probabilities came from)")
         ds = add_context(
-            ds, probability, psd_da, threshold, spans=image_spans, compute_kwargs=compute_kwargs
+            ds,
+            probability,
+            psd_da,
+            threshold,
+            spans=image_spans,
+            compute_kwargs=compute_kwargs,
+            known=chunk_context(parts, merged),
         )
         if score is not None:
             ds["event_score"] = (
