@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import xspecseg as xs
 import xspecseg.validation as val
@@ -114,3 +116,21 @@ def test_parameters_of_a_network_and_of_a_labeller():
     net = get_model("unet", base_channels=4, depth=2)
     assert val._parameters(net) == sum(p.numel() for p in net.parameters()) > 0
     assert np.isnan(val._parameters("classical:beggan"))
+
+
+def test_cses_scored_block_by_block_equals_the_whole_draw(monkeypatch):
+    sat, truth, anomalies = heldout_cses("2022-04-01", 6, seed=5)
+    sat = sat.drop_vars("truth")
+
+    def detect(name, psd):  # each half-orbit's pixels furthest above their bin's median
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins
+            rel = psd / np.nanmedian(psd, axis=0)
+            return rel >= np.nanquantile(rel, 0.995)
+
+    monkeypatch.setattr(val, "detect", detect)
+    whole = val.evaluate_cses("classical:bright", sat, truth, anomalies)
+    assert int(whole.events.sum()) > 0 and int(whole.found.sum()) > 0
+    for per_block in (2, 3, 4):  # whole orbits of two half-orbits; 3 rounds down to one
+        blocks = val.evaluate_cses_blocks("classical:bright", sat, truth, anomalies, per_block)
+        xr.testing.assert_identical(blocks, whole)

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BASELINES",
     "evaluate_cses",
+    "evaluate_cses_blocks",
     "evaluate_ground",
     "evaluation_table",
     "heldout_cses_table",
@@ -68,6 +69,19 @@ _NO_CUTS = dict.fromkeys(EVENT_CUT_KEYS)
 #: whose float64 copies and labels of a long draw take gigabytes (the catalogue does
 #: not depend on the chunking)
 _EXTRACT_ROWS = 8192
+#: half-orbits of the held-out CSES draw evaluated at a time (whole orbits): the
+#: probabilities and masks in memory are those of one block, whatever the draw's length
+_HALFORBITS_PER_BLOCK = 24
+
+
+def _extract_chunks(prob: xr.DataArray) -> Any:
+    """Time chunks for event extraction: half-orbits (whose context properties are then
+    measured while labelling them), else runs of :data:`_EXTRACT_ROWS` rows."""
+    if "orbit" not in prob.coords or "orbit_direction" not in prob.coords:
+        return _EXTRACT_ROWS
+    key = _halforbit_key(prob["orbit"].values, prob["orbit_direction"].values)
+    edges = np.r_[0, np.flatnonzero(np.diff(key) != 0) + 1, key.size]
+    return tuple(int(n) for n in np.diff(edges) if n > 0) or _EXTRACT_ROWS
 
 
 def _classical(name: str) -> str | None:
@@ -94,7 +108,7 @@ def _detections(
     method = _classical(detector)
     if method is None:
         prob = predict(cube, detector).compute()
-        cat = extract_events(prob.chunk(time=_EXTRACT_ROWS), psd=cube)
+        cat = extract_events(prob.chunk(time=_extract_chunks(prob)), psd=cube)
         return prob, cat
     psd = cube["psd"]
     if "component" in psd.dims:
@@ -107,7 +121,8 @@ def _detections(
     else:
         spans = night_spans(psd.time.values, ("18:00", "06:00"))
     prob = _mask_probability(psd, spans, method)
-    cat = extract_events(prob.chunk(time=_EXTRACT_ROWS), psd=psd, threshold=0.5, **_NO_CUTS)
+    cat = extract_events(prob.chunk(time=_extract_chunks(prob)), psd=psd, threshold=0.5,
+                         **_NO_CUTS)  # fmt: skip
     return prob, cat
 
 
@@ -336,6 +351,38 @@ def evaluate_cses(
     return ds
 
 
+def evaluate_cses_blocks(
+    detector: Any,
+    sat: xr.Dataset,
+    truth: xr.DataArray,
+    anomalies: pd.DataFrame,
+    halforbits_per_block: int = _HALFORBITS_PER_BLOCK,
+) -> xr.Dataset:
+    """:func:`evaluate_cses` over blocks of whole orbits, one block in memory at a time.
+
+    Half-orbits are scored independently (events never join across an orbit change), so
+    the result equals :func:`evaluate_cses` on the whole cube; a long lazy draw (such as
+    :func:`~xspecseg.synth.heldout.heldout_cses`'s) is then generated, predicted and
+    scored a block at a time, and memory does not grow with its length.
+    """
+    orbit = np.asarray(sat["orbit"].values, np.int64)
+    edges = np.r_[0, np.flatnonzero(np.diff(orbit) != 0) + 1, orbit.size]
+    per_block = max(1, int(halforbits_per_block) // 2)
+    an_orbit = np.asarray(anomalies["orbit"].values, np.int64)
+    parts = []
+    for i in range(0, edges.size - 1, per_block):
+        a, b = int(edges[i]), int(edges[min(i + per_block, edges.size - 1)])
+        rows = slice(a, b)
+        held = np.isin(an_orbit, np.unique(orbit[rows]))
+        block = anomalies[held].reset_index(drop=True)
+        parts.append(evaluate_cses(detector, sat.isel(time=rows), truth.isel(time=rows), block))
+    if not parts:
+        return evaluate_cses(detector, sat, truth, anomalies)
+    out = xr.concat(parts, "halforbit")
+    out.attrs = parts[0].attrs
+    return out
+
+
 def _halforbit_key(orbit: Any, direction: Any) -> np.ndarray:
     asc = np.asarray(direction).astype(str) == "ascending"
     return 2 * np.asarray(orbit, np.int64) + asc
@@ -492,7 +539,8 @@ def heldout_cses_table(
         params = _parameters(det)
         for s in scales:
             t0 = time.perf_counter()
-            r = evaluate_cses(det, sat.assign(psd=sat.psd * np.float32(s)), mask, anomalies)
+            scaled = sat.assign(psd=sat.psd * np.float32(s))
+            r = evaluate_cses_blocks(det, scaled, mask, anomalies)
             seconds = (time.perf_counter() - t0) / max(r.sizes["halforbit"], 1)
             rows.append(
                 {
