@@ -118,3 +118,41 @@ def test_writing_and_extracting_optimise_the_graph_a_fixed_number_of_times(monke
         monkeypatch.undo()
     # the events' context is one more compute, over the units holding events
     assert counts[0] == counts[1] <= (18 if what == "context" else 12), counts
+
+
+def _few_held(wait_s: float) -> bool:
+    """Whether, within ``wait_s``, at most one earlier result is left on this worker."""
+    import time
+
+    from distributed import get_worker
+
+    data = get_worker().data
+    deadline = time.monotonic() + wait_s
+    while sum(str(key).startswith("held-") for key in list(data)) > 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_results_leave_the_workers_as_they_finish():
+    # dask.compute on a client keeps every result on its worker until the last task is
+    # done: a worker's memory grew with the record (a year of CSES half-orbits)
+    distributed = pytest.importorskip("distributed")
+    tasks = [dask.delayed(_few_held, pure=False)(10.0, dask_key_name=f"held-{k}") for k in range(6)]
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,  # fmt: skip
+        distributed.Client(cluster) as client,
+    ):
+        # one thread runs the tasks in turn: each finds the results before it fetched
+        assert compute(*tasks, scheduler=client) == (True,) * 6
+        # the same through the default client, and in order with plain values beside
+        again = [dask.delayed(abs, pure=False)(-k) for k in range(4)]
+        assert compute(again[2], 7, again[0], again[2], again[3]) == (2, 7, 0, 2, 3)
+        # the reference behaviour: dask.compute holds the results until the end
+        held = [
+            dask.delayed(_few_held, pure=False)(0.3, dask_key_name=f"held-{k}") for k in range(4)
+        ]
+        assert dask.compute(*held, scheduler=client).count(False) == 2

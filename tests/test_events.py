@@ -84,6 +84,26 @@ def test_connectivity_diagonal_across_chunk_border():
         assert c1.sizes["event"] == 2
 
 
+def test_a_chunk_keeps_its_border_rows_sparse():
+    # the partials of every chunk are held until the whole record is merged: dense border
+    # rows were 16 kB of zeros for each CSES half-orbit (190 MB for a year)
+    import pickle
+
+    from xspecseg.events.core import _chunk_partials, _dense
+
+    kwargs = dict(threshold=0.5, structure=np.ones((3, 3), bool), grow=0,
+                  freq=np.arange(1024.0), fringe_opts=None)  # fmt: skip
+    empty = _chunk_partials(np.zeros((1019, 1024)), None, 0, np.r_[True, [False] * 1018], 0,
+                            **kwargs)  # fmt: skip
+    assert len(pickle.dumps(empty)) < 2000
+    p = np.zeros((6, 1024))
+    p[:, [3, 700, 701]] = 0.9
+    part = _chunk_partials(p, None, 0, np.r_[True, [False] * 5], 0, **kwargs)
+    lab = ndi.label(p >= 0.5, np.ones((3, 3)))[0]
+    for key, row in (("first", 0), ("last", -1)):
+        np.testing.assert_array_equal(_dense(part[key], part["width"]), lab[row])
+
+
 @pytest.mark.parametrize("chunks", [1, 7, 13, (50, 1, 30, 39), 64])
 def test_chunking_does_not_change_catalogue(chunks):
     p = _prob(_blobs(1), station="X", latitude=-40.0, longitude=10.0)

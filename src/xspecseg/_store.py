@@ -48,7 +48,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ._compute import tasks_over
+from ._compute import gather_each, tasks_over
 from ._provenance import append_history, history_line, utc_now_iso
 
 #: The subgroup holding the bookkeeping; ``xarray.open_zarr`` reads no subgroup.
@@ -763,16 +763,10 @@ def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: 
         except (ImportError, ValueError):
             client = None
     if client is not None:
-        from distributed import as_completed
         from tqdm.auto import tqdm
 
-        futures = client.compute(list(tasks))
-        results = []
-        with tqdm(total=len(futures), desc=desc, disable=not progress, unit=unit) as bar:
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.update()
-        return results
+        with tqdm(total=len(tasks), desc=desc, disable=not progress, unit=unit) as bar:
+            return gather_each(tasks, client, on_result=bar.update)
     if progress:
         from tqdm.dask import TqdmCallback
 

@@ -108,8 +108,11 @@ def _chunk_partials(
     stats = chunk_reduce(pixel_columns(pixels, prob, psd, row0), n)
     return {
         "n": n,
-        "first": lab[0].copy() if lab.shape[0] else empty,
-        "last": lab[-1].copy() if lab.shape[0] else empty,
+        # the border rows as (bin, label) of their labelled pixels: dense, they were most
+        # of a partial (16 kB of zeros per CSES half-orbit, held for a whole record)
+        "first": _border(lab[0]) if lab.shape[0] else (empty, empty),
+        "last": _border(lab[-1]) if lab.shape[0] else (empty, empty),
+        "width": int(lab.shape[1]),
         "first_break": bool(breaks[0]) if breaks.size else True,
         "stats": stats,
         "rows": _row_log_sums(psd, pixels, row0) if psd is not None else None,
@@ -120,6 +123,18 @@ def _chunk_partials(
             else None
         ),
     }
+
+
+def _border(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A label row as its labelled bins and their labels."""
+    bins = np.flatnonzero(row)
+    return bins, row[bins]
+
+
+def _dense(border: tuple[np.ndarray, np.ndarray], width: int) -> np.ndarray:
+    out = np.zeros(width, np.int64)
+    out[border[0]] = border[1]
+    return out
 
 
 def _label_context(
@@ -346,7 +361,12 @@ def merge_partials(parts: list[dict[str, Any]], connectivity: int, min_pixels: i
     for i in range(1, len(parts)):
         if parts[i]["first_break"]:
             continue
-        for la, lb in _border_pairs(parts[i - 1]["last"], parts[i]["first"], connectivity):
+        above, below = parts[i - 1]["last"], parts[i]["first"]
+        if not (above[0].size and below[0].size):
+            continue
+        width = parts[i]["width"]
+        pairs = _border_pairs(_dense(above, width), _dense(below, width), connectivity)
+        for la, lb in pairs:
             uf.union(int(offsets[i - 1] + la - 1), int(offsets[i] + lb - 1))
     nodes = int(offsets[-1])
     root = np.array([uf.find(k) for k in range(nodes)], dtype=np.int64)
