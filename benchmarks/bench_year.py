@@ -45,7 +45,13 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA
 
 import dask  # noqa: E402
 import numpy as np  # noqa: E402
-from benchmarks_util import peak_memory, peak_rss, reset_rss_peak, start_rss_sampler  # noqa: E402
+from benchmarks_util import (  # noqa: E402
+    peak_memory,
+    peak_rss,
+    python_objects,
+    reset_rss_peak,
+    start_rss_sampler,
+)
 
 import xspecseg as xs  # noqa: E402
 from xspecseg.io import open_waveform, write_waveform  # noqa: E402
@@ -255,6 +261,9 @@ def _timed(stages, fns, workers: int, warm, days: int, state: dict) -> dict:
                 "worker_gib": max(p["rss"] for p in peaks) / 2**30,
                 "worker_pss_gib": max(p["pss"] for p in peaks) / 2**30,
                 "client_gib": peak_rss() / 2**30,
+                # what a worker keeps: results not yet fetched, and Python objects at the end
+                "worker_held": max(p.get("held", 0) for p in peaks),
+                "worker_objects": max(client.run(python_objects).values()),
             }
     return {"days": days, "workers": workers, "seconds": timings, "memory": memory, **state}
 
@@ -337,17 +346,21 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; input {source.name}; model {model}; {xs.__version__}")
     print("| days | workers | " + " | ".join(f"{s} (s)" for s in stages) + " | all (s) | s/day "
           "| peak RSS per worker, by stage (GiB) | peak PSS per worker, by stage (GiB) "
-          "| peak RSS of the client (GiB) |")  # fmt: skip
-    print("|---|---|" + "---|" * len(stages) + "---|---|---|---|---|")
+          "| peak RSS of the client (GiB) | results held by a worker at once, by stage "
+          "| Python objects of a worker at the end, by stage (thousands) |")  # fmt: skip
+    print("|---|---|" + "---|" * len(stages) + "---|---|---|---|---|---|---|")
     for r in results:
         total = sum(r["seconds"].values())
         worker = " / ".join(f"{r['memory'][s]['worker_gib']:.2f}" for s in stages)
         pss = " / ".join(f"{r['memory'][s]['worker_pss_gib']:.2f}" for s in stages)
         client = max(m["client_gib"] for m in r["memory"].values())
+        held = " / ".join(f"{r['memory'][s]['worker_held']}" for s in stages)
+        objects = " / ".join(f"{r['memory'][s]['worker_objects'] / 1e3:.0f}" for s in stages)
         print(
             f"| {r['days']} | {r['workers']} | "
             + " | ".join(f"{r['seconds'][s]:.1f}" for s in stages)
-            + f" | {total:.1f} | {total / r['days']:.2f} | {worker} | {pss} | {client:.2f} |"
+            + f" | {total:.1f} | {total / r['days']:.2f} | {worker} | {pss} | {client:.2f} "
+            f"| {held} | {objects} |"
         )
     by = {(r["days"], r["workers"]): r for r in results}
     for days in lengths:

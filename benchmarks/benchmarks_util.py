@@ -30,27 +30,29 @@ def _sample(full: bool) -> dict[str, int]:
     return {"rss": rss, "pss": rss, "anonymous": rss} if full else {"rss": rss}
 
 
-def start_rss_sampler() -> bool:
+def start_rss_sampler(dask_worker=None) -> bool:
     """Start sampling this process's memory (run on each worker).
 
     The resident set (RSS) is read every 50 ms; the proportional set (PSS: a page that
     several processes map, such as a shared library every worker loads, counts once in
     total) and the private anonymous memory every 2 s, because the kernel walks the
     process's page tables to count them (7 ms for a process with torch and 200 MB of
-    arrays: read every 50 ms, that alone took a seventh of a core).
+    arrays: read every 50 ms, that alone took a seventh of a core). On a Dask worker
+    (``client.run`` passes ``dask_worker``) also the number of task results it holds.
     """
     import builtins
 
     previous = getattr(builtins, "_xspecseg_rss", None)
     if previous is not None:  # one sampler per process: stop the one started before
         previous["run"] = False
-    state = {"peak": _sample(True), "run": True}
+    held = (lambda: len(dask_worker.data)) if dask_worker is not None else (lambda: 0)
+    state = {"peak": {**_sample(True), "held": held()}, "run": True, "held": held}
 
     def loop():
         n = 0
         while state["run"]:
             n += 1
-            now = _sample(n % 40 == 0)
+            now = {**_sample(n % 40 == 0), "held": held()}
             state["peak"] = {k: max(v, now.get(k, v)) for k, v in state["peak"].items()}
             time.sleep(0.05)
 
@@ -65,8 +67,16 @@ def reset_rss_peak() -> bool:
 
     state = getattr(builtins, "_xspecseg_rss", None)
     if state is not None:
-        state["peak"] = _sample(True)
+        state["peak"] = {**_sample(True), "held": state["held"]()}
     return True
+
+
+def python_objects() -> int:
+    """Objects the garbage collector tracks in this process (after a collection)."""
+    import gc
+
+    gc.collect()
+    return len(gc.get_objects())
 
 
 def peak_rss() -> int:

@@ -330,6 +330,15 @@ def test_progress_counts_the_tasks_of_the_clients_graph(capsys):
     assert "4/4" not in capsys.readouterr().err  # a failed run does not claim completion
 
 
+def _profiling(dask_worker) -> tuple[bool, bool]:
+    import dask
+
+    return (
+        "profile" in dask_worker.periodic_callbacks,
+        bool(dask.config.get("distributed.worker.profile.enabled")),
+    )
+
+
 def test_local_cluster_workers_get_the_malloc_settings(monkeypatch):
     from distributed import Client
 
@@ -345,7 +354,10 @@ def test_local_cluster_workers_get_the_malloc_settings(monkeypatch):
         (seen,) = client.run(env).values()
         (io,) = client.run(worker_io_threads).values()
         (info,) = client.scheduler_info()["workers"].values()
+        (sampling,) = client.run(_profiling).values()
     assert seen == WORKER_MALLOC_ENV
+    # no stack sampler whose trees of the last 1000 seconds a worker keeps
+    assert sampling == (False, False)
     assert io == 1 and info["nthreads"] == 2
     # and this process's environment is as it was
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
