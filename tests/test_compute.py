@@ -151,6 +151,7 @@ def test_results_leave_the_workers_as_they_finish():
         # the same through the default client, and in order with plain values beside
         again = [dask.delayed(abs, pure=False)(-k) for k in range(4)]
         assert compute(again[2], 7, again[0], again[2], again[3]) == (2, 7, 0, 2, 3)
+        assert compute([again[1], 5], {"k": again[3]}) == ([1, 5], {"k": 3})  # as dask's
         # the reference behaviour: dask.compute holds the results until the end
         held = [
             dask.delayed(_few_held, pure=False)(0.3, dask_key_name=f"held-{k}") for k in range(4)

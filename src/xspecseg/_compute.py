@@ -43,7 +43,9 @@ def compute(*objs: Any, **kwargs: Any) -> tuple[Any, ...]:
     if "scheduler" not in kwargs and in_worker():
         kwargs["scheduler"] = "synchronous"
     client = _distributed_client(kwargs.get("scheduler"), objs)
-    if client is None or set(kwargs) - {"scheduler", "optimize_graph"}:
+    # dask.compute also computes collections inside lists and dicts; gather_each does not
+    nested = any(isinstance(o, list | tuple | set | dict) for o in objs)
+    if client is None or nested or set(kwargs) - {"scheduler", "optimize_graph"}:
         return dask.compute(*objs, **kwargs)
     return tuple(gather_each(objs, client, optimize_graph=kwargs.get("optimize_graph", True)))
 
