@@ -77,9 +77,9 @@ def gather_each(
 
     ``dask.compute`` on a distributed client (and a list of futures kept until the end)
     leaves every result in its worker's memory until the last task is done: a worker's
-    memory then grows with the record (the partial statistics of a year of CSES
-    half-orbits: about 0.3 GiB per worker). Here a worker holds only the results not yet
-    fetched. ``on_result()`` is called after each one (a progress bar).
+    memory then grows with the record (the partial statistics of 30 days of CSES
+    half-orbits: 26-28 MB per worker by Dask's count). Here a worker holds only the
+    results not yet fetched. ``on_result()`` is called after each one (a progress bar).
 
     Examples
     --------

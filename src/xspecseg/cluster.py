@@ -74,7 +74,7 @@ WORKER_MALLOC_ENV = {
 # Dask's worker samples its own call stack every 10 ms for the dashboard's profile and
 # keeps a tree of dicts per second for the last 1000 seconds, plus one per task prefix:
 # an inference worker's objects grew by ~115 dicts per CSES half-orbit, its peak PSS from
-# 1.14-1.18 GiB for a month to 1.23-1.25 GiB for four (commit da3c0fb), and the sampling
+# 1.14-1.18 GiB for a month to 1.23-1.25 GiB for four (commits ea3d91b, da3c0fb); the sampling
 # takes CPU. A LocalCluster of ours has no dashboard to show it.
 #: Dask config given to the workers of :func:`local_cluster` (the reason is above).
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
