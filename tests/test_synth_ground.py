@@ -753,3 +753,86 @@ def test_randomised_day_is_finite_and_scales_with_the_level():
     b = synth.ground_station("2013-01-10", days=1, seed=1, components=("H",), **big)
     xa, xb = a.values[0, : 6 * 3600 * SEC], b.values[0, : 6 * 3600 * SEC]
     np.testing.assert_allclose(xb, 10 * xa, rtol=1e-4, atol=1e-5 * np.nanstd(xb))
+
+
+def _tilt(x: np.ndarray, h0: float) -> float:
+    """Log ratio of the 0.55-0.7 Hz to the 3.5-5 Hz power in the 20 minutes from UT hour h0."""
+    i = round(h0 * 3600 * SEC)
+    f, pxx = scipy.signal.welch(x[i : i + 1200 * SEC], fs=100.0, nperseg=4096)
+    lo, hi = (f > 0.55) & (f < 0.7), (f > 3.5) & (f < 5.0)
+    return float(np.log10(pxx[lo].mean() / pxx[hi].mean()))
+
+
+def test_daily_slope_changes_at_midnight_in_a_step_or_from_noon_to_noon():
+    p = dict(QUIET, iar=False, background_day_sigma=0.0, background_slope_day_sd=0.5)
+    # seed 7: the index falls by 0.7 from 2013-06-14 to the next day
+    # the model: one index per day, held from 00 to 24 UT or moving between noons
+    t0 = _day_num("2013-06-14") * 86400.0
+    t = t0 + np.array([-7200.0, -1.0, 0.0, 7200.0, 43200.0])
+    f = np.array([0.6, 4.0])
+    for change in ("step", "smooth"):
+        params = ground.GroundParams(**p, background_day_change=change)
+        b = ground._background_shape(f, params, t, 7)
+        k = np.log10(b[:, 0] / b[:, 1]) / np.log10(4.0 / 0.6)  # about the local index
+        if change == "step":
+            assert k[0] == k[1] and k[2] == k[3] == k[4] and abs(k[1] - k[2]) > 0.01
+        else:
+            assert abs(k[1] - k[2]) < 1e-4 and len(set(np.round(k, 6))) > 2
+    # the record follows: in steps, 22-23 UT of one day and 01-02 of the next differ by
+    # the drawn change of the index, as the model says
+    params = ground.GroundParams(**p, background_day_change="step")
+    x = _wave("2013-06-14", 7, days=2, **p, background_day_change="step")[0].astype(float)
+    got = _tilt(x, 22.5) - _tilt(x, 25.0)
+    b = ground._background_shape(np.array([0.6, 4.0]), params, t0 + np.array([81900, 90000.0]), 7)
+    want = np.log10(b[0, 0] / b[0, 1]) - np.log10(b[1, 0] / b[1, 1])
+    assert abs(want) > 0.3 and abs(got - want) < 0.1 + 0.2 * abs(want)
+    # off by default, and the record then equals the one without the option
+    assert ground.GroundParams().background_slope_day_sd == 0.0
+    np.testing.assert_array_equal(
+        _wave("2013-06-14", 3, **dict(p, background_slope_day_sd=0.0)),
+        _wave(
+            "2013-06-14", 3, **dict(p, background_slope_day_sd=0.0, background_day_change="step")
+        ),
+    )
+    with pytest.raises(ValueError, match="background_day_change"):
+        ground.GroundParams(background_day_change="jump")
+    with pytest.raises(ValueError, match="background_slope_day_sd"):
+        ground.GroundParams(background_slope_day_sd=-1.0)
+
+
+def test_step_level_changes_at_midnight_only():
+    p = dict(QUIET, iar=False, background_day_sigma=0.3, background_diurnal_depth=0.0)
+    t0 = _day_num("2013-06-14") * 86400.0
+    t = t0 + np.array([3600.0, 43200.0, 86399.0, 86400.0])
+    env = ground._background_env(t, 3, ground.GroundParams(**p, background_day_change="step"))
+    assert env[0] == env[1] == env[2] and env[2] != env[3]
+    smooth = ground._background_env(t, 3, ground.GroundParams(**p))
+    assert abs(smooth[2] / smooth[3] - 1) < 1e-4
+
+
+def test_night_fading_dims_all_fringes_together_and_is_truth_consistent():
+    kw = dict(QUIET, iar_rate_winter=1.0, iar_rate_summer=1.0)
+    p0 = ground.GroundParams(**kw)
+    p1 = ground.GroundParams(**kw, iar_fade=(0.9, 0.9), iar_fade_minutes=(30.0, 60.0))
+    e = _day_num("2013-01-05")
+    n0, n1 = ground._night(5, e, p0), ground._night(5, e, p1)
+    assert n0.fade is None and n1.fade is not None
+    t = np.linspace(n0.t0, n0.t1, 400)
+    f = np.linspace(0.3, 8.0, 200)
+    r0, r1 = ground._iar_relative(n0, t, f, p0), ground._iar_relative(n1, t, f, p1)
+    ratio = r1.max(axis=1) / np.where(r0.max(axis=1) > 1e-3, r0.max(axis=1), np.nan)
+    ok = np.isfinite(ratio)
+    # one factor per time for every frequency, between 1 - depth and 1 (atol: a fringe
+    # fainter than 1e-4 of the background is left out)
+    np.testing.assert_allclose(r1[ok], r0[ok] * ratio[ok, None], rtol=1e-9, atol=1e-4)
+    assert ratio[ok].min() < 0.3 and ratio[ok].max() <= 1.0 + 1e-12
+    assert ratio[ok].min() >= 0.1 - 1e-12
+    # faded parts leave the truth
+    wave0 = synth.ground_station("2013-01-05", days=2, seed=5, components=("H",), **kw)
+    wave1 = synth.ground_station(
+        "2013-01-05", days=2, seed=5, components=("H",), **kw, iar_fade=(0.9, 0.9)
+    )
+    t0, t1 = synth.iar_truth(make_cube(wave0)).values, synth.iar_truth(make_cube(wave1)).values
+    assert t0.sum() > 0 and t1.sum() < 0.8 * t0.sum() and not (t1 & ~t0).any()
+    with pytest.raises(ValueError, match="iar_fade"):
+        ground.GroundParams(iar_fade=(0.5, 1.5))

@@ -66,7 +66,7 @@ import functools
 import json
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
@@ -89,6 +89,10 @@ DAY_S = 86400
 _NIGHT, _DAY, _NOISE, _EDGE, _LEVEL = 1, 2, 3, 4, 5
 # streams of the optional ingredients: drawing from them never shifts an older stream
 _STORM, _PC1N, _BURST, _MANMADE, _MISSING, _PARTIAL, _WALK, _RANDOM = 6, 7, 8, 9, 10, 11, 12, 13
+_SLOPE, _FADE = 14, 15
+
+#: How a station's background passes from one UTC day to the next (see ``GroundParams``).
+DayChange = Literal["smooth", "step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +119,15 @@ class GroundParams:
         The spectral index is ``slope + diurnal * cos(2 pi (h - peak) / 24)``: a positive
         ``diurnal`` with the default peak at 00 UT makes the night background steeper
         (more power just above the 0.5 Hz band edge, less above a few Hz). 0 = constant.
+    background_slope_day_sd : float
+        Standard deviation of a day's own change of the spectral index (each UTC day draws
+        one, as the ground conditions and the sensor's temperature change from day to day;
+        the index stays within 0.3-3.5). 0 (the default): the same index every day.
+    background_day_change : {"smooth", "step"}
+        How a day's level (``background_day_sigma``) and index change pass to the next
+        day's: ``"smooth"`` moves from noon to noon, ``"step"`` holds each from 00 to 24 UT
+        and changes at midnight, in the middle of a night (daily files processed apart, a
+        gain or filter set anew each day).
     schumann : bool
         Include the Schumann resonances.
     schumann_frequencies, schumann_psd, schumann_halfwidth : tuple of float
@@ -156,6 +169,13 @@ class GroundParams:
         of ``iar_partial_fraction`` of its length, placed at random inside it.
     iar_partial_fraction : (float, float)
         Range of that fraction.
+    iar_fade : (float, float)
+        Range of the depth of a night's fading: all its fringes brighten and fade together
+        (the resonator's reflection and the Alfvén-wave noise that drives it change within
+        tens of minutes), their relative PSD multiplied by ``1 - depth * (1 + s(t)) / 2``,
+        ``s`` a sum of three sines normalised to [-1, 1]. (0, 0), the default: no fading.
+    iar_fade_minutes : (float, float)
+        Range of the periods of those sines (minutes).
     pc1_rate : float
         Mean number of Pc1 events a day (Poisson).
     pc1_peak_hour, pc1_hour_sd : float
@@ -227,6 +247,8 @@ class GroundParams:
     background_day_sigma: float = 0.15
     background_slope_diurnal: float = 0.0
     background_slope_peak_hour: float = 0.0
+    background_slope_day_sd: float = 0.0
+    background_day_change: DayChange = "smooth"
     schumann: bool = True
     schumann_frequencies: tuple[float, ...] = (7.8, 14.3, 20.8)
     schumann_psd: tuple[float, ...] = (0.3, 0.15, 0.1)
@@ -252,6 +274,8 @@ class GroundParams:
     iar_end_hours: tuple[float, float] = (3.5, 6.0)
     iar_partial_probability: float = 0.0
     iar_partial_fraction: tuple[float, float] = (0.25, 0.6)
+    iar_fade: tuple[float, float] = (0.0, 0.0)
+    iar_fade_minutes: tuple[float, float] = (30.0, 120.0)
     pc1_rate: float = 0.5
     pc1_peak_hour: float = 14.0
     pc1_hour_sd: float = 2.5
@@ -310,6 +334,17 @@ class GroundParams:
                 raise ValueError(f"{name} must be >= 0")
         if not self.iar_delta_f_drift > 0:
             raise ValueError("iar_delta_f_drift must be > 0")
+        if self.background_slope_day_sd < 0:
+            raise ValueError("background_slope_day_sd must be >= 0")
+        if self.background_day_change not in ("smooth", "step"):
+            raise ValueError(
+                f"background_day_change must be 'smooth' or 'step', got "
+                f"{self.background_day_change!r}"
+            )
+        if not 0.0 <= self.iar_fade[0] <= self.iar_fade[1] <= 1.0:
+            raise ValueError("iar_fade must be a range (lo, hi) with 0 <= lo <= hi <= 1")
+        if not 0.0 < self.iar_fade_minutes[0] <= self.iar_fade_minutes[1]:
+            raise ValueError("iar_fade_minutes must be a range (lo, hi) with 0 < lo <= hi")
         rng = self.manmade_frequency_range
         if rng is not None and not 0 < rng[0] <= rng[1]:
             raise ValueError("manmade_frequency_range must be (lo, hi) with 0 < lo <= hi")
@@ -534,6 +569,7 @@ class _Night:
     walk_t: np.ndarray | None = None  # knots (absolute s) and values of the Δf random walk
     walk_v: np.ndarray | None = None
     storm: _Storm | None = None
+    fade: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None  # depth, a, period, phase
 
 
 @functools.lru_cache(maxsize=4096)
@@ -602,7 +638,30 @@ def _night(seed: int, evening: int, p: GroundParams) -> _Night:
         walk_t=walk_t,
         walk_v=walk_v,
         storm=_storm(seed, evening, p),
+        fade=_fade(seed, evening, p),
     )
+
+
+def _fade(
+    seed: int, evening: int, p: GroundParams
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:
+    """A night's common fading (depth, sine amplitudes, periods in s, phases), or None."""
+    if p.iar_fade[1] <= 0:
+        return None
+    rng = np.random.default_rng([seed, _FADE, evening])
+    depth = float(rng.uniform(*p.iar_fade))
+    amp = rng.uniform(0.5, 1.0, 3)
+    period = rng.uniform(*p.iar_fade_minutes, 3) * 60.0
+    phase = rng.uniform(0.0, 2 * np.pi, 3)
+    return depth, amp / amp.sum(), period, phase
+
+
+def _fade_factor(night: _Night, t: np.ndarray) -> np.ndarray | float:
+    if night.fade is None:
+        return 1.0
+    depth, amp, period, phase = night.fade
+    s = (amp[:, None] * np.sin(2 * np.pi * t[None, :] / period[:, None] + phase[:, None])).sum(0)
+    return 1.0 - depth * 0.5 * (1.0 + s)
 
 
 def _partial_night(
@@ -716,6 +775,7 @@ def _iar_relative(
     env = _ramp(ts, night.t0, night.t1, night.ramp_in, night.ramp_out)
     if night.storm is not None:  # IARs are quiet-night phenomena
         env = env * (1.0 - p.storm_iar_suppression * _storm_env(night.storm, ts))
+    env = env * _fade_factor(night, ts)
     sigma = night.width * df
     sig_eff = np.sqrt(sigma**2 + extra_sigma**2)
     fsel = f < p.iar_fmax + 1.0
@@ -767,7 +827,7 @@ class _Day:
 
 @functools.lru_cache(maxsize=64)
 def _level(seed: int, day: int) -> float:
-    return float(np.random.default_rng([seed, _LEVEL, day]).standard_normal())
+    return _day_value(seed, _LEVEL, day)
 
 
 @functools.lru_cache(maxsize=64)
@@ -921,18 +981,49 @@ def _sferic_bursts(
     return tuple(bursts), (np.concatenate(ts), np.concatenate(amps), np.concatenate(azs))
 
 
-def _background_shape(f: np.ndarray, p: GroundParams, t: np.ndarray | None = None) -> np.ndarray:
-    """Background PSD shape: (f,), or (t, f) when the slope changes with the UT hour."""
+def _background_shape(
+    f: np.ndarray, p: GroundParams, t: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
+    """Background PSD shape: (f,), or (t, f) when the slope changes with time."""
     fk2 = p.background_knee**2
-    if t is None or p.background_slope_diurnal == 0:
+    changes = p.background_slope_diurnal != 0 or p.background_slope_day_sd > 0
+    if t is None or not changes:
         s = ((f * f + fk2) / (1.0 + fk2)) ** (-0.5 * p.background_slope)
     else:
         h = (t % DAY_S) / 3600.0
         slope = p.background_slope + p.background_slope_diurnal * np.cos(
             2 * np.pi * (h - p.background_slope_peak_hour) / 24
         )
+        if p.background_slope_day_sd > 0:
+            day = _day_values(t, seed, _SLOPE, p.background_day_change == "step")
+            slope = np.clip(slope + p.background_slope_day_sd * day, 0.3, 3.5)
         s = ((f * f + fk2) / (1.0 + fk2))[None, :] ** (-0.5 * slope[:, None])
     return p.background_amplitude**2 * s + p.background_floor
+
+
+def _day_value(seed: int, tag: int, day: int) -> float:
+    return float(np.random.default_rng([seed, tag, day]).standard_normal())
+
+
+def _day_values(t: np.ndarray, seed: int, tag: int, step: bool) -> np.ndarray:
+    """One standard normal value per UTC day (stream ``tag``) at times ``t``: held from 00
+    to 24 UT (``step``), or cosine-interpolated from each noon to the next."""
+    if step:
+        d0 = np.floor(t / DAY_S).astype(np.int64)
+        z = np.empty_like(t, dtype=np.float64)
+        for d in np.unique(d0):
+            z[d0 == d] = _day_value(seed, tag, int(d))
+        return z
+    x = (t - 0.5 * DAY_S) / DAY_S
+    d0 = np.floor(x).astype(np.int64)
+    w = 0.5 * (1.0 - np.cos(np.pi * (x - d0)))
+    z = np.empty_like(t, dtype=np.float64)
+    for d in np.unique(d0):
+        m = d0 == d
+        z[m] = (1.0 - w[m]) * _day_value(seed, tag, int(d)) + w[m] * _day_value(
+            seed, tag, int(d) + 1
+        )
+    return z
 
 
 def _rows(bshape: np.ndarray, sel: Any) -> np.ndarray:
@@ -941,22 +1032,14 @@ def _rows(bshape: np.ndarray, sel: Any) -> np.ndarray:
 
 
 def _background_env(t: np.ndarray, seed: int, p: GroundParams) -> np.ndarray:
-    """Time factor of the background: diurnal cycle times a smooth day-to-day level."""
+    """Time factor of the background: diurnal cycle times a day-to-day level."""
     h = (t % DAY_S) / 3600.0
     diurnal = 1.0 + p.background_diurnal_depth * np.cos(
         2 * np.pi * (h - p.background_peak_hour) / 24
     )
     if p.background_day_sigma == 0:
         return diurnal
-    # level: per-day normal values at noon, cosine-interpolated between noons
-    x = (t - 0.5 * DAY_S) / DAY_S
-    d0 = np.floor(x).astype(np.int64)
-    frac = x - d0
-    w = 0.5 * (1.0 - np.cos(np.pi * frac))
-    z = np.empty_like(t)
-    for d in np.unique(d0):
-        m = d0 == d
-        z[m] = (1.0 - w[m]) * _level(seed, int(d)) + w[m] * _level(seed, int(d) + 1)
+    z = _day_values(t, seed, _LEVEL, p.background_day_change == "step")
     return diurnal * np.exp(p.background_day_sigma * z)
 
 
@@ -1000,7 +1083,7 @@ def _model_psd(
 
     ``day`` supplies the Pc1 events; None leaves them out (they are zero at midnights).
     """
-    bshape = _background_shape(f, p, t)
+    bshape = _background_shape(f, p, t, seed)
     env = _background_env(t, seed, p)
     base = env[:, None] * _rows(bshape, slice(None)) + _schumann(t, f, p)
     if day is not None and day.pc1_all:
@@ -1365,7 +1448,7 @@ def iar_truth(cube: xr.Dataset | xr.DataArray, threshold: float = 0.5) -> xr.Dat
                 continue
             ts = t[sel]
             rel = _iar_relative(night, ts, f, p, extra_sigma=extra)
-            bshape = _background_shape(f, p, ts)
+            bshape = _background_shape(f, p, ts, seed)
             env = _background_env(ts, seed, p)
             b = env[:, None] * _rows(bshape, slice(None))
             base = b + _schumann(ts, f, p)
