@@ -25,7 +25,9 @@ from xspecseg.contract import (
     card_of,
 )
 from xspecseg.imageunits import (
+    MIN_PARTIAL_NIGHT,
     halforbit_spans,
+    night_images,
     night_spans,
     nights,
     orbit_spans,
@@ -398,6 +400,23 @@ def test_nights_are_the_18_to_06_ut_windows(name):
     # and inference cuts them for a model whose card names nights
     card = ModelCard("unet", image_unit="night", night_window=("18:00", "06:00"))
     assert card.image_spans(_ground_cube(time)) == [(s, e) for _, s, e in expect]
+
+
+@pytest.mark.parametrize("name", list(_AXES))
+def test_night_images_add_the_nights_cut_short_by_the_record(name):
+    time = _AXES[name]
+    t = pd.DatetimeIndex(time)
+    step = t[1] - t[0]
+    full = int(np.ceil(pd.Timedelta(hours=12) / step))
+    want = []
+    for evening, s, e in _pandas_nights(time, complete_only=False):
+        grid = pd.Timestamp(evening) + pd.Timedelta(hours=18) + step * np.arange(full)
+        before, after = int((grid < t[0]).sum()), int((grid > t[-1]).sum())
+        if before == after == 0 or e - s >= MIN_PARTIAL_NIGHT * full:
+            want.append((s, e, before, after))
+    assert night_images(time) == want
+    # the complete ones are night_spans'
+    assert [(s, e) for s, e, b, a in want if b == a == 0] == night_spans(time)
 
 
 def test_utc_nights_keep_their_length_over_daylight_saving_changes():

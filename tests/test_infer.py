@@ -95,7 +95,8 @@ def test_prediction_graph_is_lazy(spectrogram):
 def test_night_images_across_midnight_on_day_chunks(spectrogram):
     model = TinyUNet().eval()
     model.xspecseg_config = {"night_window": [18.0, 6.0], "threshold": 0.7}
-    prob = predict(spectrogram.chunk({"time": 864}), model)
+    with pytest.warns(UserWarning, match="cut short by the record's start"):
+        prob = predict(spectrogram.chunk({"time": 864}), model)
     assert prob.attrs["image_unit"] == "night" and prob.attrs["threshold"] == 0.7
     values = prob.values
     spans = night_spans(spectrogram.time.values, (18.0, 6.0))
@@ -105,6 +106,12 @@ def test_night_images_across_midnight_on_day_chunks(spectrogram):
         inside[s:e] = True
         expect = whole_image(model, spectrogram.values[s:e])
         assert np.nanmax(np.abs(values[s:e] - expect)) <= 1e-4
+    # the record starts at 00 UT: 00-06 is the second half of a night, examined as the
+    # whole window with its first half a gap
+    padded = np.concatenate([np.full((216, 50), np.nan), spectrogram.values[:216]])
+    expect = whole_image(model, padded)[216:]
+    assert np.nanmax(np.abs(values[:216] - expect)) <= 1e-4
+    inside[:216] = True
     assert (values[~inside][~np.isnan(values[~inside])] == 0).all()
     assert np.isnan(values[100:130, 5]).all()
     t = spectrogram.time.values[spans[0][0]]
@@ -222,7 +229,7 @@ def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
         (rng.random((t.size, 16)) + 0.1).astype(np.float32),
         dims=("time", "frequency"),
         coords={"time": t, "frequency": np.arange(16) * 0.1},
-    ).chunk({"time": 432})  # 8 nights, one image per pass
+    ).chunk({"time": 432})  # 8 nights and two halves at the ends, one image per pass
     local = predict(data, model, batch_size=1).values
     threads_before = torch.get_num_threads()
     try:
@@ -239,7 +246,7 @@ def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
                     results[io] = predict(data, model, batch_size=1).compute().values
                     share = client.submit(infer._worker_share, pure=False).result()
                 passes = list(SlowUNet.passes)
-                assert len(passes) == 8 and len({t for t, _, _ in passes}) == 2
+                assert len(passes) == 10 and len({t for t, _, _ in passes}) == 2
                 if io == 1:
                     assert _overlapping(passes) == 0
                     assert share == os.cpu_count()  # one lane on this host
@@ -409,7 +416,7 @@ def test_image_graph_has_a_task_per_group_and_per_chunk(spectrogram):
     lazy = spectrogram.chunk({"time": 100})
     prob = predict(lazy, model, batch_size=1)
     added = set(dict(prob.data.__dask_graph__())) - set(dict(lazy.data.__dask_graph__()))
-    nights, chunks = 2, 20
+    nights, chunks = 3, 20  # two whole nights and 00-06 UT at the record's start
     assert len(added) == nights + chunks + 1  # and the model, once
     np.testing.assert_array_equal(prob.values, predict(lazy, model, batch_size=2).values)
 
@@ -432,7 +439,8 @@ def test_default_batch_holds_a_pixel_budget(spectrogram, monkeypatch, nights_per
     pixels = max(e - s for s, e in spans) * spectrogram.sizes["frequency"]
     monkeypatch.setattr(infer, "BATCH_PIXELS", nights_per_pass * pixels + pixels // 2)
     prob = predict(lazy, model)
-    assert _image_groups(prob) == 2 // nights_per_pass
+    # and the night cut short at the record's start, an image of the same size
+    assert _image_groups(prob) == -(-3 // nights_per_pass)
     np.testing.assert_array_equal(prob.values, predict(lazy, model, batch_size=1).values)
     with pytest.raises(ValueError, match="batch_size"):
         predict(lazy, model, batch_size=0)

@@ -836,3 +836,56 @@ def test_night_fading_dims_all_fringes_together_and_is_truth_consistent():
     assert t0.sum() > 0 and t1.sum() < 0.8 * t0.sum() and not (t1 & ~t0).any()
     with pytest.raises(ValueError, match="iar_fade"):
         ground.GroundParams(iar_fade=(0.5, 1.5))
+
+
+def test_band_nights_hold_more_fringes_as_the_spacing_shrinks():
+    kw = dict(
+        QUIET,
+        iar_rate_winter=1.0,
+        iar_rate_summer=1.0,
+        iar_delta_f_drift=2.0,
+        iar_delta_f_range=(0.3, 1.5),
+        iar_fmax=10.0,
+    )
+    fixed, banded = ground.GroundParams(**kw), ground.GroundParams(**kw, iar_band_probability=1.0)
+    f = np.linspace(0.3, 11.0, 4000)
+    checked = 0
+    for e in range(_day_num("2013-01-01"), _day_num("2013-01-01") + 20):
+        n0, n1 = ground._night(5, e, fixed), ground._night(5, e, banded)
+        assert n0.band is None and n1.band is not None
+        # the band draws from its own stream: the night's other properties stay
+        assert (n0.df_mid, n0.contrast, n0.width, n0.t0) == (
+            n1.df_mid,
+            n1.contrast,
+            n1.width,
+            n1.t0,
+        )
+        tt = np.linspace(n1.t0 + 0.2 * (n1.t1 - n1.t0), n1.t1 - 0.2 * (n1.t1 - n1.t0), 50)
+        df, f0 = ground._night_df_f0(n1, tt, banded)
+        # at the middle spacing the band holds the count drawn for a fixed night
+        lo, hi = n1.band
+        mid = round((hi - lo) / n1.df_mid)
+        assert mid == n0.n.size or lo == banded.iar_fmin
+        rel = ground._iar_relative(n1, tt, f, banded)
+        # no fringe power outside the band (beyond a quarter spacing and the fringe's width)
+        for k in (np.argmin(df), np.argmax(df)):
+            reach = 0.25 * df[k] + 4 * n1.width * df[k]
+            outside = (f < lo - reach) | (f > hi + reach)
+            assert (rel[k, outside] <= 1e-3 * max(rel[k].max(), 1e-300)).all()
+        i, j = np.argmin(df), np.argmax(df)
+        if df[j] / df[i] > 1.5:
+            # harmonics inside the band at the smallest and at the largest spacing
+            fn = f0[:, None] + n1.n[None, :] * df[:, None]
+            count = ((fn > lo) & (fn < hi)).sum(axis=1)
+            assert count[i] > count[j]
+            assert count[i] / max(count[j], 1) == pytest.approx(df[j] / df[i], rel=0.5)
+            checked += 1
+    assert checked >= 3
+    # the night table counts the fringes inside the band, not the harmonics drawn
+    tab = synth.iar_truth_nights("2013-01-01", days=20, seed=5, **kw, iar_band_probability=1.0)
+    for k, e in enumerate(range(_day_num("2013-01-01"), _day_num("2013-01-01") + 20)):
+        lo, hi = ground._night(5, e, banded).band
+        assert abs(int(tab.n_fringes[k]) - (hi - lo) / float(tab.delta_f[k])) <= 1.5
+        assert lo <= float(tab.f_lowest[k]) <= lo + float(tab.delta_f_max[k])
+    with pytest.raises(ValueError, match="iar_band_probability"):
+        ground.GroundParams(iar_band_probability=2.0)

@@ -35,9 +35,11 @@ import numpy as np
 __all__ = [
     "DEFAULT_NIGHT",
     "DEFAULT_TILE",
+    "MIN_PARTIAL_NIGHT",
     "Night",
     "Tile",
     "halforbit_spans",
+    "night_images",
     "night_spans",
     "nights",
     "orbit_spans",
@@ -171,6 +173,48 @@ def night_spans(time: Any, window: Window = DEFAULT_NIGHT) -> list[tuple[int, in
     [(18, 30), (42, 54)]
     """
     return [n.rows for n in nights(time, window)]
+
+
+#: A night window cut short by the record's start or end is still an image when the record
+#: covers at least this share of it (an hour of a 12-hour window).
+MIN_PARTIAL_NIGHT = 1 / 12
+
+
+def night_images(
+    time: Any, window: Window = DEFAULT_NIGHT, *, min_share: float = MIN_PARTIAL_NIGHT
+) -> list[tuple[int, int, int, int]]:
+    """Every night image of a record: ``(start, stop, before, after)``.
+
+    ``start, stop`` are the record's rows inside the window; ``before`` and ``after`` are
+    the rows the window extends beyond the record's start or end (0 for a complete night).
+    A night cut short by the record's ends is an image with those rows missing, as a night
+    with a recording gap is, when the record covers at least ``min_share`` of its window;
+    the model then sees the whole window with the missing rows as gaps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.datetime64("2020-01-01T00:00") + np.arange(48) * np.timedelta64(1, "h")
+    >>> night_images(t, ("18:00", "06:00"))
+    [(0, 6, 6, 0), (18, 30, 0, 0), (42, 48, 0, 6)]
+    """
+    t = _as_ns(time)
+    if t.size == 0:
+        return []
+    out = []
+    for n in nights(t, window, complete_only=False):
+        s, e = n.rows
+        if t.size < 2:
+            continue
+        step = t[1] - t[0]
+        total = int(np.ceil((n.end - n.start) / step))
+        before = int(np.ceil((t[0] - n.start) / step)) if t[0] > n.start else 0
+        after = int(np.ceil((n.end - (t[-1] + step)) / step)) if n.end > t[-1] + step else 0
+        if before == after == 0:
+            out.append((s, e, 0, 0))
+        elif e - s >= min_share * total:
+            out.append((s, e, before, after))
+    return out
 
 
 def halforbit_spans(orbit: Any, direction: Any = None) -> list[tuple[int, int]]:

@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,7 +51,14 @@ from .cube import select_component
 
 # night_spans and orbit_spans stay importable from here for code written before the
 # cutters moved to xspecseg.imageunits
-from .imageunits import night_spans, orbit_spans, tile_geometry, tile_spans  # noqa: F401
+from .imageunits import (  # noqa: F401
+    DEFAULT_NIGHT,
+    night_images,
+    night_spans,
+    orbit_spans,
+    tile_geometry,
+    tile_spans,
+)
 
 __all__ = [
     "PROVENANCE_ATTRS",
@@ -309,7 +317,7 @@ def _tile_block(
 def _image_block(
     block: np.ndarray,
     *,
-    spans: tuple[tuple[int, int], ...],
+    spans: tuple[tuple[int, ...], ...],
     band: slice,
     source: ModelSource,
     representation: InputRepresentation,
@@ -320,21 +328,33 @@ def _image_block(
 ) -> np.ndarray:
     """Probabilities for whole images ``spans`` (row ranges within ``block``); 0 elsewhere.
 
-    The block holds every frequency, so the task masks NaN input itself and nothing has
-    to read the cube a second time.
+    A span ``(start, stop, before, after)`` is a night cut short by the record's ends: the
+    network sees it with ``before`` and ``after`` rows without data (gaps) around it. The
+    block holds every frequency, so the task masks NaN input itself and nothing has to read
+    the cube a second time.
     """
     out = np.zeros(block.shape, np.float32)
     if spans:
+        pads = [(sp[2], sp[3]) if len(sp) > 2 else (0, 0) for sp in spans]
         _torch_threads(threads)
         model = cached_model(source, device)
         with _network_gate():
             # each image unit whole: a relative representation's backgrounds are its own
-            images = [representation(block[s:e, band]) for s, e in spans]
+            images = [
+                representation(_pad_rows(block[sp[0] : sp[1], band], pad))
+                for sp, pad in zip(spans, pads, strict=True)
+            ]
             probs = _forward(model, images, device, batch_size, amp)
-        for (s, e), p in zip(spans, probs, strict=True):
-            out[s:e, band] = p
+        for sp, (before, _), p in zip(spans, pads, probs, strict=True):
+            out[sp[0] : sp[1], band] = p[before : before + sp[1] - sp[0]]
     out[np.isnan(block)] = np.nan
     return out
+
+
+def _pad_rows(image: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    if pad == (0, 0):
+        return image
+    return np.pad(image, (pad, (0, 0)), constant_values=np.nan)
 
 
 # ----------------------------------------------------------------------------------------
@@ -465,8 +485,8 @@ def predict(
     )
     width = band.stop - band.start
     if unit in ("night", "half_orbit"):
-        spans = card.image_spans(data, unit)
-        rows = max((e - s for s, e in spans), default=1)
+        spans = _images(card, data, unit)
+        rows = max((sp[1] - sp[0] + sum(sp[2:]) for sp in spans), default=1)
         kwargs["batch_size"] = batch_size or _auto_batch(rows * width)
         prob = _predict_images(arr, spans, kwargs)
     elif unit == "none":
@@ -478,6 +498,28 @@ def predict(
     prob = prob.rechunk((arr.chunks[0], -1))
     threshold = card.threshold if carried is not None else getattr(model, "threshold", 0.5)
     return _probability(prob, data, model, source, card, unit, float(threshold))
+
+
+def _images(card: ModelCard, data: xr.DataArray, unit: str) -> list[tuple[int, ...]]:
+    """The model's images in the record; nights cut short by its ends too, with a warning."""
+    if unit != "night":
+        return list(card.image_spans(data, unit))
+    window = card.night_window or DEFAULT_NIGHT
+    spans = night_images(data["time"].values, window)
+    cut = [sp for sp in spans if sp[2] or sp[3]]
+    if cut:
+        t = data["time"].values
+        said = ", ".join(
+            f"{str(t[s])[:16]}–{str(t[e - 1])[:16]} ({e - s} of {e - s + b + a} rows)"
+            for s, e, b, a in cut
+        )
+        warnings.warn(
+            f"night(s) cut short by the record's start or end: {said}; each is examined as "
+            "a whole night with the missing rows as a gap (its result would change if the "
+            "record were extended)",
+            stacklevel=3,
+        )
+    return spans
 
 
 #: input pixels per forward pass that :func:`predict` batches up to by default
@@ -674,7 +716,7 @@ def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
             _image_group,
             start=offset,
             stop=offset + end - pos,
-            spans=tuple((s - pos, e - pos) for s, e in group),
+            spans=tuple((sp[0] - pos, sp[1] - pos, *sp[2:]) for sp in group),
             **kwargs,
         )
         dsk[(gname, i)] = (func, source.key, *in_keys[c0:c1])

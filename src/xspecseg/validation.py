@@ -44,7 +44,8 @@ from .classical import detect
 from .config import CubeConfig
 from .cube import build_cube, select_component
 from .events import EVENT_CUT_KEYS, extract_events
-from .infer import night_spans, orbit_spans, predict
+from .imageunits import night_images
+from .infer import orbit_spans, predict
 from .synth.heldout import TRUTH_KINDS, heldout_cses, heldout_ground, heldout_ground_truth
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ def _detections(
     if "orbit" in psd.coords:
         spans = orbit_spans(psd)
     else:
-        spans = night_spans(psd.time.values, ("18:00", "06:00"))
+        # the nights a network examines: cut short by the record's ends too
+        spans = [sp[:2] for sp in night_images(psd.time.values, ("18:00", "06:00"))]
     prob = _mask_probability(psd, spans, method)
     cat = extract_events(prob.chunk(time=_extract_chunks(prob)), psd=psd, threshold=0.5,
                          **_NO_CUTS)  # fmt: skip

@@ -89,7 +89,10 @@ DAY_S = 86400
 _NIGHT, _DAY, _NOISE, _EDGE, _LEVEL = 1, 2, 3, 4, 5
 # streams of the optional ingredients: drawing from them never shifts an older stream
 _STORM, _PC1N, _BURST, _MANMADE, _MISSING, _PARTIAL, _WALK, _RANDOM = 6, 7, 8, 9, 10, 11, 12, 13
-_SLOPE, _FADE = 14, 15
+_SLOPE, _FADE, _BAND = 14, 15, 16
+
+#: Most harmonics a band night draws (10 Hz at the smallest spacing, 0.3 Hz).
+_BAND_HARMONICS = 40
 
 #: How a station's background passes from one UTC day to the next (see ``GroundParams``).
 DayChange = Literal["smooth", "step"]
@@ -176,6 +179,11 @@ class GroundParams:
         ``s`` a sum of three sines normalised to [-1, 1]. (0, 0), the default: no fading.
     iar_fade_minutes : (float, float)
         Range of the periods of those sines (minutes).
+    iar_band_probability : float
+        Share of IAR nights whose fringes fill a frequency band instead of being a fixed
+        set of harmonics: the band holds the drawn count at the night's middle spacing,
+        and as Δf shrinks more harmonics enter it (a resonator driven by band-limited
+        noise), as Δf grows fewer. 0 (the default): every night a fixed set.
     pc1_rate : float
         Mean number of Pc1 events a day (Poisson).
     pc1_peak_hour, pc1_hour_sd : float
@@ -276,6 +284,7 @@ class GroundParams:
     iar_partial_fraction: tuple[float, float] = (0.25, 0.6)
     iar_fade: tuple[float, float] = (0.0, 0.0)
     iar_fade_minutes: tuple[float, float] = (30.0, 120.0)
+    iar_band_probability: float = 0.0
     pc1_rate: float = 0.5
     pc1_peak_hour: float = 14.0
     pc1_hour_sd: float = 2.5
@@ -320,6 +329,7 @@ class GroundParams:
         if not 1 <= lo <= hi:
             raise ValueError("iar_fringes must be a range (lo, hi) with 1 <= lo <= hi")
         probs = (
+            "iar_band_probability",
             "iar_partial_probability",
             "manmade_night_fraction",
             "storm_probability",
@@ -570,6 +580,7 @@ class _Night:
     walk_v: np.ndarray | None = None
     storm: _Storm | None = None
     fade: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None  # depth, a, period, phase
+    band: tuple[float, float] | None = None  # the fringes' band (Hz) on a band night
 
 
 @functools.lru_cache(maxsize=4096)
@@ -615,6 +626,25 @@ def _night(seed: int, evening: int, p: GroundParams) -> _Night:
     walk_t, walk_v = _delta_f_walk(seed, evening, p, t0, t1)
     f0_mid = phi0 * df_mid
     n_min = max(1, int(np.ceil((p.iar_fmin - f0_mid) / df_mid)))
+    harmonics = np.arange(n_min, n_min + nfr, dtype=float)
+    band = None
+    if p.iar_band_probability > 0:
+        brng = np.random.default_rng([seed, _BAND, evening])
+        if brng.random() < p.iar_band_probability:
+            band = (
+                max(p.iar_fmin, f0_mid + (n_min - 0.5) * df_mid),
+                f0_mid + (n_min + nfr - 0.5) * df_mid,
+            )
+            # every harmonic that the band can hold at the smallest spacing allowed
+            k = min(int(np.ceil(band[1] / p.iar_delta_f_range[0])) + 1, _BAND_HARMONICS)
+            harmonics = np.arange(0, k, dtype=float)
+            f_start = brng.uniform(0.0, 0.3, k) * dur
+            f_end = brng.uniform(0.0, 0.3, k) * dur
+            f_ramp = brng.uniform(1200, 3600, k)
+            f_mod = brng.uniform(0.0, 0.4, k)
+            f_period = brng.uniform(1.5, 4.0, k) * 3600.0
+            f_phase = brng.uniform(0, 2 * np.pi, k)
+            nfr = k
     return _Night(
         evening=evening,
         p=float(prob),
@@ -628,7 +658,7 @@ def _night(seed: int, evening: int, p: GroundParams) -> _Night:
         phi=(phi0, phi1),
         contrast=float(contrast),
         width=float(width),
-        n=np.arange(n_min, n_min + nfr, dtype=float),
+        n=harmonics,
         f_t0=t0 + f_start[:nfr],
         f_t1=t1 - f_end[:nfr],
         f_ramp=f_ramp[:nfr],
@@ -639,6 +669,7 @@ def _night(seed: int, evening: int, p: GroundParams) -> _Night:
         walk_v=walk_v,
         storm=_storm(seed, evening, p),
         fade=_fade(seed, evening, p),
+        band=band,
     )
 
 
@@ -784,6 +815,9 @@ def _iar_relative(
     for i, n in enumerate(night.n):
         fn = f0 + n * df
         taper = _smoothstep((fn - (p.iar_fmin - 0.1)) / 0.2) * _smoothstep((p.iar_fmax - fn) / 0.5)
+        if night.band is not None:  # a fringe fades in and out as it crosses the band's edges
+            taper = taper * _smoothstep((fn - night.band[0]) / (0.5 * df) + 0.5)
+            taper = taper * _smoothstep((night.band[1] - fn) / (0.5 * df) + 0.5)
         vis = _ramp(ts, night.f_t0[i], night.f_t1[i], night.f_ramp[i], night.f_ramp[i])
         mod = (
             1.0 + night.f_mod[i] * np.sin(2 * np.pi * ts / night.f_period[i] + night.f_phase[i])
@@ -1520,6 +1554,12 @@ def iar_truth_nights(
         night = _night(seed, e, p)
         tt = np.linspace(night.t0, night.t1, 145)
         df, f0 = _night_df_f0(night, tt, p)
+        n_fringes, f_lowest = night.n.size, np.median(f0 + night.n[0] * df)
+        if night.band is not None:  # the harmonics inside the band, through the night
+            fn = f0[:, None] + night.n[None, :] * df[:, None]
+            inside = (fn >= night.band[0]) & (fn <= night.band[1])
+            n_fringes = int(np.median(inside.sum(axis=1)))
+            f_lowest = np.median(np.where(inside, fn, np.inf).min(axis=1))
         rows.append(
             (
                 night.has_iar,
@@ -1530,8 +1570,8 @@ def iar_truth_nights(
                 df.min(),
                 df.max(),
                 np.median(f0),
-                night.n.size,
-                np.median(f0 + night.n[0] * df),
+                n_fringes,
+                f_lowest,
                 night.contrast,
                 night.storm is not None,
                 np.nan if night.storm is None else night.storm.t0,
