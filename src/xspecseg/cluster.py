@@ -65,10 +65,18 @@ SMALL_JOB_DAYS = 7
 # mmap, 16 MiB trim) keep less (a cube worker's peak PSS 0.58-0.63 instead of 0.88 GiB)
 # but cost time: a month's cube took 23-24 s instead of 18-20 s and its inference 3.5-3.7 s
 # instead of 1.9-2.1 s (benchmarks/bench_year.py, two runs of each, commit 137b06d).
-#: glibc malloc settings given to Dask workers (the reason is in the comment above).
+# A worker's task threads (the network lane and the I/O thread) each get a malloc arena of
+# their own by default, up to eight per core, and memory freed in one arena serves only
+# the threads that use it: at most two arenas cut a CSES-01 inference worker's peak PSS
+# from 1.06-1.07 to 1.00-1.01 GiB and a catalogue worker's from 0.34-0.35 to 0.27-0.28 GiB
+# in the same time (bench_year.py --cses --days 8, two workers, five alternating runs
+# with one, two or the default number of arenas, commit ed18756); a ground cube worker's
+# peak PSS fell from 0.67-0.94 to 0.55-0.71 GiB (bench_year.py --days 14, two runs each).
+#: glibc malloc settings given to Dask workers (the reasons are in the comments above).
 WORKER_MALLOC_ENV = {
     "MALLOC_TRIM_THRESHOLD_": "268435456",
     "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_ARENA_MAX": "2",
 }
 
 # Dask's worker samples its own call stack every 10 ms for the dashboard's profile and
