@@ -61,7 +61,9 @@ def test_predict_events_stats_plot(chain, local_probability, tmp_path, capsys):
     assert local_probability.shape == (4 * 864, 410)
     night = local_probability[648:1296]  # 18:00 on day 1 to 06:00 on day 2 (+6 h)
     assert np.isfinite(night).all() and (night > 0).any()
-    assert (local_probability[:648] == 0).all()  # no complete night before the first evening
+    # 00-06 UT of the first day is the second half of a night: examined as a night with a gap
+    assert np.isfinite(local_probability[:216]).all() and (local_probability[:216] > 0).any()
+    assert (local_probability[216:648] == 0).all()  # daytime
     events = tmp_path / "events.nc"
     args = ["events", str(root / "local.zarr"), "--cube", str(cube), "-o", str(events),
             "--threshold", "0.3", "--min-pixels", "1"]  # fmt: skip
