@@ -199,14 +199,12 @@ def night_images(
     [(0, 6, 6, 0), (18, 30, 0, 0), (42, 48, 0, 6)]
     """
     t = _as_ns(time)
-    if t.size == 0:
+    if t.size < 2:  # no row step: no window is known to be covered (as in night_spans)
         return []
+    step = t[1] - t[0]
     out = []
     for n in nights(t, window, complete_only=False):
         s, e = n.rows
-        if t.size < 2:
-            continue
-        step = t[1] - t[0]
         total = int(np.ceil((n.end - n.start) / step))
         before = int(np.ceil((t[0] - n.start) / step)) if t[0] > n.start else 0
         after = int(np.ceil((n.end - (t[-1] + step)) / step)) if n.end > t[-1] + step else 0
