@@ -44,7 +44,7 @@ import numpy as np
 import xarray as xr
 
 from .._compute import compute, tasks_over
-from ..imageunits import DEFAULT_NIGHT, halforbit_spans, night_spans
+from ..imageunits import DEFAULT_NIGHT, halforbit_spans, night_images
 
 __all__ = ["CONTEXT_VARIABLES", "add_context", "event_context"]
 
@@ -172,7 +172,8 @@ def unit_spans(probability: xr.DataArray) -> list[tuple[int, int]]:
             else None
         )
         return halforbit_spans(probability["orbit"].values, direction)
-    return night_spans(probability["time"].values, DEFAULT_NIGHT)
+    # the nights predict examines: those cut short by the record's ends too
+    return [sp[:2] for sp in night_images(probability["time"].values, DEFAULT_NIGHT)]
 
 
 def _unit_context(
