@@ -860,11 +860,6 @@ class _Day:
 
 
 @functools.lru_cache(maxsize=64)
-def _level(seed: int, day: int) -> float:
-    return _day_value(seed, _LEVEL, day)
-
-
-@functools.lru_cache(maxsize=64)
 def _day(seed: int, day: int, p: GroundParams) -> _Day:
     """Events of one UTC day (shared by all components), from that day's own RNG."""
     rng = np.random.default_rng([seed, _DAY, day])
@@ -932,7 +927,7 @@ def _day(seed: int, day: int, p: GroundParams) -> _Day:
     bursts, sferics = _sferic_bursts(seed, day, p)
     return _Day(
         day=day,
-        level=_level(seed, day),
+        level=_day_value(seed, _LEVEL, day),
         pc1=tuple(pc1),
         manmade=mode,
         manmade_on=tuple(on),
@@ -1016,7 +1011,7 @@ def _sferic_bursts(
 
 
 def _background_shape(
-    f: np.ndarray, p: GroundParams, t: np.ndarray | None = None, seed: int = 0
+    f: np.ndarray, p: GroundParams, t: np.ndarray | None, seed: int
 ) -> np.ndarray:
     """Background PSD shape: (f,), or (t, f) when the slope changes with time."""
     fk2 = p.background_knee**2
@@ -1035,6 +1030,7 @@ def _background_shape(
     return p.background_amplitude**2 * s + p.background_floor
 
 
+@functools.lru_cache(maxsize=256)
 def _day_value(seed: int, tag: int, day: int) -> float:
     return float(np.random.default_rng([seed, tag, day]).standard_normal())
 
