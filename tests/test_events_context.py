@@ -195,6 +195,22 @@ def test_half_orbit_chunks_measure_context_while_labelling(monkeypatch):
     assert second_pass == [[(40, 100)]]
 
 
+def test_units_measured_while_labelling_without_an_event_of_their_own():
+    # the only region of the whole-unit chunk is smaller than min_pixels, and the one
+    # event lies across two units: nothing measured in a chunk is an event
+    psd, prob = _cube()
+    prob = prob.copy()
+    prob[:] = 0.0
+    prob[10, 10] = 0.9
+    prob[60:80, 5:8] = 0.9
+    whole = extract_events(prob, psd=psd, threshold=0.5, min_pixels=5, context=True, **NO_CUTS)
+    lazy = extract_events(prob.chunk(time=70), psd=psd.chunk(time=70), threshold=0.5,
+                          min_pixels=5, context=True, **NO_CUTS)  # fmt: skip
+    assert lazy.sizes["event"] == whole.sizes["event"] == 1
+    for key in CONTEXT_VARIABLES:
+        np.testing.assert_array_equal(lazy[key].values, whole[key].values, err_msg=key)
+
+
 def test_context_is_measured_when_asked_or_when_the_model_scores():
     psd, prob = _cube()
     # by default only a model with an event score pays for the second pass over the PSD

@@ -399,11 +399,13 @@ def chunk_context(
         ctx = part.get("context")
         if ctx is None:
             continue
+        for key in ctx:  # a column even where no label of the chunk is an event
+            values.setdefault(key, np.full(merged.keep.size, np.nan))
         for label, root in enumerate(node):
             i = where.get(int(root))
             if i is None or members[root] != 1:
                 continue  # not an event, or merged with labels of another chunk
             known[i] = True
             for key, column in ctx.items():
-                values.setdefault(key, np.full(merged.keep.size, np.nan))[i] = column[label]
+                values[key][i] = column[label]
     return known, values
