@@ -724,6 +724,17 @@ def test_event_cuts_keep_true_events_and_reject_storms(tmp_path):
     assert (df.duration % 2.0 == 0).all() and df.duration.max() > 0
     with pytest.raises(ValueError, match="too few"):
         tune_event_filter(props.isel(event=slice(0, 6)))
+    # a chosen subset of the cuts: the same bounds, the others not set, no fewer kept
+    some = tune_event_filter(props, keep=0.95, cuts=("mean_probability", "impulsiveness"))
+    assert some["cuts"] == ["impulsiveness", "mean_probability"]
+    assert "min_bandwidth" not in some and "max_duration" not in some
+    for key in ("max_impulsiveness", "min_mean_probability"):
+        assert some[key] == cuts[key], key
+    kept = (alone["max_impulsiveness"] & alone["min_mean_probability"]).mean()
+    assert some["true_kept"] == pytest.approx(kept, abs=1e-4)
+    assert some["true_kept"] >= cuts["true_kept"]
+    with pytest.raises(ValueError, match="unknown cut"):
+        tune_event_filter(props, cuts=("area",))
     assert props.attrs["images"] == 6 and cuts["images"] == 6
 
     # a false-alarm rate as the operating point: look-alikes as smooth and as shaped as the

@@ -32,6 +32,7 @@ from ._optional import needs_extra
 from .cluster import dask_client
 from .contract import NORM_STATISTICS
 from .events import EVENT_CUT_KEYS
+from .events.cuts import PROPERTY_CUTS
 from .infer import _weights_sha256
 from .validation import evaluation_table, heldout_cses_table, heldout_ground_table
 
@@ -916,6 +917,10 @@ def _add_tune_events_parser(subparsers: Any) -> None:
                    help="raise the mean-probability cut until at most R other events per "
                    "image pass: an operating point set by the false-alarm rate (the shape "
                    "cuts keep --keep)")  # fmt: skip
+    p.add_argument("--cuts", nargs="+", default=list(PROPERTY_CUTS), metavar="NAME",
+                   choices=list(PROPERTY_CUTS), help="the event properties to bound (default: "
+                   "all four: %(default)s); an IAR model leaves out duration, since an IAR "
+                   "can last the whole night")  # fmt: skip
     p.add_argument("--min-pixels", type=int, default=50, help="smallest event (default: 50)")
     p.add_argument("--score", action="store_true",
                    help="fit a logistic event score on every event property (shape, "
@@ -977,6 +982,7 @@ def cmd_tune_events(args: argparse.Namespace) -> int:
         max_false_per_image=args.max_false,
         score=args.score,
         score_c=args.score_c,
+        cuts=tuple(args.cuts),
         **({"score_features": tuple(args.score_features)} if args.score_features else {}),
     )
     if "data" in props.attrs:

@@ -22,14 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
 from ..contract import EVENT_CUT_KEYS
 
-__all__ = ["CUTS", "EVENT_CUT_KEYS", "event_bandwidth", "event_duration", "select_events"]
+__all__ = [
+    "CUTS",
+    "EVENT_CUT_KEYS",
+    "PROPERTY_CUTS",
+    "EventCut",
+    "event_bandwidth",
+    "event_duration",
+    "select_events",
+]
 
 
 def event_bandwidth(catalogue: xr.Dataset) -> np.ndarray:
@@ -115,6 +123,19 @@ CUTS: dict[str, Cut] = {
     "min_bandwidth": Cut(event_bandwidth, upper=False),
     "max_duration": Cut(event_duration, upper=True),
     "min_event_score": Cut("event_score", upper=False, needs_psd=True),
+}
+
+
+#: an event property that one of the shape and confidence cuts bounds
+EventCut = Literal["impulsiveness", "mean_probability", "bandwidth", "duration"]
+
+#: property -> the cut of :data:`CUTS` that bounds it (the cuts ``xspecseg tune-events``
+#: sets from quantiles of the true events)
+PROPERTY_CUTS: dict[EventCut, str] = {
+    "impulsiveness": "max_impulsiveness",
+    "mean_probability": "min_mean_probability",
+    "bandwidth": "min_bandwidth",
+    "duration": "max_duration",
 }
 
 

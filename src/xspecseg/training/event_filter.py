@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from ..events import (
     event_duration,
     extract_events,
 )
+from ..events.cuts import CUTS, PROPERTY_CUTS, EventCut
 from ..events.score import DEFAULT_FEATURES
 from ..models.checkpoint import CONFIG_FILE
 from .dataset import SpectrogramDataset
@@ -141,18 +143,16 @@ def event_properties(
     return out
 
 
-def _quantile_cuts(props: xr.Dataset, true: np.ndarray, keep: float) -> tuple[dict, np.ndarray]:
-    """The four cuts that each keep ``keep`` of the true events, and which events pass."""
+def _quantile_cuts(
+    props: xr.Dataset, true: np.ndarray, keep: float, cuts: Collection[EventCut]
+) -> tuple[dict, np.ndarray]:
+    """The ``cuts`` that each keep ``keep`` of the true events, and which events pass."""
     out: dict[str, Any] = {}
     passed = np.ones(true.size, dtype=bool)
-    for key, prop, upper in (
-        ("max_impulsiveness", "impulsiveness", True),
-        ("min_mean_probability", "mean_probability", False),
-        ("min_bandwidth", "bandwidth", False),
-        ("max_duration", "duration", True),
-    ):
-        if prop not in props:
+    for prop, key in PROPERTY_CUTS.items():
+        if prop not in props or prop not in cuts:
             continue
+        upper = CUTS[key].upper
         x = np.asarray(props[prop].values, float)
         cut = float(np.nanquantile(x[true], keep if upper else 1.0 - keep))
         out[key] = round(cut, 4)
@@ -190,14 +190,22 @@ def tune_event_filter(
     score: bool = False,
     score_c: float = 0.1,
     score_features: tuple[str, ...] = DEFAULT_FEATURES,
+    cuts: Collection[EventCut] = tuple(PROPERTY_CUTS),
 ) -> dict[str, Any]:
     """Cuts that each keep ``keep`` of the true events in ``props``.
 
     ``max_impulsiveness`` and ``max_duration`` are the ``keep`` quantiles of the true
     events' impulsiveness and duration, ``min_mean_probability`` and ``min_bandwidth``
     the ``1 - keep`` quantiles of their mean probability and bandwidth (a property
-    ``props`` lacks gets no cut). Also returns the share of true and of other events
-    that pass all cuts, and the other events that pass per image.
+    ``props`` lacks, or one not named in ``cuts``, gets no cut). Also returns the share
+    of true and of other events that pass all cuts, and the other events that pass per
+    image.
+
+    ``cuts`` names the properties to bound. A bound must say something about the
+    events themselves, not about the training images: an IAR lasts from an hour to a
+    whole night, and a network fragments it on training nights, so the longest training
+    events are no upper bound on a real one's duration (IAR models leave ``duration``
+    out).
 
     With ``max_false_per_image``, the operating point is set by the false-alarm rate a
     user asks for: ``min_mean_probability`` is raised to the lowest value (on a 1e-4
@@ -230,6 +238,9 @@ def tune_event_filter(
     """
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep must lie in (0, 1], got {keep}")
+    unknown = sorted(set(cuts) - set(PROPERTY_CUTS))
+    if unknown:
+        raise ValueError(f"unknown cut(s) {unknown}: choose from {list(PROPERTY_CUTS)}")
     true = props["true"].values.astype(bool)
     if true.sum() < 10:
         raise ValueError(
@@ -266,7 +277,8 @@ def tune_event_filter(
         passed = ~(s < cut)
         extra["score_c"] = float(score_c)
     else:
-        out, passed = _quantile_cuts(props, true, keep)
+        out, passed = _quantile_cuts(props, true, keep, cuts)
+        extra["cuts"] = [c for c in PROPERTY_CUTS if c in cuts]
         if allowed is not None:
             out, passed, raised = _raise_probability_cut(props, true, out, passed, allowed)
             extra.update(raised)
