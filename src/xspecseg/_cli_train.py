@@ -862,6 +862,7 @@ def _add_ensemble_parser(subparsers: Any) -> None:
         epilog=_examples(
             "xspecseg ensemble runs/seed0 runs/seed1 runs/seed2 -o cses-ensemble",
             "xspecseg tune-events cses-ensemble --data synth-cses --nights 48",
+            "xspecseg ensemble iar-model --row-background tilt -o iar-model-tilt",
         ),
     )
     p.add_argument("models", nargs="+", help="model directories or shipped names")
@@ -871,6 +872,14 @@ def _add_ensemble_parser(subparsers: Any) -> None:
         action="store_true",
         help="run each member on the image and on its time reversal too and average the "
         "two (twice the inference; one model given alone becomes time-symmetric)",
+    )
+    p.add_argument(
+        "--row-background",
+        choices=("level", "tilt"),
+        default=None,
+        help="run the members with this row background of the log-relative input instead "
+        "of their own (tilt: each time row's smooth spectral shape taken out as well, for "
+        "backgrounds whose slope changes within a night; the config records both)",
     )
     p.set_defaults(func=cmd_ensemble, _argv=None)
 
@@ -882,7 +891,13 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     if os.path.exists(os.path.join(args.output, "config.json")):
         raise SystemExit(f"error: {args.output} already holds a model; choose another -o")
     command = "xspecseg " + " ".join(shlex.quote(a) for a in (args._argv or sys.argv[1:]))
-    out = ensemble_of(list(args.models), args.output, command=command, flip_time=args.flip_time)
+    out = ensemble_of(
+        list(args.models),
+        args.output,
+        command=command,
+        flip_time=args.flip_time,
+        row_background=args.row_background,
+    )
     cfg = read_config(out)
     print(
         f"{len(cfg['kwargs']['members'])} members, {cfg['parameters']:,} "

@@ -3,6 +3,7 @@ member's own input, checkpoints built from trained members, and what is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -233,3 +234,38 @@ def test_cli_flip_time_makes_one_model_time_symmetric(members: list[Path], tmp_p
         plain, flipped = one(x), one(x.flip(-2)).flip(-2)
         assert not torch.allclose(plain, flipped, atol=1e-3)  # the member is not symmetric
         torch.testing.assert_close(net(x), (plain + flipped) / 2)
+
+
+def test_cli_row_background_runs_a_member_on_that_row_background(
+    members: list[Path], tmp_path: Path
+) -> None:
+    """Against the member alone fed the tilt representation of a PSD whose slope changes
+    half way through the image: the ensemble's output is that, not the level one."""
+    out = tmp_path / "tilt"
+    assert main(["ensemble", str(members[1]), "--row-background", "tilt", "-o", str(out)]) == 0
+    net, one = load(out), load(members[1])
+    trained = one.xspecseg_card.representation
+    card, cfg = net.xspecseg_card, net.xspecseg_config
+    assert trained.row_background == "level" and card.representation.row_background == "tilt"
+    assert card.representation == dataclasses.replace(trained, row_background="tilt")
+    assert InputRepresentation.from_dict(cfg["trained_representation"]) == trained
+    assert net.threshold == one.threshold
+    psd = _psd(5)
+    psd[20:] *= np.linspace(1.0, 30.0, psd.shape[1])  # a steeper spectrum from row 20
+    with torch.no_grad():
+        got = net(torch.from_numpy(card.representation(psd))[None, None])
+        tilt = one(torch.from_numpy(card.representation(psd))[None, None])
+        level = one(torch.from_numpy(trained(psd))[None, None])
+    torch.testing.assert_close(got, tilt)
+    assert (got - level).abs().max() > 1e-2
+    # the default keeps the members' own row background and records nothing more
+    same = ensemble_of([members[1]], tmp_path / "same", row_background="level")
+    assert "trained_representation" not in json.loads((same / "config.json").read_text())
+
+
+def test_row_background_needs_the_relative_representation(tmp_path: Path) -> None:
+    fixed = InputRepresentation("log-fixed", center=0.0, scale=1.0).to_dict()
+    member = _member(tmp_path / "fixed", 7, 0.5, representation=fixed)
+    with pytest.raises(ValueError, match="log-relative"):
+        ensemble_of([member], tmp_path / "e", row_background="tilt")
+    assert not (tmp_path / "e").exists()

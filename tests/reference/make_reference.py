@@ -5,7 +5,8 @@ Run from the repository root when a change is *meant* to alter what the shipped 
 produce (new weights, a new input representation, a new event definition), and say why
 in the commit:
 
-    python tests/reference/make_reference.py
+    python tests/reference/make_reference.py            # both
+    python tests/reference/make_reference.py iar_default
 
 A refactor must leave the outputs as they are, so the references are not rewritten then.
 """
@@ -38,11 +39,16 @@ def _save(name: str, prob, cat) -> None:
     print(f"{name}: probability {prob.shape}, {cat.sizes['event']} events")
 
 
-def main() -> None:
-    _save("iar_default", *iar_outputs())
-    with tempfile.TemporaryDirectory() as tmp:
-        _save("cses_default", *cses_outputs(Path(tmp)))
+def main(names: list[str]) -> None:
+    unknown = set(names) - {"iar_default", "cses_default"}
+    if unknown:
+        raise SystemExit(f"unknown reference(s) {sorted(unknown)}: iar_default, cses_default")
+    if not names or "iar_default" in names:
+        _save("iar_default", *iar_outputs())
+    if not names or "cses_default" in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            _save("cses_default", *cses_outputs(Path(tmp)))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -38,6 +38,7 @@ from ..contract import (
     EVENT_CUT_KEYS,
     NORM_STATISTICS,
     ModelCard,
+    RowBackground,
     architecture_of,
 )
 from .normstats import use_image_statistics
@@ -375,6 +376,7 @@ def ensemble_of(
     *,
     command: str | None = None,
     flip_time: bool = False,
+    row_background: RowBackground | None = None,
 ) -> Path:
     """Write a checkpoint that averages the logits of trained ``members`` (seed ensemble).
 
@@ -396,6 +398,13 @@ def ensemble_of(
     flip_time : bool
         Run every member on the image and on its time reversal as well and average the
         two: a time-symmetric detector at twice the inference cost (default: False).
+    row_background : {"level", "tilt"}, optional
+        Run the members with this row background of the ``"log-relative"`` representation
+        instead of the one they were trained with (default: theirs). ``"tilt"`` takes out
+        each time row's smooth spectral shape, so that a background whose slope changes
+        within an image (a new day's spectrum at midnight, storm hours) leaves no tilt
+        for a network trained on flat rows; see :class:`xspecseg.contract.InputRepresentation`.
+        The config records the representation the members were trained with.
 
     Returns
     -------
@@ -405,7 +414,8 @@ def ensemble_of(
     Raises
     ------
     ValueError
-        Members that read other data, another representation, or an ensemble.
+        Members that read other data, another representation, or an ensemble; a
+        ``row_background`` for members without the ``"log-relative"`` representation.
 
     Examples
     --------
@@ -441,6 +451,14 @@ def ensemble_of(
                     f"{getattr(base, key)!r}"
                 )
     r0 = reps[0]
+    run_rep = r0
+    if row_background is not None and row_background != r0.row_background:
+        if r0.method != "log-relative":
+            raise ValueError(
+                f"row_background applies to the log-relative representation; the members "
+                f"read {r0.method!r}"
+            )
+        run_rep = dataclasses.replace(r0, row_background=row_background)
     thresholds = [c.threshold for c in cards]
     threshold = float(np.median(thresholds))
     specs = []
@@ -484,7 +502,7 @@ def ensemble_of(
         "logits moved to put its own threshold there",
         architecture=ENSEMBLE,
         parameters=int(sum(p.numel() for p in model.parameters())),
-        representation=r0.to_dict(),
+        representation=run_rep.to_dict(),
         provenance={
             "command": command,
             "created": utc_now_iso(),
@@ -494,9 +512,12 @@ def ensemble_of(
                     "weights_sha256": sha256_file(w),
                     "architecture": c["name"],
                     "provenance": c.get("provenance"),
+                    "training": c.get("training"),
                 }
                 for m, w, c in zip(members, weights, configs, strict=True)
             ],
         },
     )
+    if run_rep != r0:
+        config["trained_representation"] = r0.to_dict()
     return save(model, path, config=config)
