@@ -256,7 +256,7 @@ def test_cli_stores_open_cleanly_and_name_the_model(tmp_path):
     config = json.loads((shipped / "config.json").read_text())
     for attrs in (plain(prob_store).attrs, xs.open_probability(prob_store).attrs):
         assert attrs["model"] == "iar-default"
-        assert attrs["model_architecture"] == config["name"] == "unet"
+        assert attrs["model_architecture"] == config["name"] == "ensemble"
         sha = hashlib.sha256((shipped / "model.safetensors").read_bytes()).hexdigest()
         assert attrs["model_sha256"] == sha
         assert attrs["threshold"] == config["threshold"]

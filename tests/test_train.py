@@ -417,11 +417,14 @@ def test_the_shipped_configs_read_as_recipes(name):
     from xspecseg.models.checkpoint import locate
 
     cfg = json.loads(locate(name)[0].read_text())
-    recipe = TrainingRecipe.from_config(cfg)
-    # the training section is the recipe and the sizes of the data it was given
-    data_sizes = {k: cfg["training"].pop(k) for k in ("n_train", "n_val")}
-    assert recipe.to_config() == cfg["training"] and min(data_sizes.values()) > 0
-    assert recipe.epochs == cfg["provenance"]["epochs"] and recipe.augment is None
+    # an ensemble keeps each member's recipe and provenance
+    members = cfg["provenance"].get("members") or [cfg]
+    for member in members:
+        recipe = TrainingRecipe.from_config(member)
+        # the training section is the recipe and the sizes of the data it was given
+        data_sizes = {k: member["training"].pop(k) for k in ("n_train", "n_val")}
+        assert recipe.to_config() == member["training"] and min(data_sizes.values()) > 0
+        assert recipe.epochs == member["provenance"]["epochs"] and recipe.augment is None
 
 
 @pytest.mark.parametrize(

@@ -174,10 +174,16 @@ def test_shipped_names(tmp_path: Path, monkeypatch) -> None:
 def test_the_shipped_iar_model_loads_with_its_provenance() -> None:
     model = load("iar-default")
     cfg = model.xspecseg_config
-    assert cfg["architecture"] == "unet" and cfg["band"] == [0.0, 6.0]
+    # the trained U-net, run with the tilt row background by `xspecseg ensemble`
+    assert cfg["architecture"] == "ensemble" and cfg["band"] == [0.0, 6.0]
     assert cfg["night_window"] == ["18:00", "06:00"] and 0.4 <= model.threshold <= 0.9
-    assert cfg["provenance"]["command"].startswith("xspecseg train --data synth-iar")
+    assert cfg["provenance"]["command"].startswith("xspecseg ensemble iar-unet --row-background")
+    (member,) = cfg["provenance"]["members"]
+    assert member["architecture"] == "unet"
+    assert member["provenance"]["command"].startswith("xspecseg train --data synth-iar")
     assert cfg["representation"]["method"] == "log-relative"
+    assert cfg["representation"]["row_background"] == "tilt"
+    assert "row_background" not in cfg["trained_representation"]  # level, the default
 
 
 # -- what a config may ask for: a whitelist per architecture ------------------------------------
