@@ -212,8 +212,9 @@ def read_config(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Examples
     --------
-    >>> read_config("iar-default")["name"]
-    'unet'
+    >>> cfg = read_config("iar-default")
+    >>> cfg["name"], [m["architecture"] for m in cfg["provenance"]["members"]]
+    ('ensemble', ['unet'])
     """
     return _read_config(locate(name_or_path)[0])
 

@@ -54,6 +54,7 @@ from ..models import get_model, temperature_schedule, use_image_statistics
 from ..models.checkpoint import save
 from ..models.losses import get_loss
 from ..models.metrics import ConfusionMatrix
+from ..models.registry import ENSEMBLE
 from ..models.unet import init_weights
 from .augment import as_augment
 from .dataset import SpectrogramDataset, pad_collate
@@ -712,14 +713,24 @@ class TrainingRecipe:
     def from_config(cls, config: Mapping[str, Any]) -> TrainingRecipe:
         """The recipe a checkpoint config (``config.json`` of a saved model) records.
 
+        An ensemble (``xspecseg ensemble``) was not trained as one: its members' recipes
+        are in its provenance (``config["provenance"]["members"][i]``, which this reads
+        too) and the ensemble's own config is refused.
+
         Examples
         --------
         >>> from xspecseg.models.checkpoint import locate
         >>> cfg = json.loads(locate("iar-default")[0].read_text())
-        >>> r = TrainingRecipe.from_config(cfg)
+        >>> (member,) = cfg["provenance"]["members"]  # iar-default: one U-net
+        >>> r = TrainingRecipe.from_config(member)
         >>> r.loss, r.batch_size, r.restart_epochs
         ('ce_logdice', 4, 30)
         """
+        if config.get("name") == ENSEMBLE or config.get("architecture") == ENSEMBLE:
+            raise ValueError(
+                "an ensemble has no training recipe of its own: read a member's, "
+                "TrainingRecipe.from_config(config['provenance']['members'][i])"
+            )
         t = dict(config.get("training") or {})
         sched = dict(t.get("scheduler_kwargs") or {})
         temp = dict(t.get("temperature_kwargs") or {})
