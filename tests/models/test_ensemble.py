@@ -251,7 +251,7 @@ def test_cli_row_background_runs_a_member_on_that_row_background(
     assert InputRepresentation.from_dict(cfg["trained_representation"]) == trained
     assert net.threshold == one.threshold
     psd = _psd(5)
-    psd[20:] *= np.linspace(1.0, 30.0, psd.shape[1])  # a steeper spectrum from row 20
+    psd[20:] *= np.linspace(1.0, 30.0, psd.shape[1])  # another spectral slope from row 20
     with torch.no_grad():
         got = net(torch.from_numpy(card.representation(psd))[None, None])
         tilt = one(torch.from_numpy(card.representation(psd))[None, None])
