@@ -169,3 +169,29 @@ def test_compare_on_local_workers_gives_the_models_of_a_run_here(tmp_path):
         a = load(run_folder(tmp_path / "dask", "tiny", seed))
         b = load(run_folder(tmp_path / "here", "tiny", seed))
         assert same(weights(a), weights(b))
+
+
+def test_after_an_interruption_the_runs_furthest_along_go_first(tmp_path, monkeypatch):
+    import xspecseg._cli_train as cli_train
+
+    data = tiny_set(4, (32, 32)).save(tmp_path / "d.npz")
+    argv = _compare(tmp_path, data, 1)
+    assert _cli(argv) == 0
+    # one run gets a second epoch by its own train command, as if the grid had been
+    # stopped while it trained
+    ahead = run_folder(tmp_path / "cmp", "narrow", 1)
+    command = shlex.split(load(ahead).xspecseg_config["provenance"]["command"])[1:]
+    command[command.index("--epochs") + 1] = "2"
+    assert _cli(command) == 0 and finished_epochs(ahead) == 2
+    order = []
+    task = cli_train._compare_task
+
+    def recorded(ns, _after=None):
+        order.append(ns.output)
+        return task(ns, _after)
+
+    monkeypatch.setattr(cli_train, "_compare_task", recorded)
+    assert _cli(_compare(tmp_path, data, 3)) == 0
+    given = [str(run_folder(tmp_path / "cmp", r, s)) for r in ("wide", "narrow") for s in (0, 1)]
+    assert order == [str(ahead)] + [f for f in given if f != str(ahead)]
+    assert all(finished_epochs(f) == 3 for f in given)

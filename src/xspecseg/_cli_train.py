@@ -464,7 +464,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if done >= args.epochs:
                 log.info("%s seed %d: finished (%d epochs), skipped", label, seed, done)
                 continue
-            todo.append((label, seed, ns))
+            todo.append((label, seed, ns, done))
+    # after an interruption the runs furthest along go first, so that whole runs (and the
+    # table's rows) come back before new ones start; the order given breaks ties
+    todo.sort(key=lambda item: -item[3])
     print(f"{len(runs)} architecture(s) x {len(args.seeds)} seed(s): {len(todo)} run(s) to train")
     failed: list[str] = []
 
@@ -486,9 +489,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(todo), desc="compare", unit="run")
     try:
         if todo and args.workers == 1 and not args.scheduler:
-            for seed in sorted({s for _, s, _ in todo}):
-                _warm_cache(next(ns for _, s, ns in todo if s == seed))
-            for label, seed, ns in todo:
+            for seed in sorted({s for _, s, _, _ in todo}):
+                _warm_cache(next(ns for _, s, ns, _ in todo if s == seed))
+            for label, seed, ns, _ in todo:
                 finished(label, seed, lambda ns=ns: _compare_task(ns))
         elif todo:
             with needs_extra("cluster"):
@@ -497,11 +500,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             with dask_client(args.scheduler, args.workers) as client:
                 warm = {
                     s: client.submit(_warm_cache, ns, pure=False)
-                    for s, ns in {s: ns for _, s, ns in reversed(todo)}.items()
+                    for s, ns in {s: ns for _, s, ns, _ in reversed(todo)}.items()
                 }
                 futures = {
-                    client.submit(_compare_task, ns, warm[seed], pure=False): (label, seed)
-                    for label, seed, ns in todo
+                    client.submit(
+                        _compare_task, ns, warm[seed], pure=False, priority=len(todo) - k
+                    ): (label, seed)
+                    for k, (label, seed, ns, _) in enumerate(todo)
                 }
                 for fut in as_completed(list(futures)):
                     finished(*futures[fut], fut.result)
