@@ -14,7 +14,12 @@ import xarray as xr
 from test_train import same, tiny_set, weights
 from xspecseg.models import load
 from xspecseg.plot import training_curves_figure
-from xspecseg.training.compare import finished_epochs, run_folder, training_curves
+from xspecseg.training.compare import (
+    finished_epochs,
+    run_folder,
+    trained_epochs,
+    training_curves,
+)
 from xspecseg.validation import evaluation_table
 
 
@@ -177,12 +182,15 @@ def test_after_an_interruption_the_runs_furthest_along_go_first(tmp_path, monkey
     data = tiny_set(4, (32, 32)).save(tmp_path / "d.npz")
     argv = _compare(tmp_path, data, 1)
     assert _cli(argv) == 0
-    # one run gets a second epoch by its own train command, as if the grid had been
-    # stopped while it trained
+    # one run gets a second epoch by its own train command, and the grid is stopped
+    # while that run trains its third: its epoch checkpoints stay, its model is not written
     ahead = run_folder(tmp_path / "cmp", "narrow", 1)
     command = shlex.split(load(ahead).xspecseg_config["provenance"]["command"])[1:]
     command[command.index("--epochs") + 1] = "2"
     assert _cli(command) == 0 and finished_epochs(ahead) == 2
+    for name in ("config.json", "model.safetensors", "history.nc"):
+        (ahead / name).unlink()
+    assert finished_epochs(ahead) == 0 and trained_epochs(ahead) == 2
     order = []
     task = cli_train._compare_task
 

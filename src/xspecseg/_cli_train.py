@@ -450,7 +450,11 @@ def _compare_task(ns: argparse.Namespace, _after: Any = None) -> dict[str, Any]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .plot import training_curves_figure  # optional extra: plot
-    from .training.compare import finished_epochs, training_curves  # optional extra: torch
+    from .training.compare import (  # optional extra: torch
+        finished_epochs,
+        trained_epochs,
+        training_curves,
+    )
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
@@ -464,7 +468,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if done >= args.epochs:
                 log.info("%s seed %d: finished (%d epochs), skipped", label, seed, done)
                 continue
-            todo.append((label, seed, ns, done))
+            todo.append((label, seed, ns, trained_epochs(ns.output)))
     # after an interruption the runs furthest along go first, so that whole runs (and the
     # table's rows) come back before new ones start; the order given breaks ties
     todo.sort(key=lambda item: -item[3])

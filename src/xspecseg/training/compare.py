@@ -28,6 +28,7 @@ __all__ = [
     "finished_epochs",
     "run_folder",
     "run_of",
+    "trained_epochs",
     "training_curves",
 ]
 
@@ -92,6 +93,16 @@ def finished_epochs(folder: str | os.PathLike) -> int:
         return 0
     with xr.open_dataset(folder / "history.nc") as h:
         return int(h.sizes.get("epoch", 0))
+
+
+def trained_epochs(folder: str | os.PathLike) -> int:
+    """Epochs a run in ``folder`` has behind it: its finished model's, or those of the last
+    epoch checkpoint an interrupted run left (``xspecseg train --resume`` goes on from it).
+    """
+    from .loop import _checkpoints
+
+    done = _checkpoints(Path(folder) / "checkpoints")
+    return max(finished_epochs(folder), done[-1][0] if done else 0)
 
 
 def training_curves(output: str | os.PathLike) -> xr.Dataset:
