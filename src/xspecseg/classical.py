@@ -56,7 +56,8 @@ def _wrap(mask: np.ndarray, like: xr.DataArray | None, name: str) -> np.ndarray 
 
 
 def _log_filled(psd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log10 PSD with missing pixels filled by their periodogram's median.
+    """log10 PSD with missing pixels filled by their periodogram's median (the image's
+    where the periodogram has none).
 
     The fill keeps the filters below from smearing NaN; the caller clears the mask at the
     missing pixels afterwards.
@@ -69,7 +70,11 @@ def _log_filled(psd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN periodograms
             fill = np.nanmedian(rows, axis=1, keepdims=True)
-        fill = np.where(np.isfinite(fill), fill, 0.0)
+        # a periodogram with no data at all takes the image's median: a fixed value
+        # (such as 0) would not move with the record's unit, and the smoothing would
+        # carry it into the rows beside the gap
+        image = np.median(lg[~bad]) if (~bad).any() else 0.0
+        fill = np.where(np.isfinite(fill), fill, image)
         lg = np.where(bad, fill, lg)
     return lg, bad
 
