@@ -92,14 +92,15 @@ def test_detectors_deterministic_nan_and_dataarray():
         beggan_labeller(np.ones(5))
 
 
+@pytest.mark.parametrize("labeller", [beggan_labeller, canny_baseline])
 @pytest.mark.parametrize("gain", [1e-6, 1e-3, 1e3, 1e6])
-def test_beggan_labeller_does_not_depend_on_the_unit_around_a_gap(nights, gain):
+def test_labellers_do_not_depend_on_the_unit_around_a_gap(nights, labeller, gain):
     # a record in nT, pT or fT is the same record: with a gap of whole periodograms the
     # fill of the missing rows must move with the gain, or the smoothing carries it into
     # the rows beside the gap
     with_iar, _ = nights
     psd = with_iar.images[0].astype(np.float64)
     psd[150:170] = np.nan
-    ref = beggan_labeller(psd)
+    ref = labeller(psd)
     assert ref.any() and not ref[150:170].any()
-    np.testing.assert_array_equal(beggan_labeller(psd * gain), ref)
+    np.testing.assert_array_equal(labeller(psd * gain), ref)
