@@ -239,6 +239,17 @@ def _network_gate() -> threading.BoundedSemaphore | None:
         return _GATES[worker.address]
 
 
+def _secede() -> bool:
+    """Leave the worker's thread pool for the rest of this task; False where it cannot."""
+    from distributed import secede
+
+    try:
+        secede()  # the task finishes on this thread; no rejoin needed
+    except (ValueError, AttributeError):  # not on a pool thread of a worker
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _network_lane() -> Iterator[None]:
     """Hold one of this worker's network lanes (:func:`_network_gate`) while the block runs.
@@ -257,17 +268,15 @@ def _network_lane() -> Iterator[None]:
     if not gate.acquire(blocking=False):
         key = _current_worker().address
         with _GATES_LOCK:
-            step_aside = _WAITING.get(key, 0) < 1
-            if step_aside:
+            counted = _WAITING.get(key, 0) < 1
+            if counted:
                 _WAITING[key] = _WAITING.get(key, 0) + 1
         try:
-            if step_aside:
-                from distributed import secede
-
-                secede()  # the task finishes on this thread; no rejoin needed
+            if counted:
+                _secede()
             gate.acquire()
         finally:
-            if step_aside:
+            if counted:
                 with _GATES_LOCK:
                     _WAITING[key] -= 1
     try:
