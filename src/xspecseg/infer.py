@@ -30,7 +30,6 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -183,7 +182,6 @@ def _architecture(source: ModelSource, card: ModelCard) -> Architecture:
 _HOST_THREADS: dict[str, int] = {}
 _GATES: dict[str, threading.BoundedSemaphore] = {}
 _GATES_LOCK = threading.Lock()
-_WAITING: dict[str, int] = {}  # tasks per worker waiting for a lane outside its pool
 
 
 def _current_worker() -> Any:
@@ -222,67 +220,19 @@ def _worker_share() -> int | None:
     return _HOST_THREADS[key]
 
 
-def _network_gate() -> threading.BoundedSemaphore | None:
-    """The semaphore of this worker's network lanes; None where nothing limits them.
-
-    On a worker with I/O threads (:func:`xspecseg.cluster.worker_io_threads`), at most its
-    other threads' count of passes run at once, so that the I/O threads read, sum and
-    write the neighbouring chunks instead of running a second network beside the first.
-    """
+def _network_gate() -> Any:
+    """Hold while a task runs the network: on a worker with I/O threads
+    (:func:`xspecseg.cluster.worker_io_threads`), at most its other threads' count of
+    passes at once, so that the I/O threads read, sum and write the neighbouring chunks
+    instead of running a second network beside the first."""
     io = worker_io_threads()
     worker = _current_worker() if io else None
     if worker is None:
-        return None
+        return contextlib.nullcontext()
     with _GATES_LOCK:
         if worker.address not in _GATES:
             _GATES[worker.address] = threading.BoundedSemaphore(_lanes(worker.state.nthreads, io))
         return _GATES[worker.address]
-
-
-def _secede() -> bool:
-    """Leave the worker's thread pool for the rest of this task; False where it cannot."""
-    from distributed import secede
-
-    try:
-        secede()  # the task finishes on this thread; no rejoin needed
-    except (ValueError, AttributeError):  # not on a pool thread of a worker
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _network_lane() -> Iterator[None]:
-    """Hold one of this worker's network lanes (:func:`_network_gate`) while the block runs.
-
-    A task that finds every lane busy waits outside the worker's thread pool
-    (``distributed.secede``), so that the thread it came on goes back to reading and
-    writing. A task stream of 30 nights to a store showed the I/O thread otherwise often
-    blocked here, holding the next night's input, while finished nights waited to be
-    written. At most one such task per worker waits outside the pool: each holds its input
-    in memory.
-    """
-    gate = _network_gate()
-    if gate is None:
-        yield
-        return
-    if not gate.acquire(blocking=False):
-        key = _current_worker().address
-        with _GATES_LOCK:
-            counted = _WAITING.get(key, 0) < 1
-            if counted:
-                _WAITING[key] = _WAITING.get(key, 0) + 1
-        try:
-            if counted:
-                _secede()
-            gate.acquire()
-        finally:
-            if counted:
-                with _GATES_LOCK:
-                    _WAITING[key] -= 1
-    try:
-        yield
-    finally:
-        gate.release()
 
 
 def _torch_threads(threads: int | None) -> None:
@@ -352,7 +302,7 @@ def _tile_block(
     a = offset + left
     b = offset + block.shape[0] - right
     tiles = tile_spans(a, b, total, tile, tile_halo)
-    with _network_lane():
+    with _network_gate():
         x = representation(block[:, band])
         images = [x[t.lo - offset : t.hi - offset] for t in tiles]
         probs = _forward(model, images, device, batch_size, amp)
@@ -388,7 +338,7 @@ def _image_block(
         pads = [(sp[2], sp[3]) if len(sp) > 2 else (0, 0) for sp in spans]
         _torch_threads(threads)
         model = cached_model(source, device)
-        with _network_lane():
+        with _network_gate():
             # each image unit whole: a relative representation's backgrounds are its own
             images = [
                 representation(_pad_rows(block[sp[0] : sp[1], band], pad))
