@@ -467,6 +467,51 @@ def test_readme_links_resolve():
         assert (ROOT / path).exists(), f"README links to missing {target}"
 
 
+_HEADING = re.compile(r"^(#{1,6}) +(.+?) *$", re.M)
+_TARGET = re.compile(r"^\(([^)\s]+)\)=$", re.M)
+
+
+def _anchors(page: Path) -> set[str]:
+    """The ids a link ``page.md#id`` can reach: explicit ``(label)=`` targets and the
+    headings to the depth of ``myst_heading_anchors`` (3), slugged as MyST slugs them."""
+    text = page.read_text(encoding="utf-8")
+    ids = set(_TARGET.findall(text))
+    for hashes, title in _HEADING.findall(_without_code(text)):
+        if len(hashes) <= 3:
+            slug = re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+            ids.add(slug)
+    return ids
+
+
+def _without_code(text: str) -> str:
+    return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+
+
+def test_links_between_pages_reach_an_anchor():
+    """A heading deeper than level 3 gets no id of its own: a link to it needs a label."""
+    pages = sorted(DOCS.rglob("*.md"))
+    pages = [p for p in pages if "_build" not in p.parts]
+    missing = []
+    for page in pages:
+        for target in _LINK.findall(_without_code(page.read_text(encoding="utf-8"))):
+            if re.match(r"[a-z]+://|mailto:", target) or "#" not in target:
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path) if path else page
+            if dest.suffix == ".md" and dest.exists() and anchor not in _anchors(dest):
+                missing.append(f"{page.relative_to(DOCS)} -> {target}")
+    assert not missing, missing
+
+
+def test_anchor_slugs_follow_myst(tmp_path: Path):
+    page = tmp_path / "p.md"
+    page.write_text(
+        "# Top\n\n## `cses-default` on the default generator\n\n"
+        "(deep-one)=\n#### Deep one\n\n#### Unlabelled\n"
+    )
+    assert _anchors(page) == {"top", "cses-default-on-the-default-generator", "deep-one"}
+
+
 def test_gallery_shows_every_example():
     """Every script of examples/ is in the gallery, run when the site is built or said why not.
 
