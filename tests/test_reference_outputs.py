@@ -3,7 +3,8 @@
 ``tests/reference/*.npz`` hold the probabilities and the catalogue of ``iar-default`` on
 one synthetic night and of ``cses-default`` on a few synthetic half-orbits, written by
 ``tests/reference/make_reference.py``. Restructuring the code must not move them:
-probabilities within 1e-6, catalogues identical (times exact, floats to 1e-9 relative).
+probabilities within 1e-5 (at most 0.01 % of the sampled pixels within 1e-3: see
+``_compare``), catalogues identical (times exact, floats to 1e-9 relative).
 The probabilities are kept as a regular sample of pixels (every 7th row, every 5th
 frequency) and their means along each axis at full resolution, which keeps the files
 small and still sees any change that is not confined to a few unsampled pixels.
@@ -71,9 +72,14 @@ def probability_summary(prob) -> dict[str, np.ndarray]:
 def _compare(ref: np.lib.npyio.NpzFile, prob, cat) -> None:
     for key, got in probability_summary(prob).items():
         # torch's CPU convolutions sum in an order that depends on the instruction set: the
-        # same code and weights differ by up to 2e-6 between an AMD Zen 5 and an Intel Xeon;
-        # a change of weights, representation or threshold moves probabilities by far more
-        np.testing.assert_allclose(got, ref[key], rtol=0, atol=1e-5, equal_nan=True, err_msg=key)
+        # same code and weights differ by up to 2e-6 between an AMD Zen 5 and an Intel Xeon,
+        # and on an AMD EPYC by up to 1.1e-4 on 12 of the 268,755 sampled pixels of
+        # cses-default (one small patch on a steep flank; the means to 1.4e-6). A change of
+        # weights, representation or threshold moves many pixels and the means by far more.
+        want = ref[key]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3, equal_nan=True, err_msg=key)
+        off = np.abs(np.nan_to_num(got - want)) > 1e-5
+        assert off.sum() <= max(1, 1e-4 * off.size), f"{key}: {off.sum()} of {off.size} moved"
     stored = sorted(k[4:] for k in ref.files if k.startswith("cat_"))
     assert stored == sorted(v for v in CATALOGUE_VARS if v in cat)
     for v in stored:
