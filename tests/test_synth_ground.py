@@ -889,3 +889,51 @@ def test_band_nights_hold_more_fringes_as_the_spacing_shrinks():
         assert lo <= float(tab.f_lowest[k]) <= lo + float(tab.delta_f_max[k])
     with pytest.raises(ValueError, match="iar_band_probability"):
         ground.GroundParams(iar_band_probability=2.0)
+
+
+def test_lorentzian_nights_fill_their_troughs_at_the_drawn_peak_to_trough_ratio():
+    kw = dict(QUIET, iar_rate_winter=1.0, iar_rate_summer=1.0, iar_fringes=(12, 12))
+    kw.update(iar_fmax=10.0, iar_contrast=(0.3, 1.5))
+    gauss = ground.GroundParams(**kw)
+    lor = ground.GroundParams(**kw, iar_lorentzian_probability=1.0)
+    f = np.linspace(0.3, 12.0, 6000)
+    for e in range(_day_num("2013-01-01"), _day_num("2013-01-01") + 8):
+        n0, n1 = ground._night(5, e, gauss), ground._night(5, e, lor)
+        assert n0.lorentzian == 0 and 0.05 <= n1.lorentzian <= 0.25
+        # the profile draws from its own stream: the night's other properties stay
+        assert (n0.df_mid, n0.contrast, n0.width, n0.t0) == (
+            n1.df_mid,
+            n1.contrast,
+            n1.width,
+            n1.t0,
+        )
+        # one fringe's amplitude against a direct sum of the Lorentzian comb (no closed form)
+        a = n1.lorentzian
+        amp = ground._crest_amplitude(n1)
+        ratio = (1.0 + amp * _comb(0.0, a)) / (1.0 + amp * _comb(0.5, a))
+        # rel: the direct sum stops 200,000 fringes either side
+        assert ratio == pytest.approx(min(1.0 + n1.contrast, 0.8 / _tanh2(np.pi * a)), rel=1e-5)
+        # in the spectrum: troughs between bright fringes hold IAR power, Gaussian ones none
+        tt = np.array([0.5 * (n1.t0 + n1.t1)])
+        df, f0 = ground._night_df_f0(n1, tt, lor)
+        r1, r0 = ground._iar_relative(n1, tt, f, lor)[0], ground._iar_relative(n0, tt, f, gauss)[0]
+        mid = f0[0] + (n1.n[5] + 0.5) * df[0]
+        j = np.argmin(abs(f - mid))
+        if r1.max() > 0.1:
+            assert r1[j] > 0.2 * _tanh2(np.pi * a) * r1.max() and r0[j] < 1e-3 * max(r0.max(), 1e-9)
+    # a Lorentzian's tails are not cut at iar_fmax + 1 Hz: no step in the spectrum
+    assert np.all(np.abs(np.diff(np.log(np.maximum(r1, 1e-300)))[f[1:] > 5.0]) < 0.05)
+    with pytest.raises(ValueError, match="iar_lorentzian_width"):
+        ground.GroundParams(iar_lorentzian_width=(0.0, 0.1))
+    with pytest.raises(ValueError, match="iar_lorentzian_probability"):
+        ground.GroundParams(iar_lorentzian_probability=1.5)
+
+
+def _tanh2(x: float) -> float:
+    return float(np.tanh(x) ** 2)
+
+
+def _comb(x: float, a: float) -> float:
+    """Lorentzians of half width ``a`` at every integer, summed at ``x``."""
+    k = np.arange(-200_000, 200_001)
+    return float((1.0 / (1.0 + ((x - k) / a) ** 2)).sum())

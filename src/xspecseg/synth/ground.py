@@ -89,7 +89,7 @@ DAY_S = 86400
 _NIGHT, _DAY, _NOISE, _EDGE, _LEVEL = 1, 2, 3, 4, 5
 # streams of the optional ingredients: drawing from them never shifts an older stream
 _STORM, _PC1N, _BURST, _MANMADE, _MISSING, _PARTIAL, _WALK, _RANDOM = 6, 7, 8, 9, 10, 11, 12, 13
-_SLOPE, _FADE, _BAND = 14, 15, 16
+_SLOPE, _FADE, _BAND, _PROFILE = 14, 15, 16, 17
 
 #: Most harmonics a band night draws (10 Hz at the smallest spacing, 0.3 Hz).
 _BAND_HARMONICS = 40
@@ -184,6 +184,14 @@ class GroundParams:
         set of harmonics: the band holds the drawn count at the night's middle spacing,
         and as Δf shrinks more harmonics enter it (a resonator driven by band-limited
         noise), as Δf grows fewer. 0 (the default): every night a fixed set.
+    iar_lorentzian_probability : float
+        Share of IAR nights whose fringes are Lorentzian in frequency (the transmission of
+        a Fabry–Pérot resonator of low finesse: each fringe's tails fill the troughs
+        between it and its neighbours) instead of Gaussian. 0 (the default): all Gaussian.
+    iar_lorentzian_width : (float, float)
+        Range of a Lorentzian night's fringe half width at half maximum, as a fraction of
+        Δf (0.25: the troughs between equal neighbours hold about 0.4 of a crest's IAR
+        power, a finesse near 4).
     pc1_rate : float
         Mean number of Pc1 events a day (Poisson).
     pc1_peak_hour, pc1_hour_sd : float
@@ -285,6 +293,8 @@ class GroundParams:
     iar_fade: tuple[float, float] = (0.0, 0.0)
     iar_fade_minutes: tuple[float, float] = (30.0, 120.0)
     iar_band_probability: float = 0.0
+    iar_lorentzian_probability: float = 0.0
+    iar_lorentzian_width: tuple[float, float] = (0.05, 0.25)
     pc1_rate: float = 0.5
     pc1_peak_hour: float = 14.0
     pc1_hour_sd: float = 2.5
@@ -330,6 +340,7 @@ class GroundParams:
             raise ValueError("iar_fringes must be a range (lo, hi) with 1 <= lo <= hi")
         probs = (
             "iar_band_probability",
+            "iar_lorentzian_probability",
             "iar_partial_probability",
             "manmade_night_fraction",
             "storm_probability",
@@ -355,6 +366,8 @@ class GroundParams:
             raise ValueError("iar_fade must be a range (lo, hi) with 0 <= lo <= hi <= 1")
         if not 0.0 < self.iar_fade_minutes[0] <= self.iar_fade_minutes[1]:
             raise ValueError("iar_fade_minutes must be a range (lo, hi) with 0 < lo <= hi")
+        if not 0.0 < self.iar_lorentzian_width[0] <= self.iar_lorentzian_width[1]:
+            raise ValueError("iar_lorentzian_width must be a range (lo, hi) with 0 < lo <= hi")
         rng = self.manmade_frequency_range
         if rng is not None and not 0 < rng[0] <= rng[1]:
             raise ValueError("manmade_frequency_range must be (lo, hi) with 0 < lo <= hi")
@@ -581,6 +594,7 @@ class _Night:
     storm: _Storm | None = None
     fade: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None  # depth, a, period, phase
     band: tuple[float, float] | None = None  # the fringes' band (Hz) on a band night
+    lorentzian: float = 0.0  # HWHM as a fraction of Δf on a Lorentzian night, else 0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -670,7 +684,36 @@ def _night(seed: int, evening: int, p: GroundParams) -> _Night:
         storm=_storm(seed, evening, p),
         fade=_fade(seed, evening, p),
         band=band,
+        lorentzian=_lorentzian(seed, evening, p),
     )
+
+
+def _crest_amplitude(night: _Night) -> float:
+    """Peak IAR PSD of one fringe relative to the background.
+
+    Gaussian fringes hardly overlap, so ``contrast`` is the crest's excess and the
+    peak-to-trough ratio is about ``1 + contrast``. Lorentzian fringes fill their troughs:
+    the comb of half width ``a = HWHM / Δf`` sums to ``S0 = pi a coth(pi a)`` times one
+    fringe's peak at a crest and ``tanh(pi a)**2`` times that in a trough, so a resonator
+    of low finesse must be brighter to show the same ratio. The ratio ``1 + contrast`` is
+    kept (at most ``0.8 / tanh(pi a)**2``, what such a comb can show above a background
+    at all) and the amplitude solved for it.
+    """
+    if night.lorentzian <= 0:
+        return night.contrast
+    x = np.pi * night.lorentzian
+    q = np.tanh(x) ** 2
+    ratio = min(1.0 + night.contrast, 0.8 / q)
+    return float((ratio - 1.0) / ((1.0 - ratio * q) * x / np.tanh(x)))
+
+
+def _lorentzian(seed: int, evening: int, p: GroundParams) -> float:
+    """A night's Lorentzian half width (fraction of Δf), or 0 for Gaussian fringes."""
+    if p.iar_lorentzian_probability <= 0:
+        return 0.0
+    rng = np.random.default_rng([seed, _PROFILE, evening])
+    u, width = rng.random(), float(rng.uniform(*p.iar_lorentzian_width))
+    return width if u < p.iar_lorentzian_probability else 0.0
 
 
 def _fade(
@@ -809,7 +852,14 @@ def _iar_relative(
     env = env * _fade_factor(night, ts)
     sigma = night.width * df
     sig_eff = np.sqrt(sigma**2 + extra_sigma**2)
-    fsel = f < p.iar_fmax + 1.0
+    if night.lorentzian > 0:
+        # an estimator's window widens a Lorentzian by about its own half width; the
+        # integrated power (pi * amp * HWHM) is kept, as for the Gaussian
+        gamma = night.lorentzian * df
+        sigma = gamma
+        sig_eff = gamma + extra_sigma * np.sqrt(2.0 * np.log(2.0))
+    # a Lorentzian's tails reach every frequency: cutting them would draw a step
+    fsel = f < (np.inf if night.lorentzian > 0 else p.iar_fmax + 1.0)
     ff = f[fsel][None, :]
     acc = np.zeros((ts.size, ff.size))
     for i, n in enumerate(night.n):
@@ -822,12 +872,15 @@ def _iar_relative(
         mod = (
             1.0 + night.f_mod[i] * np.sin(2 * np.pi * ts / night.f_period[i] + night.f_phase[i])
         ) / (1.0 + night.f_mod[i])
-        amp = night.contrast * env * vis * mod * taper * sigma / sig_eff
+        amp = _crest_amplitude(night) * env * vis * mod * taper * sigma / sig_eff
         live = amp > 1e-4
         if not live.any():
             continue
         z = (ff - fn[live, None]) / sig_eff[live, None]
-        acc[live] += amp[live, None] * np.exp(-0.5 * z * z)
+        if night.lorentzian > 0:
+            acc[live] += amp[live, None] / (1.0 + z * z)
+        else:
+            acc[live] += amp[live, None] * np.exp(-0.5 * z * z)
     out[np.ix_(sel, fsel)] = acc
     return out
 
