@@ -897,6 +897,7 @@ def test_lorentzian_nights_fill_their_troughs_at_the_drawn_peak_to_trough_ratio(
     gauss = ground.GroundParams(**kw)
     lor = ground.GroundParams(**kw, iar_lorentzian_probability=1.0)
     f = np.linspace(0.3, 12.0, 6000)
+    checked = 0
     for e in range(_day_num("2013-01-01"), _day_num("2013-01-01") + 8):
         n0, n1 = ground._night(5, e, gauss), ground._night(5, e, lor)
         assert n0.lorentzian == 0 and 0.05 <= n1.lorentzian <= 0.25
@@ -921,8 +922,10 @@ def test_lorentzian_nights_fill_their_troughs_at_the_drawn_peak_to_trough_ratio(
         j = np.argmin(abs(f - mid))
         if r1.max() > 0.1:
             assert r1[j] > 0.2 * _tanh2(np.pi * a) * r1.max() and r0[j] < 1e-3 * max(r0.max(), 1e-9)
-    # a Lorentzian's tails are not cut at iar_fmax + 1 Hz: no step in the spectrum
-    assert np.all(np.abs(np.diff(np.log(np.maximum(r1, 1e-300)))[f[1:] > 5.0]) < 0.05)
+            # the tails are not cut at iar_fmax + 1 Hz, as the Gaussian's are: no step
+            assert r1.min() > 0 and np.abs(np.diff(np.log(r1))[f[1:] > 5.0]).max() < 0.05
+            checked += 1
+    assert checked >= 4
     with pytest.raises(ValueError, match="iar_lorentzian_width"):
         ground.GroundParams(iar_lorentzian_width=(0.0, 0.1))
     with pytest.raises(ValueError, match="iar_lorentzian_probability"):

@@ -860,6 +860,7 @@ def _iar_relative(
         sig_eff = gamma + extra_sigma * np.sqrt(2.0 * np.log(2.0))
     # a Lorentzian's tails reach every frequency: cutting them would draw a step
     fsel = f < (np.inf if night.lorentzian > 0 else p.iar_fmax + 1.0)
+    crest = _crest_amplitude(night)
     ff = f[fsel][None, :]
     acc = np.zeros((ts.size, ff.size))
     for i, n in enumerate(night.n):
@@ -872,7 +873,7 @@ def _iar_relative(
         mod = (
             1.0 + night.f_mod[i] * np.sin(2 * np.pi * ts / night.f_period[i] + night.f_phase[i])
         ) / (1.0 + night.f_mod[i])
-        amp = _crest_amplitude(night) * env * vis * mod * taper * sigma / sig_eff
+        amp = crest * env * vis * mod * taper * sigma / sig_eff
         live = amp > 1e-4
         if not live.any():
             continue
