@@ -908,7 +908,7 @@ def test_lorentzian_nights_fill_their_troughs_at_the_drawn_peak_to_trough_ratio(
             n1.width,
             n1.t0,
         )
-        # one fringe's amplitude against a direct sum of the Lorentzian comb (no closed form)
+        # the closed form of the crest amplitude against a direct sum of the Lorentzian comb
         a = n1.lorentzian
         amp = ground._crest_amplitude(n1)
         ratio = (1.0 + amp * _comb(0.0, a)) / (1.0 + amp * _comb(0.5, a))
