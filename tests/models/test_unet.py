@@ -112,3 +112,27 @@ def test_chunk_with_halo_reproduces_whole_image() -> None:
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_weights_are_nhwc_and_survive_a_checkpoint(tmp_path) -> None:
+    # the layout is a speed choice only: the logits are those of the same weights in NCHW,
+    # and a checkpoint round trip keeps both the values and the layout
+    from xspecseg.models import load, save
+
+    torch.manual_seed(0)
+    net = get_model("unet", base_channels=4, dropout=0.0).eval()
+    convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    nchw = UNet(base_channels=4, dropout=0.0).eval()
+    nchw.load_state_dict(net.state_dict())
+    nchw.to(memory_format=torch.contiguous_format)
+    assert not nchw.down[1][0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 1, 48, 40)
+    with torch.no_grad():
+        got, ref = net(x), nchw(x)
+    # float sums in another order: agreement to the precision of the logits' scale
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+    back = load(save(net, tmp_path / "ckpt", config={}))
+    assert back.down[1][0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), got, rtol=0, atol=0)
