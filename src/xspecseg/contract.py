@@ -111,27 +111,23 @@ def _log10(psd: np.ndarray) -> np.ndarray:
 
 def _background(x: np.ndarray, q: float, axis: int) -> np.ndarray:
     """The ``q`` quantile of the finite values along ``axis`` of a 2-D image (NaN where none)."""
-    finite = np.isfinite(x)
-    if finite.all():
-        return np.quantile(x, q, axis=axis, keepdims=True)
-    # lines with no data (gaps) are common, lines with some data rare: nanquantile, which
-    # is slow, only for the latter
     lines = np.moveaxis(x, axis, -1)
-    fin = np.moveaxis(finite, axis, -1)
-    full, some = fin.all(axis=-1), fin.any(axis=-1)
+    finite = np.isfinite(lines)
+    if not finite.all():
+        lines = np.where(finite, lines, np.nan)  # an infinite pixel holds no data either
+    some = finite.any(axis=-1)
     out = np.full(lines.shape[:-1], np.nan)
-    if full.any():
-        out[full] = np.quantile(lines[full], q, axis=-1)
-    part = some & ~full
-    if part.any():
-        out[part] = _nanquantile_lines(np.where(fin[part], lines[part], np.nan), q)
+    # one sort of every line: bit for bit np.quantile, 2-3x faster on these short lines
+    # (NumPy's quantile partitions line by line and pays its overhead per call)
+    out[some] = _nanquantile_lines(lines[some], q)
     return np.expand_dims(out, axis)
 
 
 def _nanquantile_lines(lines: np.ndarray, q: float) -> np.ndarray:
     """``np.nanquantile(lines, q, axis=-1)`` (linear method), bit for bit, for 2-D ``lines``
     that each hold a finite value: one sort of all lines instead of NumPy's line-by-line
-    loop (a CSES half-orbit with fill rows has a NaN in every frequency line: 50x faster)."""
+    loop (a CSES half-orbit with fill rows has a NaN in every frequency line: 50x faster).
+    For lines without NaN it is ``np.quantile``, bit for bit."""
     srt = np.sort(lines, axis=-1)  # NaN last
     n = np.count_nonzero(~np.isnan(srt), axis=-1)
     # NumPy's steps and rounding: virtual index (n - 1) q, its floor and fraction, and
