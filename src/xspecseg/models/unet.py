@@ -182,7 +182,7 @@ class UNet(nn.Module):
         )
         self.head = nn.Conv2d(chans[0], classes, 1)
         init_weights(self, init)
-        # oneDNN's CPU convolutions run this network's few-channel layers 1.3-1.6x faster
+        # oneDNN's CPU convolutions run this network's few-channel layers 1.1-1.7x faster
         # on NHWC weights than on NCHW ones (training and inference; docs/performance.md);
         # the weights' layout picks the kernel, and checkpoints are written contiguous
         self.to(memory_format=torch.channels_last)
