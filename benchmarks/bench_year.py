@@ -23,6 +23,11 @@ scheduler) per stage: resident (RSS, sampled every 50 ms) and, for the workers, 
 proportional (PSS, sampled every 2 s; it counts the pages of a shared library that every
 worker maps once among them). ``--plot PATH`` draws the cost of each stage against the record length.
 
+A run on N workers runs on N cores (this process, its scheduler and the workers pinned
+to the first N cores it may use; ``--no-pin`` lets them use every core): otherwise a
+one-worker run also uses the second core for the client, the scheduler and the worker's
+own threads, and the efficiency compares one worker on two cores with two on two.
+
 With ``--cses`` the input is a year of simulated CSES-01 EFD VLF half-orbit files
 (``xs.synth.cses_orbits``, Z component, seed 0, from 2022-01-01; about 30 files and 44 MB
 a day, generated once under ``--cache``) and the chain is the one a user runs on the
@@ -46,6 +51,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA
 import dask  # noqa: E402
 import numpy as np  # noqa: E402
 from benchmarks_util import (  # noqa: E402
+    cores,
     peak_memory,
     peak_rss,
     python_objects,
@@ -318,6 +324,8 @@ def main() -> None:
                         default=Path.home() / ".cache" / "xspecseg" / "bench-year")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--plot", help="draw cost against record length into this PNG")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let a run use every core, not as many as it has workers")  # fmt: skip
     parser.add_argument("--cses", action="store_true",
                         help="CSES-01 half-orbit files through cses-default instead")  # fmt: skip
     args = parser.parse_args()
@@ -334,11 +342,16 @@ def main() -> None:
     results = []
     for workers in args.workers:
         for days in lengths:
-            with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+            with (
+                tempfile.TemporaryDirectory(dir=args.cache) as tmp,
+                cores(workers if args.pin else None) as ncores,
+            ):
                 r = run(source, days, workers, Path(tmp))
+            r["cores"] = ncores
             results.append(r)
             secs = ", ".join(f"{k} {v:.1f} s" for k, v in r["seconds"].items())
-            print(f"{days} days, {workers} worker(s): {secs}; {r.get('events')} events", flush=True)
+            print(f"{days} days, {workers} worker(s) on {ncores} core(s): {secs}; "
+                  f"{r.get('events')} events", flush=True)  # fmt: skip
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -1,9 +1,33 @@
-"""Helpers shared by the benchmarks (peak resident memory of Dask workers)."""
+"""Helpers shared by the benchmarks (peak resident memory of Dask workers, core pinning)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
+
+
+@contextlib.contextmanager
+def cores(n: int | None):
+    """Run the body, and every process it starts, on ``n`` of this process's cores.
+
+    A run on one worker is otherwise not a run on one core: the client and scheduler in
+    this process, a worker's I/O threads and the interpreter's own threads use the cores
+    the worker leaves idle, and "parallel efficiency at 2 workers" then compares one
+    worker on two cores with two workers on two cores. Child processes inherit the
+    affinity (Linux), so a LocalCluster started inside the body runs on the same cores.
+    ``None``, or ``n`` at least the cores available, leaves the affinity as it is.
+    """
+    have = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if n is None or not have or n >= len(have):
+        yield len(have) or os.cpu_count()
+        return
+    os.sched_setaffinity(0, have[:n])
+    try:
+        yield n
+    finally:
+        os.sched_setaffinity(0, have)
 
 
 def _rollup() -> dict[str, int]:
