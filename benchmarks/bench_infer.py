@@ -11,7 +11,9 @@ xspecseg reads the cube store, sums H+D, cuts the nights, runs the network on a
 LocalCluster (1 or 2 single-threaded workers) and either computes the probabilities into
 memory or writes the probability store; each worker has ``--io-threads`` threads besides
 its network lane (default 1, as ``xspecseg predict`` starts them), which read, sum and
-write chunks while the network runs. Each figure is the best of ``--repeat`` runs; the
+write chunks while the network runs. Both run on as many cores as there are workers
+(this process and the cluster pinned; ``--no-pin`` lets them use every core), so that
+the one-worker figures are one core's. Each figure is the best of ``--repeat`` runs; the
 loop and xspecseg take turns (loop, to memory, to store, loop, ...) so that a change in
 the load of a shared machine reaches both.
 
@@ -37,7 +39,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import xarray as xr  # noqa: E402
-from benchmarks_util import peak_rss, start_rss_sampler  # noqa: E402
+from benchmarks_util import cores, peak_rss, start_rss_sampler  # noqa: E402
 
 import xspecseg as xs  # noqa: E402
 from xspecseg.contract import ModelCard  # noqa: E402
@@ -164,6 +166,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     parser.add_argument("--io-threads", type=int, default=1,
                         help="I/O threads per worker besides its network lane")  # fmt: skip
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let a run use every core, not as many as it has workers")  # fmt: skip
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,11 +184,12 @@ def main() -> None:
         tasks_psd, tasks_prob = graph_tasks(cube_path, ref, args.batch_size)
         rows = []
         for workers in (1, 2):
-            t_mem, t_store, c_store, rss, best_loop = xspecseg_run(
-                cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat,
-                functools.partial(torch_loop, psd, ref, workers, args.batch_size),
-                args.io_threads,
-            )  # fmt: skip
+            with cores(workers if args.pin else None):
+                t_mem, t_store, c_store, rss, best_loop = xspecseg_run(
+                    cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat,
+                    functools.partial(torch_loop, psd, ref, workers, args.batch_size),
+                    args.io_threads,
+                )  # fmt: skip
             t_loop, t_net, c_loop, nights = best_loop
             rows.append((workers, nights, t_loop, t_net, c_loop, t_mem, t_store, c_store, rss))
 
@@ -192,7 +197,8 @@ def main() -> None:
         f"{rows[0][1]} nights (18-06 UT, 432 x {width} px), "
         f"model {args.model if ref == args.model else 'untrained U-net (base 8)'}, "
         f"best of {args.repeat}, {os.cpu_count()} cores, "
-        f"{args.io_threads} I/O thread(s) per worker"
+        f"{args.io_threads} I/O thread(s) per worker, "
+        f"{'each run on as many cores as workers' if args.pin else 'every run on every core'}"
     )
     print(
         "| workers (= torch threads) | PyTorch loop nights/s (network alone) "
