@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from dask.system import cpu_count
 
 import xspecseg as xs
 from xspecseg.contract import ModelCard
@@ -249,13 +250,39 @@ def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
                 assert len(passes) == 10 and len({t for t, _, _ in passes}) == 2
                 if io == 1:
                     assert _overlapping(passes) == 0
-                    assert share == os.cpu_count()  # one lane on this host
+                    assert share == cpu_count()  # one lane on this host
                 else:
                     assert _overlapping(passes) > 0
     finally:
         torch.set_num_threads(threads_before)
     for got in results.values():
         np.testing.assert_array_equal(got, local)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs CPU affinity and two cores",
+)
+def test_torch_threads_count_the_cores_this_process_may_use():
+    """A worker pinned to one core of a larger host (a batch job's cpuset, taskset) gives
+    the network one thread, not one per core of the host."""
+    from distributed import Client, LocalCluster
+
+    from xspecseg import infer
+
+    have = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(have)})
+    try:
+        with (
+            LocalCluster(
+                n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            share = client.submit(infer._worker_share, pure=False).result()
+    finally:
+        os.sched_setaffinity(0, have)
+    assert share == 1
 
 
 def test_io_threads_must_be_a_whole_number():

@@ -30,6 +30,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from dask.system import cpu_count
+
 from . import stats, synth
 from ._cli_train import add_parsers as add_training_parsers
 from ._optional import needs_extra
@@ -332,7 +334,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if choose(args.scheduler, args.workers, days) == "threads":
         # the chunks run side by side in this process, each on its share of the cores:
         # torch's threads must not multiply with Dask's
-        cores = os.cpu_count() or 1
+        cores = cpu_count()  # those this process may use (affinity, cgroup quota)
         chunks = len(psd.chunksizes.get("time", (0,)))
         threads = max(1, cores // max(1, min(cores, chunks)))
         log.debug("%d chunk(s) on %d core(s): %d torch thread(s) per task", chunks, cores, threads)

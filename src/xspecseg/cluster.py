@@ -37,6 +37,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from dask.system import cpu_count
+
 from ._optional import needs_extra
 
 __all__ = [
@@ -210,7 +212,8 @@ def dask_client(
         Address of a running scheduler (``tcp://host:8786``); None starts a
         ``LocalCluster``.
     workers : int or None
-        Worker processes of the ``LocalCluster`` (default: one per core).
+        Worker processes of the ``LocalCluster`` (default: one per core this process
+        may use, counting its CPU affinity and cgroup quota: ``dask.system.cpu_count()``).
     io_threads : int
         I/O threads per worker of the ``LocalCluster`` (see :func:`local_cluster`).
 
@@ -227,7 +230,7 @@ def dask_client(
         with Client(scheduler) as client:
             yield client
         return
-    n = workers or os.cpu_count() or 1
+    n = workers or cpu_count()
     with (
         local_cluster(n, io_threads=io_threads) as cluster,
         Client(cluster) as client,
@@ -324,7 +327,7 @@ def compute_on(
         with dask_client(scheduler, None) as client:
             yield client
     elif where == "local-cluster":
-        n = workers or os.cpu_count() or 1
+        n = workers or cpu_count()
         why = "--workers" if workers else f"{days:g} day(s) > {SMALL_JOB_DAYS}"
         log.info("starting a LocalCluster of %d worker process(es) (%s)", n, why)
         with dask_client(None, n, io_threads=io_threads) as client:

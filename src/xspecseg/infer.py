@@ -39,6 +39,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
+from dask.system import cpu_count
 
 from . import _store
 from ._chunks import halo_map
@@ -216,7 +217,9 @@ def _worker_share() -> int | None:
             lanes = sum(_lanes(w["nthreads"], io) for w in infos if w["host"] in host)
         except Exception:  # an older scheduler: assume this worker is alone
             lanes = _lanes(worker.state.nthreads, io)
-        _HOST_THREADS[key] = max(1, (os.cpu_count() or 1) // max(1, lanes))
+        # the cores this process may use (affinity, cgroup quota), not the host's: a
+        # worker pinned to a few cores of a large node must not start a thread per core
+        _HOST_THREADS[key] = max(1, cpu_count() // max(1, lanes))
     return _HOST_THREADS[key]
 
 
