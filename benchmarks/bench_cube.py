@@ -10,7 +10,8 @@ Run: ``python benchmarks/bench_cube.py [--days 7] [--repeat 5] [--quick]``
     (graph building and compute timed apart); times and ratios.
 (b) N days read from a zarr waveform store (written once, not timed) through
     ``build_cube`` + ``write_cube`` on a LocalCluster with 1 and with 2 single-threaded
-    workers: days/s and parallel efficiency.
+    workers, each run on as many cores as it has workers (``--no-pin``: on every core):
+    days/s and parallel efficiency.
 (c) peak resident memory per worker, for N days and for N/2 days (it must not grow with
     the record).
 
@@ -36,7 +37,7 @@ import pandas as pd  # noqa: E402
 import scipy.fft  # noqa: E402
 import scipy.signal as ss  # noqa: E402
 import xarray as xr  # noqa: E402
-from benchmarks_util import peak_rss, start_rss_sampler  # noqa: E402
+from benchmarks_util import cores, peak_rss, start_rss_sampler  # noqa: E402
 
 import xspecseg as xs  # noqa: E402
 from xspecseg.io import open_waveform, write_waveform  # noqa: E402
@@ -216,6 +217,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="run (a) only")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let a run use every core, not as many as it has workers")  # fmt: skip
     args = parser.parse_args()
 
     a = bench_component_day(args.repeat)
@@ -262,9 +265,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         source = prepare_input(args.days, tmp)
-        one = bench_cluster(source, args.days, 1, tmp)
-        two = bench_cluster(source, args.days, 2, tmp)
-        half = bench_cluster(source, max(1, args.days // 2), 2, tmp)
+        with cores(1 if args.pin else None):
+            one = bench_cluster(source, args.days, 1, tmp)
+        with cores(2 if args.pin else None):
+            two = bench_cluster(source, args.days, 2, tmp)
+            half = bench_cluster(source, max(1, args.days // 2), 2, tmp)
     eff = two["days_per_s"] / (2 * one["days_per_s"])
     print(
         f"(b) {args.days} days (2 components, 100 Hz) from a waveform store through "
