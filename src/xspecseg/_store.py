@@ -48,7 +48,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ._compute import gather_each, tasks_over
+from ._compute import run_each, tasks_over
 from ._provenance import append_history, history_line, utc_now_iso
 
 #: The subgroup holding the bookkeeping; ``xarray.open_zarr`` reads no subgroup.
@@ -753,8 +753,8 @@ def _write_blocks(
     return _write_chunk(blocks, path, names, axes, t0, index, token=token)
 
 
-def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: str):
-    """Compute delayed tasks on the given/current distributed client or locally, with a bar."""
+def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: str) -> None:
+    """Run delayed tasks on the given/current distributed client or locally, with a bar."""
     if client is None:
         try:
             from distributed import get_client
@@ -766,13 +766,15 @@ def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: 
         from tqdm.auto import tqdm
 
         with tqdm(total=len(tasks), desc=desc, disable=not progress, unit=unit) as bar:
-            return gather_each(tasks, client, on_result=bar.update)
+            run_each(tasks, client, on_done=bar.update)
+            return
     if progress:
         from tqdm.dask import TqdmCallback
 
         with TqdmCallback(desc=desc):
-            return list(dask.compute(*tasks))
-    return list(dask.compute(*tasks))
+            dask.compute(*tasks)
+        return
+    dask.compute(*tasks)
 
 
 def write_committed(

@@ -43,6 +43,7 @@ from dask.system import cpu_count
 
 from . import _store
 from ._chunks import halo_map
+from ._compute import fuse_private_inputs
 from ._optional import needs_extra
 from ._provenance import append_history, history_line, sha256_file
 from ._version import __version__
@@ -467,7 +468,7 @@ def predict(
     band = _band_slice(data, card.band)
     _check_grid(card, band)
     arr = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
-    arr = arr.rechunk({1: -1})
+    arr = _fused(arr.rechunk({1: -1}))
     unit = card.image_unit if image_unit == "auto" else image_unit
     if unit == "none" and card.representation.needs_whole_units:
         raise ValueError(
@@ -501,6 +502,19 @@ def predict(
     prob = prob.rechunk((arr.chunks[0], -1))
     threshold = card.threshold if carried is not None else getattr(model, "threshold", 0.5)
     return _probability(prob, data, model, source, card, unit, float(threshold))
+
+
+def _fused(arr: da.Array) -> da.Array:
+    """``arr`` with each chunk's reading done by the task that makes the chunk.
+
+    A cube's summed PSD is three tasks per day and component pair (two zarr getters and
+    the sum) and a coordinate block; one task each on a cluster (see
+    :func:`xspecseg._compute.fuse_private_inputs`). Same keys, same values.
+    """
+    keys = [k for k in dask.core.flatten(arr.__dask_keys__())]
+    dsk = fuse_private_inputs(arr.__dask_optimize__(arr.__dask_graph__(), keys), keys)
+    graph = HighLevelGraph.from_collections(arr.name, dsk, dependencies=())
+    return da.Array(graph, arr.name, chunks=arr.chunks, meta=arr._meta)
 
 
 def _images(card: ModelCard, data: xr.DataArray, unit: str) -> list[tuple[int, ...]]:
