@@ -215,8 +215,8 @@ def main() -> None:
         )
     nights = rows[0][1]
     print(
-        f"graph: {tasks_psd / nights:.2f} tasks per night to read and sum the cube, "
-        f"{tasks_prob / nights:.2f} with the prediction"
+        f"graph: {tasks_psd / nights:.2f} tasks per night to read and sum the cube "
+        f"(xarray's graph), {tasks_prob / nights:.2f} in predict's, reading included"
     )
     eff = rows[0][6] / rows[1][6] / 2
     print(f"parallel efficiency of xspecseg (to store) at 2 workers: {eff:.0%}")
