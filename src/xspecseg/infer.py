@@ -507,11 +507,11 @@ def predict(
 def _fused(arr: da.Array) -> da.Array:
     """``arr`` with each chunk's reading done by the task that makes the chunk.
 
-    A cube's summed PSD is three tasks per day and component pair (two zarr getters and
-    the sum) and a coordinate block; one task each on a cluster (see
+    A time chunk of a cube's summed PSD is four tasks in xarray's graph (two zarr
+    getters, a block of times, the sum) and one here (see
     :func:`xspecseg._compute.fuse_private_inputs`). Same keys, same values.
     """
-    keys = [k for k in dask.core.flatten(arr.__dask_keys__())]
+    keys = list(dask.core.flatten(arr.__dask_keys__()))
     dsk = fuse_private_inputs(arr.__dask_optimize__(arr.__dask_graph__(), keys), keys)
     graph = HighLevelGraph.from_collections(arr.name, dsk, dependencies=())
     return da.Array(graph, arr.name, chunks=arr.chunks, meta=arr._meta)
