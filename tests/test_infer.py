@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import ClassVar
 
@@ -214,12 +215,24 @@ def _overlapping(passes: list[tuple[int, float, float]]) -> int:
     return sum(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
 
 
+@contextlib.contextmanager
+def _one_worker_in_process(threads: int):
+    """A client of a one-worker cluster in this process with ``threads`` threads."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=threads, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
     """With ``xspecseg.io-threads`` 1, a two-threaded worker runs the network on one
     thread at a time (the other reads and writes) and gives that lane all the cores; with
     0 both threads run passes side by side. The probabilities are the same."""
-    from distributed import Client, LocalCluster
-
     from xspecseg import infer
 
     model = SlowUNet().eval()
@@ -234,12 +247,7 @@ def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
     local = predict(data, model, batch_size=1).values
     threads_before = torch.get_num_threads()
     try:
-        with (
-            LocalCluster(
-                n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with _one_worker_in_process(threads=2) as client:
             results = {}
             for io in (1, 0):
                 SlowUNet.passes.clear()
@@ -266,19 +274,12 @@ def test_a_worker_with_an_io_thread_runs_one_network_pass_at_a_time():
 def test_torch_threads_count_the_cores_this_process_may_use():
     """A worker pinned to one core of a larger host (a batch job's cpuset, taskset) gives
     the network one thread, not one per core of the host."""
-    from distributed import Client, LocalCluster
-
     from xspecseg import infer
 
     have = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(have)})
     try:
-        with (
-            LocalCluster(
-                n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with _one_worker_in_process(threads=1) as client:
             share = client.submit(infer._worker_share, pure=False).result()
     finally:
         os.sched_setaffinity(0, have)

@@ -156,7 +156,7 @@ def fuse_private_inputs(dsk: Mapping[Hashable, Any], keys: Sequence[Hashable]) -
     ran (an I/O task stays off the network lane). On a distributed cluster each task costs
     the scheduler and the worker CPU: inference to a store had 6.5 tasks a night, on which
     the worker's event loop and the client holding the scheduler spent about 28 ms a night
-    of one core, where the network alone took 49–56 in the plain loop.
+    of one core, where the network alone took 47–56 in the plain loop.
 
     Examples
     --------
