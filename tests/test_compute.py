@@ -213,17 +213,17 @@ def test_run_each_runs_every_task_and_raises_the_first_error():
     with distributed.Client(processes=False, n_workers=1, dashboard_address=None) as client:
         done = []
         run_each([dask.delayed(abs)(-k) for k in range(4)], client,
-                 on_done=lambda: done.append(1))  # fmt: skip
-        assert len(done) == 4
+                 on_done=done.append)  # fmt: skip
+        assert sorted(done) == [0, 1, 2, 3]  # each task's place in the list, once
         with pytest.raises(ValueError, match="chunk 2"):
             run_each([dask.delayed(_write_chunk_or_fail)(k) for k in range(4)], client)
 
 
 def test_inference_to_a_store_moves_few_tasks_per_day(tmp_path):
-    """Each chunk's reading (two getters, the sum, its times) is one task, and so is each
-    output chunk's join and write: 6.5 tasks per night went through the scheduler before,
-    as much CPU as a tenth of the network on one core. The stored values are the same as
-    a computation without a cluster."""
+    """The days an image group reads (two getters, the sum and the times of each) are one
+    task, and so are the joins and writes of several output chunks: 6.5 tasks per night
+    went through the scheduler before, as much CPU as a tenth of the network on one core.
+    The stored values are the same as a computation without a cluster."""
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("torch")
     import xspecseg as xs
@@ -248,8 +248,11 @@ def test_inference_to_a_store_moves_few_tasks_per_day(tmp_path):
                 if finish == "memory"
             }
         )
-    # per day a read and a write; the network one task per two nights (4 nights here);
-    # the store's array handle and the model once each. Unfused: 22 tasks.
-    assert len(ran) <= 2 * days + 2 + 2, sorted(ran)
+    # a read per group's two days, one write for the three days, the network one task
+    # per two nights (4 nights here), the store's array handle and the model once each.
+    # With a read and a write task a day: 10; unfused: 22.
+    assert len(ran) == 7, sorted(ran)
+    assert sum(k.startswith("('image-groups-") for k in ran) == 2, sorted(ran)
+    assert sum(k.startswith("('write-") for k in ran) == 1, sorted(ran)
     stored = xs.open_probability(tmp_path / "p.zarr").values
     np.testing.assert_allclose(stored, local.values, rtol=0, atol=0)

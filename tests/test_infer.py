@@ -437,15 +437,17 @@ def test_night_images_do_not_depend_on_the_chunking(spectrogram, chunks):
 
 
 def test_image_graph_has_a_task_per_group_and_per_chunk(spectrogram):
-    """Nights are not rechunked there and back: the scheduler's overhead per task would
-    then weigh as much as the network on a cluster."""
+    """Nights are not rechunked there and back, and the input is read a group's rows at a
+    time: the scheduler's overhead per task would weigh as much as the network on a
+    cluster."""
     model = TinyUNet().eval()
     model.xspecseg_config = {"night_window": [18.0, 6.0]}
     lazy = spectrogram.chunk({"time": 100})
     prob = predict(lazy, model, batch_size=1)
     added = set(dict(prob.data.__dask_graph__())) - set(dict(lazy.data.__dask_graph__()))
     nights, chunks = 3, 20  # two whole nights and 00-06 UT at the record's start
-    assert len(added) == nights + chunks + 1  # and the model, once
+    blocks = 3  # the input read by a night's whole chunks at a time: 800, 800, 400 rows
+    assert len(added) == nights + chunks + blocks + 1  # and the model, once
     np.testing.assert_array_equal(prob.values, predict(lazy, model, batch_size=2).values)
 
 

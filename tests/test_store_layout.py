@@ -320,3 +320,48 @@ def test_a_write_opens_the_store_once_per_process_and_appends_see_the_new_shape(
     assert len(opened) == 2
     got = xs.open_probability(store, incomplete="raise")
     np.testing.assert_array_equal(got.values, values)
+
+
+@pytest.mark.parametrize("per_task", [1, 3, 10])
+def test_chunks_written_several_to_a_task_are_each_committed(tmp_path, monkeypatch, per_task):
+    """A task writing several chunks commits each as it goes: killed at the fifth chunk,
+    the four before it are data and the resume writes the rest, skipping the committed
+    ones, into the values of a single write."""
+    t = np.datetime64("2020-01-01", "ns") + np.arange(28) * np.timedelta64(1, "h")
+    values = np.random.default_rng(3).random((28, 3)).astype(np.float32)
+    ds = xr.Dataset({"p": (("time", "f"), values)}, coords={"time": t, "f": [1.0, 2.0, 3.0]})
+    ds = ds.chunk({"time": 4})  # 7 chunks
+    real = store_mod._write_chunk
+    calls = []
+
+    def killed_at_the_fifth(blocks, path, names, axes, t0, index, **kwargs):
+        calls.append(index)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("killed")
+        return real(blocks, path, names, axes, t0, index, **kwargs)
+
+    monkeypatch.setattr(store_mod, "_write_chunk", killed_at_the_fifth)
+    store = tmp_path / "s.zarr"
+    import dask
+
+    with dask.config.set(scheduler="synchronous"), pytest.raises(KeyboardInterrupt):
+        store_mod.write_committed(ds, store, what="example", progress=False,
+                                  chunks_per_task=per_task)  # fmt: skip
+    committed = np.flatnonzero(np.asarray(zarr.open_group(store, mode="r")[FLAG][:]) == 1)
+    assert sorted(committed) == sorted(calls[:4])
+    monkeypatch.setattr(store_mod, "_write_chunk", real)
+    with dask.config.set(scheduler="synchronous"):
+        again = store_mod.write_committed(ds, store, what="example", progress=False,
+                                          chunks_per_task=per_task)  # fmt: skip
+    assert sorted(again) == sorted(set(range(7)) - set(committed))
+    np.testing.assert_array_equal(xr.open_zarr(store)["p"].values, values)
+
+
+def test_chunks_per_task_must_be_a_positive_integer(tmp_path):
+    t = np.datetime64("2020-01-01", "ns") + np.arange(4) * np.timedelta64(1, "h")
+    ds = xr.Dataset({"p": (("time",), np.ones(4))}, coords={"time": t}).chunk({"time": 2})
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="chunks_per_task"):
+            store_mod.write_committed(ds, tmp_path / "s.zarr", what="example",
+                                      progress=False, chunks_per_task=bad)  # fmt: skip
+    assert not (tmp_path / "s.zarr").exists()

@@ -113,10 +113,11 @@ def gather_each(
 
 
 def run_each(
-    tasks: Sequence[Delayed], client: Any, *, on_done: Callable[[], None] | None = None
+    tasks: Sequence[Delayed], client: Any, *, on_done: Callable[[int], None] | None = None
 ) -> None:
     """Run ``tasks`` (Delayed objects computed for their side effects, such as writing a
-    chunk) on ``client``; ``on_done()`` after each. The first error is raised.
+    chunk) on ``client``; ``on_done(i)`` after each, ``i`` its place in ``tasks``. The
+    first error is raised.
 
     Unlike :func:`gather_each`, no result travels back: each fetch is a round trip that
     the worker's event loop and the scheduler pay for (a millisecond or two per chunk on
@@ -134,15 +135,17 @@ def run_each(
     if not tasks:
         return
     futures = client.compute(fused_tasks(tasks), optimize_graph=False)
+    place = {f.key: i for i, f in enumerate(futures)}
     # as_completed drops each future once it is yielded, so the scheduler forgets it
     pending = as_completed(futures)
     del futures
     for future in pending:
         if future.status != "finished":
             future.result()  # raises the task's error; the others are released with it
+        i = place[future.key]
         del future
         if on_done is not None:
-            on_done()
+            on_done(i)
 
 
 def fuse_private_inputs(dsk: Mapping[Hashable, Any], keys: Sequence[Hashable]) -> dict:

@@ -748,13 +748,34 @@ def _writer_arrays(path: str, names: tuple[str, ...], token: str):
 
 
 def _write_blocks(
-    *blocks: np.ndarray, path: str, names, axes, t0: int, index: int, token: str
+    *blocks: np.ndarray,
+    path: str,
+    names,
+    axes,
+    t0s: Sequence[int],
+    indices: Sequence[int],
+    token: str,
 ) -> int:
-    return _write_chunk(blocks, path, names, axes, t0, index, token=token)
+    """Write and commit the chunks ``indices`` one after the other (``blocks``: each
+    chunk's variables in turn); a failure leaves the chunks before it committed."""
+    nv = len(names)
+    for k, (t0, index) in enumerate(zip(t0s, indices, strict=True)):
+        _write_chunk(blocks[k * nv : (k + 1) * nv], path, names, axes, t0, index, token=token)
+    return len(indices)
 
 
-def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: str) -> None:
-    """Run delayed tasks on the given/current distributed client or locally, with a bar."""
+def _run(
+    tasks: Sequence[Any],
+    *,
+    progress: bool,
+    client: Any,
+    desc: str,
+    unit: str,
+    sizes: Sequence[int] | None = None,
+) -> None:
+    """Run delayed tasks on the given/current distributed client or locally, with a bar
+    counting ``sizes[i]`` (default 1) of ``unit`` for task ``i``."""
+    sizes = [1] * len(tasks) if sizes is None else list(sizes)
     if client is None:
         try:
             from distributed import get_client
@@ -765,8 +786,8 @@ def _run(tasks: Sequence[Any], *, progress: bool, client: Any, desc: str, unit: 
     if client is not None:
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(tasks), desc=desc, disable=not progress, unit=unit) as bar:
-            run_each(tasks, client, on_done=bar.update)
+        with tqdm(total=sum(sizes), desc=desc, disable=not progress, unit=unit) as bar:
+            run_each(tasks, client, on_done=lambda i: bar.update(sizes[i]))
             return
     if progress:
         from tqdm.dask import TqdmCallback
@@ -789,6 +810,7 @@ def write_committed(
     progress: bool = True,
     client: Any = None,
     break_lock: bool = False,
+    chunks_per_task: int = 1,
 ) -> list[int]:
     """Write ``ds`` chunk by chunk along ``time``; return the indices of chunks written.
 
@@ -815,6 +837,10 @@ def write_committed(
         Progress bar; Dask client (default: the current one, else local threads).
     break_lock : bool
         Take over the lock of another writer (only when it is known to be dead).
+    chunks_per_task : int
+        Consecutive chunks written (and each committed) by one task, which computes them
+        too: on a cluster each task costs the scheduler and the worker, so chunks that
+        are cheap to compute from shared inputs (probabilities) go several to a task.
 
     Examples
     --------
@@ -828,6 +854,8 @@ def write_committed(
     >>> list(xr.open_zarr(store).data_vars)
     ['p']
     """
+    if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
+        raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
     path = Path(path)
     ds = _uniform(ds)
     chunks = _time_chunks(ds)
@@ -851,13 +879,18 @@ def write_committed(
                     f"write them to a new store"
                 )
             _extend(g, ds, chunks, first, path)
-        written = _write_missing(g, ds, chunks, first, path, progress, client, what, fresh=created)
+        written = _write_missing(
+            g, ds, chunks, first, path, progress, client, what, created, int(chunks_per_task)
+        )
         _finish(path, f"write_{what} wrote {len(written)} chunk(s)")
     return written
 
 
-def _write_missing(g, ds, chunks, first, path, progress, client, what, fresh=False) -> list[int]:
-    """Write the dataset's chunks not yet flagged complete; return their indices.
+def _write_missing(
+    g, ds, chunks, first, path, progress, client, what, fresh=False, per_task=1
+) -> list[int]:
+    """Write the dataset's chunks not yet flagged complete, ``per_task`` consecutive ones
+    to a task; return their indices.
 
     ``fresh``: the store was just made from ``ds`` (no chunk is complete, each starts
     where the dataset's does), so neither flags nor times are read back.
@@ -875,22 +908,31 @@ def _write_missing(g, ds, chunks, first, path, progress, client, what, fresh=Fal
     bounds = np.cumsum((0, *chunks))
     starts_rows = bounds[:-1] if fresh else _row_starts(g)
     token = uuid.uuid4().hex
+    todo = [k for k in range(len(chunks)) if not done[first + k]]
+    runs: list[list[int]] = []
+    for k in todo:
+        if runs and len(runs[-1]) < per_task and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
     calls = {}
-    for k in range(len(chunks)):
-        idx = first + k
-        if done[idx]:
-            continue
-        t0 = int(starts_rows[idx]) if idx < starts_rows.size else int(bounds[k])
+    for run in runs:
+        indices = [first + k for k in run]
+        t0s = [
+            int(starts_rows[idx]) if idx < starts_rows.size else int(bounds[k])
+            for k, idx in zip(run, indices, strict=True)
+        ]
         write = functools.partial(
-            _write_blocks, path=str(path), names=tuple(names), axes=tuple(axes), t0=t0,
-            index=idx, token=token,
+            _write_blocks, path=str(path), names=tuple(names), axes=tuple(axes), t0s=t0s,
+            indices=indices, token=token,
         )  # fmt: skip
-        calls[idx] = (write, [p[k, 0] for p in per_var])
+        calls[indices[0]] = (write, [p[k, 0] for k in run for p in per_var])
     if calls:
         # a name of its own per call: a write is a side effect, never a cached result
         tasks = list(tasks_over(f"write-{token}", calls).values())
-        _run(tasks, progress=progress, client=client, desc=f"{what} -> {path.name}", unit="chunk")
-    return list(calls)
+        _run(tasks, progress=progress, client=client, desc=f"{what} -> {path.name}",
+             unit="chunk", sizes=[len(r) for r in runs])  # fmt: skip
+    return [first + k for k in todo]
 
 
 def _row_starts(g) -> np.ndarray:

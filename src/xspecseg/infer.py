@@ -492,7 +492,12 @@ def predict(
         spans = _images(card, data, unit)
         rows = max((sp[1] - sp[0] + sum(sp[2:]) for sp in spans), default=1)
         kwargs["batch_size"] = batch_size or _auto_batch(rows * width)
-        prob = _predict_images(arr, spans, kwargs)
+        # rows of a group of whole images, from the images' spacing (the record's first
+        # and last night may be cut short)
+        step = np.diff([sp[0] for sp in spans])
+        extent = kwargs["batch_size"] * np.median(step) if step.size else arr.shape[0]
+        blocks = _fused(_merged(arr, int(extent)))
+        prob = _predict_images(blocks, spans, kwargs, out_chunks=arr.chunks[0])
     elif unit == "none":
         tile_n, halo_n = _tiling(source, card, tile, halo)
         kwargs["batch_size"] = batch_size or _auto_batch((tile_n + 2 * halo_n) * width)
@@ -515,6 +520,22 @@ def _fused(arr: da.Array) -> da.Array:
     dsk = fuse_private_inputs(arr.__dask_optimize__(arr.__dask_graph__(), keys), keys)
     graph = HighLevelGraph.from_collections(arr.name, dsk, dependencies=())
     return da.Array(graph, arr.name, chunks=arr.chunks, meta=arr._meta)
+
+
+def _merged(arr: da.Array, rows: int) -> da.Array:
+    """``arr`` with runs of consecutive time chunks joined into blocks of at most ``rows``
+    rows (a chunk longer than that stays whole).
+
+    Blocks of about an image group's rows are read by one task each instead of one per
+    chunk: a day of a cube is a chunk, and a group holds four nights.
+    """
+    blocks: list[int] = []
+    for c in arr.chunks[0]:
+        if blocks and blocks[-1] + c <= rows:
+            blocks[-1] += c
+        else:
+            blocks.append(c)
+    return arr if len(blocks) == len(arr.chunks[0]) else arr.rechunk({0: tuple(blocks)})
 
 
 def _images(card: ModelCard, data: xr.DataArray, unit: str) -> list[tuple[int, ...]]:
@@ -693,8 +714,15 @@ def _image_group(
     source: ModelSource, *blocks: np.ndarray, start: int, stop: int, **kwargs: Any
 ) -> np.ndarray:
     """:func:`_image_block` on the rows ``[start, stop)`` of the input chunks ``blocks``."""
-    block = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
-    return _image_block(block[start:stop], source=source, **kwargs)
+    if len(blocks) == 1:
+        return _image_block(blocks[0][start:stop], source=source, **kwargs)
+    parts, pos = [], 0
+    for b in blocks:  # only the rows wanted are copied
+        lo, hi = max(start - pos, 0), min(stop - pos, b.shape[0])
+        if hi > lo:
+            parts.append(b[lo:hi])
+        pos += b.shape[0]
+    return _image_block(np.concatenate(parts, axis=0), source=source, **kwargs)
 
 
 def _join_rows(*pieces: np.ndarray, rows: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -703,21 +731,27 @@ def _join_rows(*pieces: np.ndarray, rows: tuple[tuple[int, int], ...]) -> np.nda
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
+def _predict_images(
+    arr: da.Array, spans, kwargs, out_chunks: tuple[int, ...] | None = None
+) -> da.Array:
     """One task per group of whole images, covering the rows up to the next group.
 
     The graph is written out: a group's task joins the input chunks it overlaps and an
-    output chunk's task takes its rows from the groups it overlaps. Rechunking the input to
-    the groups and back with dask costs about ten tasks per night, and on a cluster the
-    scheduler's overhead per task then weighs as much as the network itself.
+    output chunk's task (chunks ``out_chunks`` along time, default the input's) takes its
+    rows from the groups it overlaps. Rechunking the input to the groups and back with
+    dask costs about ten tasks per night, and on a cluster the scheduler's overhead per
+    task then weighs as much as the network itself.
     """
     n, nf = arr.shape
+    out_chunks = arr.chunks[0] if out_chunks is None else tuple(out_chunks)
+    if sum(out_chunks) != n:
+        raise ValueError(f"out_chunks {out_chunks} do not add up to the {n} rows of arr")
     kwargs = dict(kwargs)
     source = kwargs.pop("source")
     batch = kwargs["batch_size"]
     groups = [spans[k : k + batch] for k in range(0, len(spans), batch)] or [[]]
     bounds = np.cumsum((0, *arr.chunks[0]))
-    token = tokenize(arr, spans, source, kwargs)
+    token = tokenize(arr, spans, source, kwargs, out_chunks)
     gname, oname = f"image-groups-{token}", f"probability-{token}"
     in_keys = [k[0] for k in arr.__dask_keys__()]
     dsk: dict = {}
@@ -741,7 +775,7 @@ def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
         pos = end
     lows = np.array([lo for lo, _ in ranges])
     highs = np.array([hi for _, hi in ranges])
-    for j, (a, b) in enumerate(itertools.pairwise(bounds.tolist())):
+    for j, (a, b) in enumerate(itertools.pairwise(np.cumsum((0, *out_chunks)).tolist())):
         # the groups overlapping [a, b): they are contiguous and in order
         i0 = int(np.searchsorted(highs, a, side="right"))
         i1 = int(np.searchsorted(lows, b, side="left"))
@@ -750,12 +784,16 @@ def _predict_images(arr: da.Array, spans, kwargs) -> da.Array:
         join = functools.partial(_join_rows, rows=rows)
         dsk[(oname, j, 0)] = (join, *((gname, i) for i, _, _ in parts))
     graph = HighLevelGraph.from_collections(oname, dsk, dependencies=[arr, source])
-    return da.Array(graph, oname, chunks=(arr.chunks[0], (nf,)), dtype=np.float32)
+    return da.Array(graph, oname, chunks=(out_chunks, (nf,)), dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------------------
 # probability stores
 # ----------------------------------------------------------------------------------------
+#: Probabilities one write task computes and stores: five days of an IAR cube (0-10 Hz),
+#: four CSES half-orbits. A task less costs the scheduler and the worker about as much as
+#: writing a chunk.
+_WRITE_TASK_BYTES = 8 * 2**20
 #: uint8 stores map [0, 1] to 0..254 (scale_factor 1/254, 0.002 resolution); 255 is NaN.
 UINT8_SCALE = 1.0 / 254.0
 UINT8_FILL = 255
@@ -953,10 +991,12 @@ def write_probability(
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     ds = xr.Dataset({"probability": var}, coords=da_.coords)
     ds.attrs = {"Conventions": "CF-1.10", **attrs, "encoding": dtype}
+    chunk_bytes = max(da_.data.chunks[0]) * int(np.prod(da_.shape[1:])) * 4
     written = _store.write_committed(
         ds, store, what="probability", check_attrs=("image_unit", "threshold"),
         recorded_attrs=_IDENTITY_ATTRS, check=_same_model, encoding=encoding,
         progress=progress, client=client, break_lock=break_lock,
+        chunks_per_task=max(1, _WRITE_TASK_BYTES // max(chunk_bytes, 1)),
     )  # fmt: skip
     starts = _store.chunk_starts(store, "probability")
     return [starts[i] for i in sorted(written)]
