@@ -7,18 +7,22 @@ The baseline is the loop a competent user would write with the public API alone:
 summed PSD already in memory, one model loaded once, its card's representation
 (:mod:`xspecseg.contract`) applied to each night, nights pushed through the network in
 batches under ``torch.inference_mode`` with as many torch threads as xspecseg has workers.
-xspecseg reads the cube store, sums H+D, cuts the nights, runs the network on a
+A second baseline runs the same loop with the I/O the store path does: it reads the
+summed PSD from the cube store with xarray and writes the probabilities of the model's
+band to a zarr store with ``to_zarr`` (inside its timing; the probabilities in memory
+until then, which a month allows). xspecseg reads the cube store, sums H+D, cuts the nights, runs the network on a
 LocalCluster (1 or 2 single-threaded workers) and either computes the probabilities into
 memory or writes the probability store; each worker has ``--io-threads`` threads besides
 its network lane (default 1, as ``xspecseg predict`` starts them), which read, sum and
 write chunks while the network runs. Both run on as many cores as there are workers
 (this process and the cluster pinned; ``--no-pin`` lets them use every core), so that
 the one-worker figures are one core's. Each figure is the best of ``--repeat`` runs; the
-loop and xspecseg take turns (loop, to memory, to store, loop, ...) so that a change in
-the load of a shared machine reaches both.
+loops and xspecseg take turns (loop, loop with I/O, to memory, to store, loop, ...) so
+that a change in the load of a shared machine reaches all.
 
-Printed: nights/s of the loop (and of its network alone), of xspecseg to memory and to a
-store, the ratios xspecseg / loop at equal cores, the CPU time per night
+Printed: nights/s of the loop (and of its network alone), of the loop with I/O, of
+xspecseg to memory and to a store, the ratios xspecseg / loop at equal cores (and to a
+store / loop with I/O), the CPU time per night
 (xspecseg: client, scheduler and workers together) and the peak memory per worker.
 """
 
@@ -76,23 +80,41 @@ def _cpu_seconds() -> float:
 
 
 def torch_loop(
-    psd: xr.DataArray, model_ref: str, threads: int, batch: int
+    psd: xr.DataArray,
+    model_ref: str,
+    threads: int,
+    batch: int,
+    io: tuple[Path, Path] | None = None,
 ) -> tuple[float, float, float, int]:
-    """(seconds in all, seconds in the network, CPU seconds, nights) of the plain loop."""
+    """(seconds in all, seconds in the network, CPU seconds, nights) of the plain loop.
+
+    ``io=(cube, out)``: the loop also reads the summed PSD from the cube store (inside the
+    timing) and writes the probabilities of its band to the zarr store ``out`` with
+    ``to_zarr``, as a user who keeps the result does; ``psd`` then only gives the grid.
+    """
     card = read_card(model_ref)
     model = xs.models.load(model_ref, device="cpu").eval()
     spans = card.image_spans(psd)
-    values = _band(psd, card).values
     torch.set_num_threads(threads)
     t_net = 0.0
     c0, t0 = _cpu_seconds(), time.perf_counter()
+    if io is not None:
+        psd = xs.select_component(xs.open_cube(io[0]), "H+D")
+    band = _band(psd, card)
+    values = band.values
+    prob = np.zeros(values.shape, np.float32)
     with torch.inference_mode():
         for k in range(0, len(spans), batch):
             x = np.stack([card.representation(values[s:e]) for s, e in spans[k : k + batch]])
             t1 = time.perf_counter()
             logits = model(torch.from_numpy(x[:, None]))
-            torch.sigmoid(logits[:, 0]).numpy()
+            out = torch.sigmoid(logits[:, 0]).numpy()
             t_net += time.perf_counter() - t1
+            for (s, e), p in zip(spans[k : k + batch], out, strict=True):
+                prob[s:e] = p[: e - s]
+    if io is not None:
+        shutil.rmtree(io[1], ignore_errors=True)
+        xr.DataArray(prob, coords=band.coords, name="probability").to_zarr(io[1])
     return time.perf_counter() - t0, t_net, _cpu_seconds() - c0, len(spans)
 
 
@@ -103,13 +125,13 @@ def xspecseg_run(
     out: Path,
     batch: int,
     repeat: int,
-    loop: Callable[[], tuple[float, float, float, int]],
+    loops: tuple[Callable[[], tuple[float, float, float, int]], ...],
     io_threads: int,
-) -> tuple[float, float, float, float, tuple[float, float, float, int]]:
+) -> tuple[float, float, float, float, list[tuple[float, float, float, int]]]:
     """Seconds to memory and to a store, best of ``repeat``; CPU seconds of the best run
-    to a store (client, scheduler and workers); peak GiB per worker; the best of the
-    ``loop()`` runs made between them (the loop and xspecseg take turns, so that both
-    see the same load on a shared machine)."""
+    to a store (client, scheduler and workers); peak GiB per worker; the best run of each
+    of ``loops`` made between them (the loops and xspecseg take turns, so that all see
+    the same load on a shared machine)."""
     from distributed import Client
 
     from xspecseg.cluster import local_cluster
@@ -130,9 +152,10 @@ def xspecseg_run(
                 used += client.run_on_scheduler(_cpu_seconds)
             return _cpu_seconds() + used
 
-        loops = []
+        best: list[list] = [[] for _ in loops]
         for _ in range(repeat):
-            loops.append(loop())
+            for runs, loop in zip(best, loops, strict=True):
+                runs.append(loop())
             t0 = time.perf_counter()
             xs.predict(psd, model_ref, batch_size=batch, threads=1).compute()
             to_memory = min(to_memory, time.perf_counter() - t0)
@@ -144,7 +167,7 @@ def xspecseg_run(
             if elapsed < to_store:
                 to_store, cpu = elapsed, used
         peaks = client.run(peak_rss)
-    return to_memory, to_store, cpu, max(peaks.values()) / 2**30, min(loops)
+    return to_memory, to_store, cpu, max(peaks.values()) / 2**30, [min(r) for r in best]
 
 
 def graph_tasks(cube_path: Path, model_ref: str, batch: int) -> tuple[int, int]:
@@ -184,14 +207,16 @@ def main() -> None:
         tasks_psd, tasks_prob = graph_tasks(cube_path, ref, args.batch_size)
         rows = []
         for workers in (1, 2):
+            loop = functools.partial(torch_loop, psd, ref, workers, args.batch_size)
+            loop_io = functools.partial(loop, io=(cube_path, root / "loop.zarr"))
             with cores(workers if args.pin else None):
-                t_mem, t_store, c_store, rss, best_loop = xspecseg_run(
+                t_mem, t_store, c_store, rss, (best, best_io) = xspecseg_run(
                     cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat,
-                    functools.partial(torch_loop, psd, ref, workers, args.batch_size),
-                    args.io_threads,
+                    (loop, loop_io), args.io_threads,
                 )  # fmt: skip
-            t_loop, t_net, c_loop, nights = best_loop
-            rows.append((workers, nights, t_loop, t_net, c_loop, t_mem, t_store, c_store, rss))
+            t_loop, t_net, c_loop, nights = best
+            rows.append((workers, nights, t_loop, t_net, c_loop, best_io[0], t_mem, t_store,
+                         c_store, rss))  # fmt: skip
 
     print(
         f"{rows[0][1]} nights (18-06 UT, 432 x {width} px), "
@@ -202,15 +227,16 @@ def main() -> None:
     )
     print(
         "| workers (= torch threads) | PyTorch loop nights/s (network alone) "
-        "| xspecseg to memory | xspecseg to store | ratio memory / store "
+        "| loop reading the cube and writing zarr | xspecseg to memory | xspecseg to store "
+        "| ratio memory / store to the loop | ratio store to the loop with I/O "
         "| CPU ms/night loop / xspecseg to store | peak RSS/worker |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for workers, nights, t_loop, t_net, c_loop, t_mem, t_store, c_store, rss in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for workers, nights, t_loop, t_net, c_loop, t_io, t_mem, t_store, c_store, rss in rows:
         print(
             f"| {workers} | {nights / t_loop:.1f} ({nights / t_net:.1f}) "
-            f"| {nights / t_mem:.1f} | {nights / t_store:.1f} "
-            f"| {t_loop / t_mem:.2f} / {t_loop / t_store:.2f} "
+            f"| {nights / t_io:.1f} | {nights / t_mem:.1f} | {nights / t_store:.1f} "
+            f"| {t_loop / t_mem:.2f} / {t_loop / t_store:.2f} | {t_io / t_store:.2f} "
             f"| {1e3 * c_loop / nights:.0f} / {1e3 * c_store / nights:.0f} | {rss:.2f} GiB |"
         )
     nights = rows[0][1]
@@ -218,7 +244,7 @@ def main() -> None:
         f"graph: {tasks_psd / nights:.2f} tasks per night to read and sum the cube "
         f"(xarray's graph), {tasks_prob / nights:.2f} in predict's, reading included"
     )
-    eff = rows[0][6] / rows[1][6] / 2
+    eff = rows[0][7] / rows[1][7] / 2
     print(f"parallel efficiency of xspecseg (to store) at 2 workers: {eff:.0%}")
 
 
