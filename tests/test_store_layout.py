@@ -365,3 +365,16 @@ def test_chunks_per_task_must_be_a_positive_integer(tmp_path):
             store_mod.write_committed(ds, tmp_path / "s.zarr", what="example",
                                       progress=False, chunks_per_task=bad)  # fmt: skip
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_the_progress_bar_counts_chunks_when_tasks_write_several(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    t = np.datetime64("2020-01-01", "ns") + np.arange(28) * np.timedelta64(1, "h")
+    ds = xr.Dataset({"p": (("time", "f"), np.ones((28, 2)))}, coords={"time": t, "f": [1.0, 2.0]})
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address=None) as client:  # fmt: skip
+        written = store_mod.write_committed(ds.chunk({"time": 4}), tmp_path / "s.zarr",
+                                            what="example", client=client, chunks_per_task=3)  # fmt: skip
+    assert written == list(range(7))
+    err = capsys.readouterr().err
+    assert "7/7" in err and "chunk" in err, err
