@@ -513,11 +513,12 @@ def _fused(arr: da.Array) -> da.Array:
     """``arr`` with each chunk's reading done by the task that makes the chunk.
 
     A time chunk of a cube's summed PSD is four tasks in xarray's graph (two zarr
-    getters, a block of times, the sum) and one here (see
-    :func:`xspecseg._compute.fuse_private_inputs`). Same keys, same values.
+    getters, a block of times, the sum), more after a selection (``isel``, ``sel``: a
+    slice per step), and one here: every task that only this chunk uses, however deep
+    (see :func:`xspecseg._compute.fuse_private_inputs`). Same keys, same values.
     """
     keys = list(dask.core.flatten(arr.__dask_keys__()))
-    dsk = fuse_private_inputs(arr.__dask_optimize__(arr.__dask_graph__(), keys), keys)
+    dsk = fuse_private_inputs(arr.__dask_optimize__(arr.__dask_graph__(), keys), keys, deep=True)
     graph = HighLevelGraph.from_collections(arr.name, dsk, dependencies=())
     return da.Array(graph, arr.name, chunks=arr.chunks, meta=arr._meta)
 
