@@ -22,7 +22,8 @@ that a change in the load of a shared machine reaches all.
 
 Printed: nights/s of the loop (and of its network alone), of the loop with I/O, of
 xspecseg to memory and to a store, the ratios xspecseg / loop at equal cores (and to a
-store / loop with I/O), the CPU time per night
+store / loop with I/O) of the best runs and, taken within each round, their median and
+range (a shared machine's speed drifts between rounds), the CPU time per night
 (xspecseg: client, scheduler and workers together) and the peak memory per worker.
 """
 
@@ -127,11 +128,12 @@ def xspecseg_run(
     repeat: int,
     loops: tuple[Callable[[], tuple[float, float, float, int]], ...],
     io_threads: int,
-) -> tuple[float, float, float, float, list[tuple[float, float, float, int]]]:
+) -> tuple[float, float, float, float, list[tuple[float, float, float, int]], list[tuple]]:
     """Seconds to memory and to a store, best of ``repeat``; CPU seconds of the best run
     to a store (client, scheduler and workers); peak GiB per worker; the best run of each
     of ``loops`` made between them (the loops and xspecseg take turns, so that all see
-    the same load on a shared machine)."""
+    the same load on a shared machine); and each round's seconds (each loop's, to memory,
+    to store), for ratios within a round."""
     from distributed import Client
 
     from xspecseg.cluster import local_cluster
@@ -153,12 +155,14 @@ def xspecseg_run(
             return _cpu_seconds() + used
 
         best: list[list] = [[] for _ in loops]
+        rounds = []
         for _ in range(repeat):
             for runs, loop in zip(best, loops, strict=True):
                 runs.append(loop())
             t0 = time.perf_counter()
             xs.predict(psd, model_ref, batch_size=batch, threads=1).compute()
-            to_memory = min(to_memory, time.perf_counter() - t0)
+            memory = time.perf_counter() - t0
+            to_memory = min(to_memory, memory)
             shutil.rmtree(out, ignore_errors=True)
             c0, t0 = cluster_cpu(), time.perf_counter()
             prob = xs.predict(psd, model_ref, batch_size=batch, threads=1)
@@ -166,8 +170,10 @@ def xspecseg_run(
             elapsed, used = time.perf_counter() - t0, cluster_cpu() - c0
             if elapsed < to_store:
                 to_store, cpu = elapsed, used
+            rounds.append((*(runs[-1][0] for runs in best), memory, elapsed))
         peaks = client.run(peak_rss)
-    return to_memory, to_store, cpu, max(peaks.values()) / 2**30, [min(r) for r in best]
+    return (to_memory, to_store, cpu, max(peaks.values()) / 2**30, [min(r) for r in best],
+            rounds)  # fmt: skip
 
 
 def graph_tasks(cube_path: Path, model_ref: str, batch: int) -> tuple[int, int]:
@@ -205,18 +211,19 @@ def main() -> None:
         width = _band(psd, read_card(ref)).sizes["frequency"]
 
         tasks_psd, tasks_prob = graph_tasks(cube_path, ref, args.batch_size)
-        rows = []
+        rows, paired = [], []
         for workers in (1, 2):
             loop = functools.partial(torch_loop, psd, ref, workers, args.batch_size)
             loop_io = functools.partial(loop, io=(cube_path, root / "loop.zarr"))
             with cores(workers if args.pin else None):
-                t_mem, t_store, c_store, rss, (best, best_io) = xspecseg_run(
+                t_mem, t_store, c_store, rss, (best, best_io), rounds = xspecseg_run(
                     cube_path, ref, workers, root / "p.zarr", args.batch_size, args.repeat,
                     (loop, loop_io), args.io_threads,
                 )  # fmt: skip
             t_loop, t_net, c_loop, nights = best
             rows.append((workers, nights, t_loop, t_net, c_loop, best_io[0], t_mem, t_store,
                          c_store, rss))  # fmt: skip
+            paired.append((workers, np.array(rounds)))
 
     print(
         f"{rows[0][1]} nights (18-06 UT, 432 x {width} px), "
@@ -238,6 +245,17 @@ def main() -> None:
             f"| {nights / t_io:.1f} | {nights / t_mem:.1f} | {nights / t_store:.1f} "
             f"| {t_loop / t_mem:.2f} / {t_loop / t_store:.2f} | {t_io / t_store:.2f} "
             f"| {1e3 * c_loop / nights:.0f} / {1e3 * c_store / nights:.0f} | {rss:.2f} GiB |"
+        )
+    print("ratios within each round (the loop's time / xspecseg's), median (min-max):")
+    for workers, r in paired:
+        loop, loop_io, memory, store = r.T
+
+        def spread(x: np.ndarray) -> str:
+            return f"{np.median(x):.2f} ({x.min():.2f}-{x.max():.2f})"
+
+        print(
+            f"  {workers} worker(s), {len(r)} rounds: memory / loop {spread(loop / memory)}, "
+            f"store / loop {spread(loop / store)}, store / loop with I/O {spread(loop_io / store)}"
         )
     nights = rows[0][1]
     print(
