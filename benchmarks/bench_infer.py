@@ -41,6 +41,7 @@ from pathlib import Path
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
+import dask  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import xarray as xr  # noqa: E402
@@ -102,7 +103,9 @@ def torch_loop(
     if io is not None:
         psd = xs.select_component(xs.open_cube(io[0]), "H+D")
     band = _band(psd, card)
-    values = band.values
+    # read with dask's local threads, not through the Client that xspecseg's runs open
+    with dask.config.set(scheduler="threads"):
+        values = band.values
     prob = np.zeros(values.shape, np.float32)
     with torch.inference_mode():
         for k in range(0, len(spans), batch):
