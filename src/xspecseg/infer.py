@@ -468,7 +468,7 @@ def predict(
     band = _band_slice(data, card.band)
     _check_grid(card, band)
     arr = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
-    arr = _fused(arr.rechunk({1: -1}))
+    arr = arr.rechunk({1: -1})
     unit = card.image_unit if image_unit == "auto" else image_unit
     if unit == "none" and card.representation.needs_whole_units:
         raise ValueError(
@@ -496,12 +496,12 @@ def predict(
         # and last night may be cut short)
         step = np.diff([sp[0] for sp in spans])
         extent = kwargs["batch_size"] * np.median(step) if step.size else arr.shape[0]
-        blocks = _fused(_merged(arr, int(extent)))
+        blocks = _fused(_merged(arr, int(extent)))  # one graph pass for both
         prob = _predict_images(blocks, spans, kwargs, out_chunks=arr.chunks[0])
     elif unit == "none":
         tile_n, halo_n = _tiling(source, card, tile, halo)
         kwargs["batch_size"] = batch_size or _auto_batch((tile_n + 2 * halo_n) * width)
-        prob = _predict_tiles(arr, tile_n, halo_n, kwargs)
+        prob = _predict_tiles(_fused(arr), tile_n, halo_n, kwargs)
     else:
         raise ValueError(f"unknown image_unit {image_unit!r}")
     prob = prob.rechunk((arr.chunks[0], -1))
